@@ -1,0 +1,32 @@
+# The two commands of the README's Quick start:
+#   make book   build the book on the shipped default data  -> _build/html/index.html
+#   make test   run the whole test suite (unit, reference, notebooks, built site)
+# Both create .venv from the pinned requirements on first use and are idempotent.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: book test clean env benchmarks
+
+$(STAMP): requirements.txt requirements-lock.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt -c requirements-lock.txt
+	@touch $(STAMP)
+
+env: $(STAMP)
+
+book: $(STAMP)
+	$(PY) -m lib.build
+
+# pytest exits 5 when it collects nothing; that must not pass, and it does not
+# (any non-zero exit fails `make test`).
+test: $(STAMP)
+	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile
+
+benchmarks: $(STAMP)
+	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf _build outputs

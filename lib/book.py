@@ -1,0 +1,219 @@
+"""Chapter plumbing: glue numbers into prose and record headline results.
+
+Every number that appears in a chapter's prose is computed and glued
+(myst-nb's ``glue``), never typed. Every headline estimate is also recorded so
+that ``python -m lib.run`` can write a machine-readable results file for the
+chapter (``<chapter>.json``).
+
+Typical use in a chapter::
+
+    book.setup("baseline_did", parameters=dict(sample=sample, seed=seed))
+    ...
+    book.glue_estimate("t4_col2", res, "CBEC")        # t4_col2_beta, _se, _t, _p, _n
+    book.record_result("table4_col2", res, "CBEC", truth=truth.att, paper=0.0157)
+    book.save_results()
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lib import outputs_dir
+
+
+@dataclass
+class _ChapterState:
+    chapter: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+    estimates: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+_STATE = _ChapterState()
+
+
+def setup(chapter: str, parameters: dict[str, Any] | None = None) -> None:
+    """Start a chapter: book figure style, pandas display, empty results record."""
+    import pandas as pd
+
+    from lib import figures
+
+    figures.use_book_style()
+    pd.set_option("display.precision", 4)
+    pd.set_option("display.max_columns", 30)
+    _STATE.chapter = chapter
+    _STATE.parameters = dict(parameters or {})
+    _STATE.estimates = {}
+
+
+def show(fig, name: str) -> None:
+    """Save ``fig`` as ``outputs/figures/<name>.png`` and display it exactly once.
+
+    Closing the figure after displaying it keeps the inline backend from
+    showing it a second time (which would duplicate a MyST figure label).
+    """
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    from lib.figures import save_figure
+
+    save_figure(fig, name)
+    display(fig)
+    plt.close(fig)
+
+
+def _plain(value: Any) -> Any:
+    """numpy / pandas scalars -> Python scalars (glue and JSON want plain values)."""
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return None if math.isnan(v) else v
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def glue(key: str, value: Any, display: bool = False) -> None:
+    """Glue ``value`` under ``key`` for use as ``{glue:text}`key:.4f``` in prose."""
+    from myst_nb import glue as _glue
+
+    _glue(key, _plain(value) if np.isscalar(value) else value, display=display)
+
+
+def glue_estimate(prefix: str, result, term: str) -> None:
+    """Glue ``<prefix>_beta, _se, _t, _p, _n`` for one term of a result."""
+    c = result.coef(term)
+    for suffix, name in (("beta", "estimate"), ("se", "std_error"), ("t", "t"), ("p", "p"),
+                         ("n", "nobs")):
+        glue(f"{prefix}_{suffix}", c[name])
+
+
+def record(name: str, *, estimate: float, std_error: float | None = None, t: float | None = None,
+           p: float | None = None, nobs: int | None = None, truth: float | None = None,
+           paper: float | None = None, **extra: Any) -> None:
+    """Record one headline estimate of the current chapter under ``name``."""
+    entry = {"name": name, "estimate": estimate, "std_error": std_error, "t": t, "p": p,
+             "nobs": nobs, "truth": truth, "paper": paper}
+    entry.update(extra)
+    _STATE.estimates[name] = {k: _plain(v) for k, v in entry.items()}
+
+
+def record_result(name: str, result, term: str, *, truth: float | None = None,
+                  paper: float | None = None, **extra: Any) -> None:
+    """Record one term of a :class:`~lib.results.RegressionResult`."""
+    c = result.coef(term)
+    record(name, estimate=c["estimate"], std_error=c["std_error"], t=c["t"], p=c["p"],
+           nobs=c["nobs"], truth=truth, paper=paper, term=term,
+           n_dropped=result.n_dropped, vcov=result.vcov, **extra)
+
+
+def recorded() -> dict[str, dict[str, Any]]:
+    """The estimates recorded so far in this chapter."""
+    return dict(_STATE.estimates)
+
+
+def save_results(path: Path | None = None) -> Path:
+    """Write ``{chapter, parameters, estimates}`` as JSON (sorted keys, stable)."""
+    if not _STATE.chapter:
+        raise RuntimeError("call lib.book.setup(chapter, parameters) at the top of the chapter")
+    path = path or outputs_dir() / "results" / f"{_STATE.chapter}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "chapter": _STATE.chapter,
+        "parameters": {k: _plain(v) for k, v in _STATE.parameters.items()},
+        "estimates": list(_STATE.estimates.values()),
+    }
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    return path
+
+
+# --------------------------------------------------------------------------- data
+@dataclass(frozen=True)
+class ChapterData:
+    """What a chapter estimates on, and what it can compare against.
+
+    Attributes
+    ----------
+    panel : lib.data.Panel
+        The validated panel (all rows).
+    frame : DataFrame
+        ``panel.data`` restricted to the named ``sample``.
+    sample : dict
+        :func:`lib.samples.apply_sample`'s record (name, description, counts).
+    truth : lib.synthetic.Truth or None
+        The known truth when the data are the book's semi-synthetic panel
+        (shipped or regenerated with another seed or timing rule); ``None``
+        on a reader's own data, where no truth exists.
+    source : str
+        What the data are, in words, for the page's banner.
+    """
+
+    panel: Any
+    frame: Any
+    sample: dict
+    truth: Any
+    source: str
+
+    @property
+    def synthetic(self) -> bool:
+        return self.truth is not None
+
+    def true_att(self, frame=None) -> float:
+        """True ATT on ``frame`` (default: the sample), or nan on real data."""
+        if self.truth is None:
+            return float("nan")
+        return self.truth.att_on(self.frame if frame is None else frame)
+
+
+def chapter_data(data_path: str = "", columns: str = "", sample: str = "all", *,
+                 seed: int | None = None, timing_rule: str = "approval_year") -> ChapterData:
+    """Load the data a chapter's parameters point at.
+
+    ``data_path`` empty means the book's semi-synthetic panel: the shipped file
+    when ``seed`` and ``timing_rule`` are the defaults, otherwise a fresh
+    draw of :func:`lib.synthetic.simulate_city_panel` with them (same
+    generator, so the truth is known). A ``data_path`` is read and validated
+    by :func:`lib.data.load_panel` with the column mapping ``columns``.
+    """
+    from lib import data as data_mod
+    from lib import samples, synthetic
+
+    if data_path:
+        panel = data_mod.load_panel(data_path, columns=columns or None)
+        truth = None
+        source = f"the reader's panel `{Path(data_path).name}`"
+    elif (seed in (None, synthetic.DEFAULT_SEED)) and timing_rule == "approval_year":
+        panel = data_mod.load_panel()
+        truth = synthetic.default_truth()
+        source = "the book's semi-synthetic default panel"
+    else:
+        from lib.facts import sample_frame
+
+        seed = synthetic.DEFAULT_SEED if seed is None else int(seed)
+        raw, truth = synthetic.simulate_city_panel(sample_frame(rule=timing_rule), seed=seed)
+        panel = data_mod.validate_panel(raw, source=f"<semi-synthetic panel, seed {seed}, {timing_rule}>")
+        source = f"a semi-synthetic panel drawn with seed {seed} and timing rule '{timing_rule}'"
+    frame, info = samples.apply_sample(panel.data, sample, spec=panel.spec)
+    return ChapterData(panel=panel, frame=frame, sample=info, truth=truth, source=source)
+
+
+def data_banner(data: ChapterData) -> Any:
+    """A short Markdown banner saying what the page's estimates are estimates on."""
+    from IPython.display import Markdown
+
+    if data.synthetic:
+        text = (f"**What these numbers are.** Estimates on {data.source} (sample: "
+                f"*{data.sample['name']}*, {data.sample['rows_after']:,} city-years). The data are "
+                f"**semi-synthetic**: real cities and pilot dates, simulated outcomes and covariates "
+                f"with a known true effect. They are not findings about China.")
+    else:
+        text = (f"**What these numbers are.** Estimates on {data.source} (sample: "
+                f"*{data.sample['name']}*, {data.sample['rows_after']:,} rows). No true effect is "
+                f"known for these data, so the *truth* column is empty.")
+    return Markdown(text)

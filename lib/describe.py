@@ -1,0 +1,189 @@
+"""Describing the panel: adoption timeline, pilot map, batch summary, Table 3.
+
+The data chapter's computations and figures. Functions take a DataFrame in the
+book's canonical column names (``lib.data.CITY_PANEL``) and return a frame or a
+Figure (``ax=None`` convention of :mod:`lib.figures`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lib.figures import PALETTE, new_axes
+
+#: Table 3's variables in the paper's order, with the paper's labels.
+TABLE3_VARIABLES: dict[str, str] = {
+    "Inno": "Urban innovation capacity index",
+    "CBEC": "CBEC pilot (treat × post)",
+    "lnpop": "Population (log)",
+    "lnaca": "Full-time teachers in higher education (log)",
+    "lngdp": "Regional GDP (log)",
+    "Infra": "Per-capita road area",
+    "lngov": "Government fiscal expenditure (log)",
+    "lninter": "Internet users (log)",
+    "Urban": "Urbanization rate",
+    "Incoms": "Retail sales of consumer goods (log)",
+}
+
+
+def adoption_timeline(panel: pd.DataFrame, *, unit: str = "city_id", time: str = "year",
+                      adoption: str = "adoption_year", treatment: str = "CBEC") -> pd.DataFrame:
+    """Per year: units adopting that year, units treated, and the treated share.
+
+    The share is the mean of the treatment dummy over the units observed that
+    year, so its pooled mean over a balanced panel is the mean of ``CBEC`` in
+    Table 3.
+    """
+    first = panel.groupby(unit)[adoption].first()
+    years = np.sort(panel[time].unique())
+    adopting = first.dropna().astype(int).value_counts().reindex(years, fill_value=0)
+    by_year = panel.groupby(time)[treatment].agg(["sum", "count", "mean"])
+    out = pd.DataFrame({
+        "new_pilots": adopting.to_numpy(),
+        "treated_units": by_year["sum"].astype(int).to_numpy(),
+        "units": by_year["count"].astype(int).to_numpy(),
+        "treated_share": by_year["mean"].to_numpy(),
+    }, index=pd.Index(years, name=time))
+    return out
+
+
+def plot_adoption_timeline(timeline: pd.DataFrame, ax: Any = None):
+    """Bars: new pilot cities per year; line (right axis): share of cities treated."""
+    fig, ax = new_axes(ax)
+    years = timeline.index.to_numpy()
+    ax.bar(years, timeline["new_pilots"], color=PALETTE["treated"], label="new pilot cities (left)")
+    ax.set_xlabel("year")
+    ax.set_ylabel("cities designated that year")
+    ax.set_xticks(years)
+    right = ax.twinx()
+    right.plot(years, timeline["treated_share"], color=PALETTE["book"], marker="o",
+               label="share of sample cities treated (right)")
+    right.set_ylabel("share treated")
+    right.set_ylim(0, max(0.5, float(timeline["treated_share"].max()) * 1.15))
+    right.grid(False)
+    right.spines["right"].set_visible(True)
+    handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    labels = ax.get_legend_handles_labels()[1] + right.get_legend_handles_labels()[1]
+    ax.legend(handles, labels, loc="upper left")
+    return fig
+
+
+def plot_pilot_map(frame: pd.DataFrame, all_cities: pd.DataFrame | None = None, *,
+                   cohort: str = "adoption_year", ax: Any = None):
+    """Scatter of city coordinates, pilot cities coloured by adoption cohort.
+
+    ``frame`` holds the sample cities (one row per city, with ``longitude``,
+    ``latitude`` and the cohort column); ``all_cities`` (optional) adds the
+    prefecture-level units outside the sample as faint crosses, so the
+    sample's coverage is visible. No basemap is drawn: none ships offline.
+    """
+    fig, ax = new_axes(ax, figsize=(7.5, 5.6))
+    if all_cities is not None:
+        out = all_cities[~all_cities["city_id"].isin(frame["city_id"])]
+        ax.scatter(out["longitude"], out["latitude"], marker="x", s=12, color=PALETTE["reference"],
+                   alpha=0.6, label=f"outside the sample ({len(out)})")
+    never = frame[frame[cohort].isna()]
+    ax.scatter(never["longitude"], never["latitude"], s=14, color="#BBBBBB", edgecolor="none",
+               label=f"never treated by 2021 ({len(never)})")
+    cohorts = sorted(frame[cohort].dropna().astype(int).unique())
+    colours = [PALETTE[k] for k in ("paper", "book", "highlight", "placebo", "treated", "control")]
+    for colour, year in zip(colours, cohorts):
+        sub = frame[frame[cohort] == year]
+        ax.scatter(sub["longitude"], sub["latitude"], s=34, color=colour, edgecolor="white",
+                   linewidth=0.5, label=f"pilot from {year} ({len(sub)})", zorder=3)
+    ax.set_xlabel("longitude (°E)")
+    ax.set_ylabel("latitude (°N)")
+    ax.set_aspect(1.15)
+    ax.legend(loc="lower left", fontsize=8.5)
+    return fig
+
+
+def batch_summary(batches: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
+    """One row per State Council batch: date, document, pilot areas, cities in the sample."""
+    in_sample = sample.dropna(subset=["batch"]).groupby("batch")["city_id"].nunique()
+    rows = []
+    for batch, grp in batches.groupby("batch", sort=True):
+        rows.append({
+            "batch": int(batch),
+            "approval date": pd.Timestamp(grp["approval_date"].iloc[0]).date().isoformat(),
+            "document": grp["document_number"].iloc[0],
+            "pilot areas": len(grp),
+            "of which not a sample city": int(len(grp) - in_sample.get(batch, 0)),
+            "sample cities treated": int(in_sample.get(batch, 0)),
+            "status of the list": _check_status(grp["check"]),
+        })
+    return pd.DataFrame(rows).set_index("batch")
+
+
+def _check_status(check: pd.Series) -> str:
+    text = " ".join(check.astype(str)).lower()
+    if "not checked" in text or "recalled" in text or "first 17" in text:
+        return "partly from memory (not used in 2010-2021)"
+    return "verified"
+
+
+
+def table3_comparison(panel: pd.DataFrame, printed: pd.DataFrame,
+                      variables: dict[str, str] | None = None) -> pd.DataFrame:
+    """Table 3 on ``panel`` beside the printed Table 3 (N, mean, s.d. of each).
+
+    ``printed`` is :func:`lib.published.published_descriptives` (indexed by
+    variable). Returns numbers; the chapter formats them with
+    :func:`lib.tables.frame_table`.
+    """
+    from lib.tables import descriptive_table
+
+    variables = variables or TABLE3_VARIABLES
+    book = descriptive_table(panel, list(variables)).data
+    paper = printed.set_index("variable") if "variable" in printed.columns else printed
+    out = pd.DataFrame({
+        "label": [variables[v] for v in variables],
+        "N (book)": book["N"], "N (paper)": paper["n"].reindex(list(variables)),
+        "mean (book)": book["mean"], "mean (paper)": paper["mean"].reindex(list(variables)),
+        "s.d. (book)": book["sd"], "s.d. (paper)": paper["sd"].reindex(list(variables)),
+    })
+    return out
+
+
+#: The sample rule's steps, matched on ``cities.csv``'s ``exclusion_reason``.
+SAMPLE_RULE_STEPS = (
+    ("1. keep cities: drop autonomous prefectures, prefectures (地区) and leagues", "not a city"),
+    ("2. drop cities that became prefecture-level cities after 2010", "prefecture-level city only since"),
+    ("3. drop Lhasa (city-yearbook gaps)", "Lhasa"),
+    ("4. drop non-pilot cities whose territory was redrawn inside the window (book's convention)",
+     "territory changed"),
+)
+
+
+def sample_rule_table(cities: pd.DataFrame) -> pd.DataFrame:
+    """From the 2021 frame to the sample, step by step (``lib.facts.city_frame(False)``)."""
+    reason = cities["exclusion_reason"].fillna("")
+    left = len(cities)
+    rows = [{"step": "0. 2021 frame: prefecture-level units and the 4 municipalities", "dropped": 0,
+             "left": left, "which": ""}]
+    for label, key in SAMPLE_RULE_STEPS:
+        hit = cities[reason.str.startswith(key)]
+        left -= len(hit)
+        names = ", ".join(hit["city"].head(12)) + (" ..." if len(hit) > 12 else "")
+        rows.append({"step": label, "dropped": len(hit), "left": left, "which": names})
+    unexplained = int((reason != "").sum()) - sum(r["dropped"] for r in rows)
+    if unexplained:
+        raise ValueError(f"{unexplained} excluded cities match no step of SAMPLE_RULE_STEPS; "
+                         f"update the steps to match cities.csv's exclusion_reason")
+    return pd.DataFrame(rows).set_index("step")
+
+
+def true_effects_table(truth) -> pd.DataFrame:
+    """The truth of a semi-synthetic panel as one long frame: what, level, true ATT."""
+    rows = [{"what": "overall", "level": "all treated city-years", "true ATT": truth.att}]
+    rows += [{"what": "adoption cohort", "level": str(k), "true ATT": v}
+             for k, v in truth.att_by_cohort.items()]
+    for group, series in truth.att_by_group.items():
+        rows += [{"what": group.replace("_", " "), "level": str(k), "true ATT": v}
+                 for k, v in series.items()]
+    rows += [{"what": f"indirect via {m}", "level": f"a = {r['a']:.4g}, b = {r['b']:.4g}",
+              "true ATT": r["indirect"]} for m, r in truth.indirect.iterrows()]
+    return pd.DataFrame(rows)

@@ -1,0 +1,221 @@
+"""The two papers' printed numbers, exactly as printed.
+
+Read from ``data/raw/paper/*.csv`` (see the README there for provenance and
+the known errors in the printed numbers). These values are what the book
+compares against ("paper" columns); they are never used as results.
+
+Numeric columns are parsed to floats, and the printed strings are kept beside
+them (``estimate_printed``, ``stat_printed``) so trailing zeros survive.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lib import DATA
+
+__all__ = [
+    "PAPER_DIR",
+    "STAR_CONVENTION",
+    "published_estimates",
+    "published_estimate",
+    "published_descriptives",
+    "published_balance",
+    "policy_themes",
+    "global_digital_trade",
+    "check_printed_descriptives",
+]
+
+#: Where the transcriptions live.
+PAPER_DIR = DATA / "raw" / "paper"
+
+#: The papers' own star conventions, as stated in their table notes.
+STAR_CONVENTION = {
+    "cbec": "* p<0.05, ** p<0.01, *** p<0.001",
+    "fdi": "p-value bounds as printed in the text",
+}
+
+_PAPERS = ("cbec", "fdi")
+
+
+@lru_cache(maxsize=None)
+def _read(name: str, path: Path | None = None) -> pd.DataFrame:
+    path = path or PAPER_DIR / f"{name}.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; it is shipped with the repository "
+                                f"(see data/raw/paper/README.md)")
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _num(s: pd.Series) -> pd.Series:
+    return pd.to_numeric(s.replace("", np.nan), errors="raise").astype(float)
+
+
+def _int(s: pd.Series) -> pd.Series:
+    return pd.to_numeric(s.replace("", np.nan), errors="raise").astype("Int64")
+
+
+def _check_paper(paper: str) -> None:
+    if paper not in _PAPERS:
+        raise KeyError(f"paper must be one of {list(_PAPERS)}, got {paper!r}")
+
+
+def published_estimates(paper: str = "cbec", table: int | str | None = None) -> pd.DataFrame:
+    """Printed coefficients of one paper, optionally of one table.
+
+    Parameters
+    ----------
+    paper : {"cbec", "fdi"}
+        ``"cbec"``: Lyu, Li & Wang; ``"fdi"``: Truong
+    table : int or str, optional
+        Table number as printed (``4``, ``"6"``) or ``"text"``.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``paper, table, column, term`` (strings), ``estimate, stat``
+        (float), ``stat_kind`` (``t``, ``se``, ``z`` or ``""``), ``stars``
+        (as printed), ``n`` (Int64), ``r2`` (float), ``note``,
+        ``estimate_printed``, ``stat_printed``.
+    """
+    _check_paper(paper)
+    raw = _read("published_estimates")
+    df = raw[raw["paper"] == paper].copy()
+    if table is not None:
+        df = df[df["table"] == str(table)]
+        if df.empty:
+            tables = sorted(set(raw.loc[raw["paper"] == paper, "table"]))
+            raise KeyError(f"paper {paper!r} has no printed table {table!r}; tables: {tables}")
+    df["estimate_printed"] = df["estimate"]
+    df["stat_printed"] = df["stat"]
+    df["estimate"] = _num(df["estimate"])
+    df["stat"] = _num(df["stat"])
+    df["n"] = _int(df["n"])
+    df["r2"] = _num(df["r2"])
+    return df.reset_index(drop=True)
+
+
+def _plain(v: Any) -> Any:
+    if v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
+def published_estimate(paper: str, table: int | str, column: int | str, term: str) -> dict[str, Any]:
+    """One printed coefficient.
+
+    Parameters
+    ----------
+    paper : {"cbec", "fdi"}
+    table, column : int or str
+        As printed, e.g. ``4, 2`` or ``6, "kernel"``.
+    term : str
+        As printed, e.g. ``"CBEC"``, ``"East*CBEC"``, ``"SobelZ"``.
+
+    Returns
+    -------
+    dict
+        ``estimate, stat, stat_kind, stars, n, r2, note`` (missing -> ``None``
+        or ``""``), plus ``estimate_printed, stat_printed, star_convention``
+        and the key. Feed it to :func:`lib.tables.comparison_row` as ``paper=``.
+
+    Raises
+    ------
+    KeyError
+        Listing the rows available for that paper and table.
+
+    Examples
+    --------
+    >>> published_estimate("cbec", 4, 2, "CBEC")["estimate"]
+    0.0157
+    """
+    df = published_estimates(paper)
+    hit = df[(df["table"] == str(table)) & (df["column"] == str(column)) & (df["term"] == term)]
+    if hit.empty:
+        pool = df[df["table"] == str(table)] if (df["table"] == str(table)).any() else df
+        avail = [f"(table={t}, column={c}, term={m})"
+                 for t, c, m in pool[["table", "column", "term"]].itertuples(index=False)]
+        raise KeyError(f"no printed estimate for paper={paper!r}, table={table!r}, column={column!r}, "
+                       f"term={term!r}; {len(avail)} rows available: {', '.join(avail)}")
+    row = hit.iloc[0]
+    out = {k: _plain(row[k]) for k in ("paper", "table", "column", "term", "estimate", "stat",
+                                        "stat_kind", "stars", "n", "r2", "note",
+                                        "estimate_printed", "stat_printed")}
+    out["star_convention"] = STAR_CONVENTION[paper]
+    return out
+
+
+def published_descriptives(paper: str = "cbec") -> pd.DataFrame:
+    """Printed descriptive statistics (Table 3 for ``"cbec"``), indexed by variable.
+
+    Columns ``n`` (Int64), ``mean, sd, min, median, max`` (float), ``note``.
+    """
+    _check_paper(paper)
+    raw = _read("published_descriptives")
+    df = raw[raw["paper"] == paper].drop(columns="paper").copy()
+    df["n"] = _int(df["n"])
+    for c in ("mean", "sd", "min", "median", "max"):
+        df[c] = _num(df[c])
+    return df.set_index("variable")
+
+
+def published_balance(paper: str = "cbec") -> pd.DataFrame:
+    """Printed PSM balance test (Table 5): one row per variable and sample.
+
+    Columns ``variable, label, sample`` (``unmatched``/``matched``),
+    ``treated_mean, control_mean, t, p, std_bias, bias_reduction_pct``.
+    """
+    _check_paper(paper)
+    raw = _read("published_balance")
+    df = raw[raw["paper"] == paper].drop(columns="paper").copy()
+    for c in ("treated_mean", "control_mean", "t", "p", "std_bias", "bias_reduction_pct"):
+        df[c] = _num(df[c])
+    return df.reset_index(drop=True)
+
+
+def policy_themes() -> pd.DataFrame:
+    """The CBEC paper's three policy-text themes: ``theme, keywords, frequency_pct``."""
+    df = _read("policy_themes").copy()
+    df["frequency_pct"] = _num(df["frequency_pct"])
+    return df
+
+
+def global_digital_trade() -> pd.DataFrame:
+    """The FDI paper's Table 1: global exports 2019-2023 (trillion USD, growth %), indexed by year."""
+    df = _read("global_digital_trade").copy()
+    df["year"] = df["year"].astype(int)
+    for c in df.columns.drop("year"):
+        df[c] = _num(df[c])
+    return df.set_index("year")
+
+
+def check_printed_descriptives(paper: str = "cbec") -> pd.DataFrame:
+    """Flag printed s.d.s that no variable with the printed mean, min and max can have.
+
+    Notes
+    -----
+    Bhatia-Davis bound: a variable in ``[a, b]`` with mean ``m`` has
+    variance at most ``(b - m)(m - a)``; for ``[0, 1]`` that is ``m(1 - m)``.
+    The ``n/(n-1)`` factor of the sample s.d. is allowed for.
+
+    Returns
+    -------
+    DataFrame
+        ``mean, sd, min, max, sd_max, consistent`` by variable (rows without
+        min/max are left out).
+    """
+    df = published_descriptives(paper).dropna(subset=["mean", "sd", "min", "max"]).copy()
+    n = df["n"].astype(float).fillna(np.inf)
+    factor = np.where(np.isfinite(n) & (n > 1), n / (n - 1), 1.0)
+    df["sd_max"] = np.sqrt((df["max"] - df["mean"]) * (df["mean"] - df["min"]) * factor)
+    df["consistent"] = df["sd"] <= df["sd_max"] + 5e-5  # printed to 4 decimals
+    return df[["n", "mean", "sd", "min", "max", "sd_max", "consistent"]]

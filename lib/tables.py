@@ -1,0 +1,847 @@
+"""One presentation path for every table in the book.
+
+Every table a chapter shows is a :class:`Table`: a frame of display strings
+(index = row labels) with a title and notes. The book renders it as HTML
+(``_repr_html_``); :meth:`Table.save` writes ``<name>.csv`` and ``<name>.tex``
+to ``lib.outputs_dir() / "tables"`` and adds download links under the table.
+
+Builders
+--------
+regression_table
+    Economics convention (one column per model, coefficient with stars, t or
+    s.e. in parentheses below, Controls / FE / N / R² rows), after
+    linearmodels' ``compare`` and pyfixest's ``etable``.
+comparison_table
+    The results pages' "paper | book | truth" table with printed differences.
+descriptive_table
+    Summary statistics in the style of the paper's Table 3.
+frame_table
+    Any other frame (balance tables, printed tables ...).
+
+Numbers are formatted by :func:`format_number` and :func:`format_stat` only.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _stats
+
+from lib.results import RegressionResult, significance_stars
+
+__all__ = [
+    "Table",
+    "regression_table",
+    "comparison_table",
+    "comparison_row",
+    "descriptive_table",
+    "frame_table",
+    "format_number",
+    "format_stat",
+    "format_pvalue",
+    "star_legend",
+    "COMPARISON_NOTE",
+]
+
+#: The sentence every paper | book | truth table carries.
+COMPARISON_NOTE = ("book = estimate on the semi-synthetic default panel; "
+                   "truth = the effect built into that panel; paper = the printed number.")
+
+#: Where the book serves ``outputs/`` from, relative to a chapter page
+#: (chapters live one folder below the book root; ``html_static_path`` copies
+#: ``outputs/`` into ``_static/``).
+STATIC_PREFIX = "../_static/"
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MINUS = "\u2212"  # used in column headers ("Book − truth")
+
+
+# --------------------------------------------------------------------------- formatting
+def _is_missing(x: Any) -> bool:
+    if x is None or x is pd.NA or x is pd.NaT:
+        return True
+    try:
+        return bool(isinstance(x, (float, np.floating)) and math.isnan(x))
+    except TypeError:  # pragma: no cover - exotic scalars
+        return False
+
+
+_NUMERIC_CELL = re.compile(r"^[\s(\[+\-\u2212]*[0-9.,]+(e[+\-]?[0-9]+)?[)\]*%]*\s*$|^$")
+
+
+def _is_text(value: Any) -> bool:
+    """True for a cell that is words, not a (formatted) number: it is left-aligned."""
+    return not _NUMERIC_CELL.match(str(value))
+
+
+def format_number(x: Any, digits: int = 4, *, sign: bool = False, thousands: bool = True) -> str:
+    """Format one number for display.
+
+    Parameters
+    ----------
+    x : int, float, str, bool or None
+        Integers get thousands separators (``3316 -> "3,316"``); floats get
+        ``digits`` decimals (with separators above 1,000); strings pass
+        through; ``None``/NaN/NA render as ``""``; booleans as ``Yes``/``No``.
+    digits : int
+        Decimals for floats.
+    sign : bool
+        Show ``+`` on positive numbers (used for differences).
+    thousands : bool
+        Use ``,`` as thousands separator.
+
+    Returns
+    -------
+    str
+        Negative zero after rounding renders as zero (``-0.00001 -> "0.0000"``).
+    """
+    if _is_missing(x):
+        return ""
+    if isinstance(x, str):
+        return x
+    if isinstance(x, (bool, np.bool_)):
+        return "Yes" if x else "No"
+    plus = "+" if sign else ""
+    comma = "," if thousands else ""
+    if isinstance(x, (int, np.integer)):
+        v = int(x)
+        return f"{v:{plus}{comma}d}" if v != 0 else "0"
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if math.isnan(v):
+        return ""
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    s = f"{v:{plus}{comma}.{digits}f}"
+    if float(s.replace(",", "")) == 0:  # -0.0000 or +0.0000 -> 0.0000
+        s = f"{0:.{digits}f}"
+    return s
+
+
+_STAT_DIGITS = {"t": 2, "z": 2, "p": 3}
+
+
+def format_stat(value: Any, kind: str = "t", digits: int | None = None) -> str:
+    """Format a statistic in parentheses, e.g. ``format_stat(7.8123, "t") -> "(7.81)"``.
+
+    Parameters
+    ----------
+    value : float
+        The statistic; NaN renders as ``""``.
+    kind : {"t", "z", "se", "p"}
+        t and z get 2 decimals, p 3, s.e. ``digits`` (default 4).
+    digits : int, optional
+        Override the decimals.
+    """
+    if _is_missing(value):
+        return ""
+    if kind not in ("t", "z", "se", "p"):
+        raise ValueError(f"kind must be 't', 'z', 'se' or 'p', got {kind!r}")
+    d = digits if digits is not None else _STAT_DIGITS.get(kind, 4)
+    return f"({format_number(float(value), d, thousands=False)})"
+
+
+def format_pvalue(p: Any, digits: int = 3) -> str:
+    """``0.0004 -> "<0.001"``, ``0.0432 -> "0.043"``, NaN -> ``""``."""
+    if _is_missing(p):
+        return ""
+    floor = 10 ** (-digits)
+    return f"<{floor:.{digits}f}" if float(p) < floor else f"{float(p):.{digits}f}"
+
+
+def _threshold(t: float) -> str:
+    return f"{t:.2f}" if round(t, 2) == t else f"{t:g}"
+
+
+def star_legend(stars: Sequence[float] = (0.10, 0.05, 0.01)) -> str:
+    """``"* p<0.10, ** p<0.05, *** p<0.01"`` for the given thresholds (loosest first)."""
+    return ", ".join(f"{'*' * (i + 1)} p<{_threshold(t)}" for i, t in enumerate(stars))
+
+
+def _printed(x: Any) -> str:
+    """A printed number as printed: shortest representation, no padding."""
+    if _is_missing(x):
+        return ""
+    if isinstance(x, str):
+        return x
+    v = float(x)
+    s = np.format_float_positional(v, trim="-")
+    return "0" if s in ("-0", "0") else s
+
+
+# --------------------------------------------------------------------------- Table
+@dataclass
+class Table:
+    """A table ready to show and to save.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Display strings; the index holds the row labels (``frame.index.name``
+        is the header of the label column).
+    title : str, optional
+        Caption (HTML ``<caption>``, LaTeX ``\\caption``).
+    notes : list of str
+        Notes printed under the table (star legend first where relevant).
+    name : str, optional
+        File stem; set by :meth:`save`.
+    rules : tuple of int
+        Row positions before which a horizontal rule is drawn (e.g. between
+        coefficients and the Controls / FE / N block).
+    row_classes : list of str, optional
+        One CSS class per row (``"coef"``, ``"stat"``, ``"summary"`` ...).
+    data : pandas.DataFrame, optional
+        The numbers behind the display strings (for glue and checks).
+    kind : str
+        ``"regression"``, ``"comparison"``, ``"descriptive"`` or ``"frame"``
+        (a CSS class ``book-table-<kind>``).
+    """
+
+    frame: pd.DataFrame
+    title: str | None = None
+    notes: list[str] = field(default_factory=list)
+    name: str | None = None
+    rules: tuple[int, ...] = ()
+    row_classes: list[str] | None = None
+    data: pd.DataFrame | None = None
+    kind: str = "frame"
+    paths: dict[str, Path] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.notes, str):
+            self.notes = [self.notes]
+        self.notes = [n for n in (self.notes or []) if n]
+        self.frame = self.frame.astype(object).where(self.frame.notna(), "").astype(str)
+
+    # ------------------------------------------------------------------ files
+    def to_csv(self, path: str | Path) -> Path:
+        """Write the display frame as UTF-8 CSV (index as first column); return the path.
+
+        Read it back with ``pd.read_csv(path, index_col=0, dtype=str,
+        keep_default_na=False)``.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.frame.to_csv(path, index=True, index_label=self.frame.index.name or "",
+                          encoding="utf-8")
+        return path
+
+    def to_latex(self, path: str | Path | None = None) -> str:
+        """Booktabs LaTeX (``table`` + ``threeparttable``); write to ``path`` if given.
+
+        Needs ``\\usepackage{booktabs,threeparttable}`` in the preamble. Written
+        by hand (no jinja2/Styler): cells are escaped, stars become superscripts,
+        a leading minus becomes ``$-$``.
+        """
+        ncol = self.frame.shape[1]
+        lines = ["% Generated by lib.tables; needs \\usepackage{booktabs,threeparttable}",
+                 "\\begin{table}[htbp]", "\\centering"]
+        if self.title:
+            lines.append(f"\\caption{{{_latex_escape(self.title)}}}")
+        if self.name:
+            lines.append(f"\\label{{tab:{self.name}}}")
+        lines += ["\\begin{threeparttable}", f"\\begin{{tabular}}{{l{'c' * ncol}}}", "\\toprule"]
+        header = [_latex_escape(str(self.frame.index.name or ""))]
+        header += [_latex_escape(str(c)) for c in self.frame.columns]
+        lines.append(" & ".join(header) + " \\\\")
+        lines.append("\\midrule")
+        for i, (label, row) in enumerate(self.frame.iterrows()):
+            if i in self.rules and i > 0:
+                lines.append("\\midrule")
+            cells = [_latex_escape(str(label))] + [_latex_cell(v) for v in row]
+            lines.append(" & ".join(cells) + " \\\\")
+        lines += ["\\bottomrule", "\\end{tabular}"]
+        if self.notes:
+            lines += ["\\begin{tablenotes}[flushleft]", "\\footnotesize",
+                      "\\item " + _latex_escape("Notes: " + " ".join(_sentence(n) for n in self.notes)),
+                      "\\end{tablenotes}"]
+        lines += ["\\end{threeparttable}", "\\end{table}"]
+        text = "\n".join(lines) + "\n"
+        if path is not None:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        return text
+
+    def save(self, name: str | None = None, directory: str | Path | None = None) -> "Table":
+        """Write ``<directory>/<name>.csv`` and ``.tex``; remember the name; return ``self``.
+
+        ``directory`` defaults to ``lib.outputs_dir() / "tables"`` (created if
+        needed). Returning ``self`` lets a chapter cell end in
+        ``regression_table(...).save("table4")`` and show the table with its
+        download links.
+        """
+        name = name or self.name
+        if not name or not _NAME_RE.match(name):
+            raise ValueError(f"table name must be a file stem of letters, digits, '_', '-' or '.', "
+                             f"got {name!r}; e.g. save('table4_baseline')")
+        if directory is None:
+            from lib import outputs_dir
+
+            directory = outputs_dir() / "tables"
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.paths = {"csv": self.to_csv(directory / f"{name}.csv"),
+                      "tex": directory / f"{name}.tex"}
+        self.to_latex(self.paths["tex"])
+        return self
+
+    # ------------------------------------------------------------------ display
+    def download_links(self) -> dict[str, str]:
+        """Relative URLs of the saved files as seen from a chapter page ({} before save).
+
+        A file saved under ``<ROOT>/outputs/`` is linked at the same relative
+        place under ``../_static/``; anything else (a run-specific folder, a
+        test's tmp dir) is linked as ``../_static/tables/<file>``.
+        """
+        if not self.paths:
+            return {}
+        from lib import ROOT
+
+        out = {}
+        for kind, path in self.paths.items():
+            try:
+                rel = Path(path).resolve().relative_to((ROOT / "outputs").resolve()).as_posix()
+            except ValueError:
+                rel = f"tables/{Path(path).name}"
+            out[kind] = STATIC_PREFIX + rel
+        return out
+
+    def to_html(self) -> str:
+        """A ``<table class="book-table ...">`` with caption, and notes below it."""
+        esc = html.escape
+        parts = [f'<div class="book-table-wrapper">',
+                 f'<table class="book-table book-table-{esc(self.kind)}">']
+        if self.title:
+            parts.append(f"<caption>{esc(self.title)}</caption>")
+        head = [f'<th scope="col">{esc(str(self.frame.index.name or ""))}</th>']
+        head += [f'<th scope="col">{esc(str(c))}</th>' for c in self.frame.columns]
+        parts.append("<thead><tr>" + "".join(head) + "</tr></thead>")
+        parts.append("<tbody>")
+        classes = self.row_classes or [""] * len(self.frame)
+        for i, (label, row) in enumerate(self.frame.iterrows()):
+            cls = [classes[i]] if classes[i] else []
+            if i in self.rules and i > 0:
+                cls.append("book-table-rule")
+            attr = f' class="{" ".join(cls)}"' if cls else ""
+            cells = [f'<th scope="row">{esc(str(label))}</th>']
+            cells += [f'<td class="text">{esc(str(v))}</td>' if _is_text(v) else f"<td>{esc(str(v))}</td>"
+                      for v in row]
+            parts.append(f"<tr{attr}>" + "".join(cells) + "</tr>")
+        parts.append("</tbody></table>")
+        if self.notes:
+            parts.append('<p class="book-table-notes">Notes: '
+                         + esc(" ".join(_sentence(n) for n in self.notes)) + "</p>")
+        parts.append("</div>")
+        return "\n".join(parts)
+
+    def _repr_html_(self) -> str:
+        out = self.to_html()
+        links = self.download_links()
+        if links:
+            out += ('\n<p class="book-table-downloads">Download: '
+                    f'<a href="{html.escape(links["csv"])}">CSV</a> · '
+                    f'<a href="{html.escape(links["tex"])}">LaTeX</a></p>')
+        return out
+
+    def __repr__(self) -> str:
+        parts = [self.title] if self.title else []
+        parts.append(self.frame.to_string())
+        if self.notes:
+            parts.append("Notes: " + " ".join(_sentence(n) for n in self.notes))
+        return "\n".join(parts)
+
+    __str__ = __repr__
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    MINUS: "$-$", "²": "$^2$", "×": r"$\times$", "·": r"$\cdot$", "≤": r"$\leq$",
+    "≥": r"$\geq$", "–": "--", "—": "---", "α": r"$\alpha$", "β": r"$\beta$",
+}
+_LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX_SPECIAL))
+
+
+def _latex_escape(text: str) -> str:
+    return _LATEX_RE.sub(lambda m: _LATEX_SPECIAL[m.group(0)], text)
+
+
+def _latex_cell(value: str) -> str:
+    m = re.match(r"^(.*?)(\*+)$", value)
+    body, stars = (m.group(1), m.group(2)) if m else (value, "")
+    body = _latex_escape(body)
+    body = re.sub(r"(^|[\s(\[])-(?=\d)", r"\1$-$", body)
+    return body + (f"$^{{{stars}}}$" if stars else "")
+
+
+# --------------------------------------------------------------------------- regression_table
+def _fe_label(name: str) -> str:
+    return f"{name[:1].upper()}{name[1:]} FE"
+
+
+def _row_values(spec: Any, models: list[str], what: str) -> list[Any]:
+    if isinstance(spec, Mapping):
+        unknown = set(spec) - set(models)
+        if unknown:
+            raise KeyError(f"{what}: models {sorted(unknown)} are not columns of this table; "
+                           f"columns are {models}")
+        return [spec.get(m) for m in models]
+    values = list(spec)
+    if len(values) != len(models):
+        raise ValueError(f"{what}: {len(values)} values for {len(models)} models; "
+                         f"pass one value per model or a dict keyed by model name")
+    return values
+
+
+def regression_table(
+    results: Mapping[str, RegressionResult],
+    *,
+    keep: Sequence[str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    stat: str = "t",
+    stars: Sequence[float] | None = (0.10, 0.05, 0.01),
+    digits: int = 4,
+    stats: Sequence[str] = ("N", "R2"),
+    fe_rows: Mapping[str, str] | Sequence[str] | bool | None = None,
+    controls_row: bool = True,
+    extra_rows: Mapping[str, Mapping[str, Any] | Sequence[Any]] | None = None,
+    notes: str | Sequence[str] | None = None,
+    title: str | None = None,
+) -> Table:
+    """Regression table in the economics convention, one column per model.
+
+    Parameters
+    ----------
+    results : dict of str to RegressionResult
+        Column header -> fitted model, e.g. ``{"(1)": r1, "(2)": r2}``.
+    keep : list of str, optional
+        Terms to show, in this order (default: every term, in order of first
+        appearance). A term absent from every model raises ``KeyError``.
+    labels : dict, optional
+        Term -> row label (e.g. ``{"CBEC": "CBEC pilot × post"}``).
+    stat : {"t", "se"}
+        Statistic in parentheses under each coefficient (t shows "z" wording
+        when every model uses normal inference).
+    stars : tuple of float or None
+        p-value thresholds, loosest first; ``None`` or ``()`` for no stars.
+    digits : int
+        Decimals of coefficients, standard errors and R².
+    stats : tuple of str
+        Summary rows: ``"N"`` (thousands separator), ``"R2"`` (labelled with
+        its kind, e.g. "R² (within)"), ``"dropped"`` (``n_dropped``) or any
+        key of ``result.extra`` (e.g. ``"n_clusters"``).
+    fe_rows : dict, list, bool or None
+        ``None``: one "<Name> FE" Yes/No row per effect absorbed in any model;
+        a list restricts/orders them; a dict maps effect -> row label;
+        ``False`` drops FE rows.
+    controls_row : bool
+        Add a "Controls" Yes/No row from ``result.controls`` (omitted when no
+        model says).
+    extra_rows : dict, optional
+        Row label -> values (dict keyed by model, or a list in model order),
+        appended after the summary rows.
+    notes : str or list of str, optional
+        Extra notes after the star/statistic/inference legend.
+    title : str, optional
+        Caption.
+
+    Returns
+    -------
+    Table
+        ``.data`` holds the long frame (model, term, estimate, std_error, t, p).
+
+    Notes
+    -----
+    The first note reads "* p<0.10, ** p<0.05, *** p<0.01; t-statistics in
+    parentheses; inference: <result.vcov>". p-values are the results' own
+    (t with ``dof_resid`` or normal).
+
+    Examples
+    --------
+    >>> regression_table({"(1)": r1, "(2)": r2}, keep=["CBEC"],
+    ...                  title="Table 4. Baseline").save("table4")  # doctest: +SKIP
+    """
+    if not results:
+        raise ValueError("regression_table needs at least one result, e.g. {'(1)': res}")
+    if stat not in ("t", "se"):
+        raise ValueError(f"stat must be 't' or 'se', got {stat!r}")
+    models = [str(m) for m in results]
+    res = list(results.values())
+    for m, r in zip(models, res):
+        if not isinstance(r, RegressionResult):
+            raise TypeError(f"model {m!r} is a {type(r).__name__}, not a RegressionResult")
+    labels = dict(labels or {})
+    thresholds = tuple(stars or ())
+
+    all_terms: list[str] = []
+    for r in res:
+        all_terms += [t for t in r.params.index if t not in all_terms]
+    if keep is None:
+        terms = all_terms
+    else:
+        terms = list(keep)
+        missing = [t for t in terms if t not in all_terms]
+        if missing:
+            raise KeyError(f"keep: terms {missing} are in none of the {len(res)} models; "
+                           f"terms available: {all_terms}")
+
+    rows: list[tuple[str, list[str], str]] = []
+    long = []
+    for term in terms:
+        coef_cells, stat_cells = [], []
+        for m, r in zip(models, res):
+            if term not in r.params.index:
+                coef_cells.append("")
+                stat_cells.append("")
+                continue
+            b, se = float(r.params[term]), float(r.std_errors[term])
+            t, p = float(r.tstats[term]), float(r.pvalues[term])
+            long.append({"model": m, "term": term, "estimate": b, "std_error": se, "t": t, "p": p})
+            coef_cells.append(format_number(b, digits, thousands=False)
+                              + significance_stars(p, thresholds))
+            stat_cells.append(format_stat(t, "t") if stat == "t" else format_stat(se, "se", digits))
+        rows.append((labels.get(term, term), coef_cells, "coef"))
+        rows.append(("", stat_cells, "stat"))
+    n_coef_rows = len(rows)
+
+    if controls_row and any(r.controls is not None for r in res):
+        rows.append(("Controls", [format_number(r.controls) for r in res], "summary"))
+
+    if fe_rows is not False:
+        present: list[str] = []
+        for r in res:
+            present += [fe for fe in r.fixed_effects if fe not in present]
+        if fe_rows is None or fe_rows is True:
+            fe_map = {fe: _fe_label(fe) for fe in present}
+        elif isinstance(fe_rows, Mapping):
+            fe_map = dict(fe_rows)
+        else:
+            fe_map = {fe: _fe_label(fe) for fe in fe_rows}
+        for fe, label in fe_map.items():
+            rows.append((label, ["Yes" if fe in r.fixed_effects else "No" for r in res], "summary"))
+
+    for s in stats:
+        key = s.lower().replace("²", "2")
+        if key in ("n", "nobs"):
+            rows.append(("N", [format_number(int(r.nobs)) for r in res], "summary"))
+        elif key in ("r2", "r2 within", "r2_within"):
+            kinds = {r.r2_kind for r in res}
+            if len(kinds) == 1:
+                rows.append((f"R² ({kinds.pop()})", [format_number(r.r2, digits) for r in res],
+                             "summary"))
+            else:
+                rows.append(("R²", [(format_number(r.r2, digits) + f" ({r.r2_kind})")
+                                    if np.isfinite(r.r2) else "" for r in res], "summary"))
+        elif key in ("dropped", "n_dropped"):
+            rows.append(("N dropped", [format_number(int(r.n_dropped)) for r in res], "summary"))
+        else:
+            if not any(s in r.extra for r in res):
+                raise KeyError(f"stats: {s!r} is not a built-in stat ('N', 'R2', 'dropped') and "
+                               f"no model has it in .extra; pass it via extra_rows instead")
+            rows.append((s, [format_number(r.extra.get(s), digits) for r in res], "summary"))
+
+    for label, spec in (extra_rows or {}).items():
+        values = _row_values(spec, models, f"extra_rows[{label!r}]")
+        rows.append((label, [format_number(v, digits) for v in values], "summary"))
+
+    frame = pd.DataFrame([cells for _, cells, _ in rows], columns=models,
+                         index=pd.Index([label for label, _, _ in rows], name=""))
+
+    all_z = all(r.dof_resid is None for r in res)
+    stat_words = ("z-statistics" if all_z else "t-statistics") if stat == "t" else "standard errors"
+    legend = [star_legend(thresholds)] if thresholds else []
+    legend.append(f"{stat_words} in parentheses")
+    vcovs = [r.vcov for r in res]
+    if any(vcovs):
+        if len(set(vcovs)) == 1:
+            legend.append(f"inference: {vcovs[0]}")
+        else:
+            legend.append("inference: " + "; ".join(f"{m} {v or 'n/a'}" for m, v in zip(models, vcovs)))
+    all_notes = ["; ".join(legend)] + _as_list(notes)
+
+    return Table(frame=frame, title=title, notes=all_notes,
+                 rules=(n_coef_rows,) if n_coef_rows < len(rows) else (),
+                 row_classes=[c for _, _, c in rows], data=pd.DataFrame(long),
+                 kind="regression")
+
+
+def _as_list(notes: str | Sequence[str] | None) -> list[str]:
+    if notes is None:
+        return []
+    if isinstance(notes, str):
+        return [notes]
+    return list(notes)
+
+
+# --------------------------------------------------------------------------- comparison_table
+def comparison_row(quantity: str, result: RegressionResult | None = None, term: str | None = None,
+                   *, paper: Mapping[str, Any] | float | None = None, truth: float | None = None,
+                   book: float | None = None, book_se: float | None = None,
+                   book_p: float | None = None) -> dict[str, Any]:
+    """One row for :func:`comparison_table`.
+
+    Parameters
+    ----------
+    quantity : str
+        Row label, e.g. ``"Table 4 (2): CBEC"``.
+    result, term : RegressionResult and str, optional
+        Fill ``book``, ``book_se``, ``book_p`` and ``book_n`` from ``result.coef(term)``.
+    paper : dict or float, optional
+        A float, or the dict of :func:`lib.published.published_estimate`
+        (printed estimate string, stars, statistic and N are carried over).
+    truth : float, optional
+        The effect built into the panel.
+    book, book_se, book_p : float, optional
+        Explicit book numbers (for estimators that do not return a result).
+    """
+    row: dict[str, Any] = {"quantity": quantity, "truth": truth}
+    if result is not None:
+        if term is None:
+            raise ValueError(f"comparison_row({quantity!r}): pass term= with result=")
+        c = result.coef(term)
+        row.update(book=c["estimate"], book_se=c["std_error"], book_p=c["p"], book_n=c["nobs"])
+    if book is not None:
+        row["book"] = book
+    if book_se is not None:
+        row["book_se"] = book_se
+    if book_p is not None:
+        row["book_p"] = book_p
+    if isinstance(paper, Mapping):
+        row["paper"] = paper.get("estimate")
+        row["paper_printed"] = paper.get("estimate_printed")
+        printed_stars = paper.get("stars") or ""
+        kind, value = paper.get("stat_kind") or "", paper.get("stat_printed") or paper.get("stat")
+        row["paper_stat"] = _paper_stat(value, kind)
+        if printed_stars and set(printed_stars) != {"*"}:  # e.g. "p<0.01" printed in the text
+            row["paper_stat"] = "; ".join(x for x in (row["paper_stat"], printed_stars) if x)
+            printed_stars = ""
+        row["paper_stars"] = printed_stars
+        if paper.get("star_convention"):
+            row["paper_star_convention"] = paper["star_convention"]
+        if paper.get("n") is not None:
+            row["paper_n"] = paper.get("n")
+    else:
+        row["paper"] = paper
+    return row
+
+
+_KIND_WORDS = {"se": "s.e.", "t": "t", "z": "z", "p": "p"}
+
+
+def _paper_stat(value: Any, kind: str) -> str:
+    if _is_missing(value) or value == "":
+        return ""
+    word = _KIND_WORDS.get(kind, kind)
+    return f"{word} = {_printed(value)}" if word else _printed(value)
+
+
+def comparison_table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, *, title: str | None = None,
+                     notes: str | Sequence[str] | None = None, digits: int = 4,
+                     stars: Sequence[float] | None = (0.10, 0.05, 0.01),
+                     panel_note: str = COMPARISON_NOTE) -> Table:
+    """The results pages' "paper | book | truth" table.
+
+    Parameters
+    ----------
+    rows : list of dict or DataFrame
+        One per quantity, with keys ``quantity``, ``paper`` (printed estimate,
+        may be NaN), ``paper_stat`` (e.g. ``"t = 7.81"``), ``book``,
+        ``book_se``, optional ``book_p``, ``truth`` (may be NaN); optional
+        ``paper_printed`` (display string), ``paper_stars``, ``paper_n``,
+        ``book_n``. :func:`comparison_row` builds them.
+    title, notes : optional
+        Caption and extra notes.
+    digits : int
+        Decimals of book, s.e., truth and differences. The paper column is
+        shown as printed.
+    stars : tuple of float or None
+        Thresholds for the stars on the book estimate (from ``book_p``; where
+        ``book_p`` is missing, from a normal approximation to book / book_se,
+        and the note says so).
+    panel_note : str
+        What book / truth / paper mean (default :data:`COMPARISON_NOTE`);
+        change it only when the book runs on other data.
+
+    Returns
+    -------
+    Table
+        Columns Paper, Paper stat, Book, Book s.e., Truth, Book − truth,
+        Book − paper (plus Paper N / Book N when given); ``.data`` holds the
+        numbers, including ``book_minus_truth`` and ``book_minus_paper``.
+    """
+    df = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows.copy()
+    if df.empty:
+        raise ValueError("comparison_table needs at least one row")
+    if "quantity" not in df.columns:
+        if df.index.name == "quantity" or not isinstance(df.index, pd.RangeIndex):
+            df = df.reset_index().rename(columns={df.index.name or "index": "quantity"})
+        else:
+            raise KeyError(f"comparison_table: rows need a 'quantity' column; got {list(df.columns)}")
+    if "book" not in df.columns:
+        raise KeyError(f"comparison_table: rows need a 'book' column; got {list(df.columns)}")
+    for col in ("paper", "book_se", "book_p", "truth", "book_n", "paper_n"):
+        if col not in df.columns:
+            df[col] = np.nan
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    for col in ("paper_stat", "paper_printed", "paper_stars"):
+        if col not in df.columns:
+            df[col] = ""
+        df[col] = df[col].where(df[col].notna(), "").astype(str)
+    df["book"] = pd.to_numeric(df["book"], errors="coerce")
+    thresholds = tuple(stars or ())
+
+    approx = df["book_p"].isna() & df["book_se"].notna() & df["book"].notna()
+    p = df["book_p"].copy()
+    p[approx] = 2 * _stats.norm.sf((df.loc[approx, "book"] / df.loc[approx, "book_se"]).abs())
+    df["book_minus_truth"] = df["book"] - df["truth"]
+    df["book_minus_paper"] = df["book"] - df["paper"]
+
+    out = pd.DataFrame(index=pd.Index(df["quantity"].astype(str), name=""))
+    out["Paper"] = [(pr if pr else _printed(v)) + (st if not _is_missing(v) or pr else "")
+                    for v, pr, st in zip(df["paper"], df["paper_printed"], df["paper_stars"])]
+    out["Paper stat"] = df["paper_stat"].to_numpy()
+    show_n = df["paper_n"].notna().any() or df["book_n"].notna().any()
+    if show_n:
+        out["Paper N"] = [format_number(int(v)) if pd.notna(v) else "" for v in df["paper_n"]]
+    out["Book"] = [format_number(b, digits, thousands=False)
+                   + (significance_stars(pp, thresholds) if pd.notna(b) else "")
+                   for b, pp in zip(df["book"], p)]
+    out["Book s.e."] = [format_number(v, digits, thousands=False) for v in df["book_se"]]
+    if show_n:
+        out["Book N"] = [format_number(int(v)) if pd.notna(v) else "" for v in df["book_n"]]
+    out["Truth"] = [format_number(v, digits, thousands=False) for v in df["truth"]]
+    out[f"Book {MINUS} truth"] = [format_number(v, digits, sign=True, thousands=False)
+                                  for v in df["book_minus_truth"]]
+    out[f"Book {MINUS} paper"] = [format_number(v, digits, sign=True, thousands=False)
+                                  for v in df["book_minus_paper"]]
+
+    legend = panel_note
+    if thresholds:
+        legend_stars = f"Stars on book: {star_legend(thresholds)}"
+        if approx.any():
+            legend_stars += " (normal approximation to book / s.e. where no p-value was supplied)"
+        conventions = sorted({c for c in df.get("paper_star_convention", pd.Series(dtype=str))
+                              if isinstance(c, str) and c})
+        legend_stars += "; paper stars as printed" + (
+            f" (paper's convention: {'; '.join(conventions)})" if conventions else "")
+    all_notes = [legend] + ([legend_stars] if thresholds else []) + _as_list(notes)
+    data = df.set_index("quantity")[["paper", "book", "book_se", "book_p", "truth",
+                                     "book_minus_truth", "book_minus_paper"]].copy()
+    data["book_p"] = p.to_numpy()
+    return Table(frame=out, title=title, notes=all_notes, data=data, kind="comparison")
+
+
+# --------------------------------------------------------------------------- descriptive / frame
+_DESCRIPTIVE = {
+    "N": ("N", lambda s: int(s.notna().sum())),
+    "mean": ("Mean", lambda s: s.mean()),
+    "sd": ("S.D.", lambda s: s.std(ddof=1)),
+    "min": ("Min", lambda s: s.min()),
+    "p25": ("P25", lambda s: s.quantile(0.25)),
+    "median": ("Median", lambda s: s.median()),
+    "p75": ("P75", lambda s: s.quantile(0.75)),
+    "max": ("Max", lambda s: s.max()),
+}
+
+
+def descriptive_table(df: pd.DataFrame, variables: Sequence[str], labels: Mapping[str, str] | None = None,
+                      stats: Sequence[str] = ("N", "mean", "sd", "min", "median", "max"), *,
+                      digits: int = 4, title: str | None = None,
+                      notes: str | Sequence[str] | None = None) -> Table:
+    """Summary statistics, one row per variable (the paper's Table 3 layout).
+
+    Parameters
+    ----------
+    df : DataFrame
+        The panel.
+    variables : list of str
+        Columns to describe, in order; a missing column raises ``KeyError``.
+    labels : dict, optional
+        Column -> row label.
+    stats : tuple of str
+        Any of ``N, mean, sd, min, p25, median, p75, max``. ``sd`` uses
+        ``ddof=1``; N counts non-missing values.
+    digits : int
+        Decimals.
+    """
+    missing = [v for v in variables if v not in df.columns]
+    if missing:
+        raise KeyError(f"descriptive_table: columns {missing} not in the frame "
+                       f"({len(df.columns)} columns: {list(df.columns)})")
+    bad = [s for s in stats if s not in _DESCRIPTIVE]
+    if bad:
+        raise ValueError(f"descriptive_table: unknown stats {bad}; choose from {list(_DESCRIPTIVE)}")
+    labels = dict(labels or {})
+    data = pd.DataFrame({s: [_DESCRIPTIVE[s][1](pd.to_numeric(df[v], errors="coerce"))
+                             for v in variables] for s in stats},
+                        index=pd.Index(list(variables), name="variable"))
+    frame = pd.DataFrame({_DESCRIPTIVE[s][0]: [format_number(x, digits) for x in data[s]]
+                          for s in stats},
+                         index=pd.Index([labels.get(v, v) for v in variables], name="Variable"))
+    return Table(frame=frame, title=title, notes=_as_list(notes), data=data, kind="descriptive")
+
+
+def frame_table(df: pd.DataFrame, title: str | None = None, notes: str | Sequence[str] | None = None,
+                float_format: str | Callable[[float], str] | Mapping[str, Any] | None = None, *,
+                digits: int = 4, index: bool = True, name: str | None = None) -> Table:
+    """Any frame as a book :class:`Table` (balance tables, printed tables ...).
+
+    Parameters
+    ----------
+    df : DataFrame
+        Numbers, strings or both; NaN renders empty, integers get thousands
+        separators.
+    title, notes : optional
+        Caption and notes.
+    float_format : str, callable or dict, optional
+        ``"{:.3f}"``-style string or callable for all float cells, or a dict
+        column -> format; default :func:`format_number` with ``digits``.
+    digits : int
+        Decimals for the default float format.
+    index : bool
+        Keep the index as row labels (else rows are unlabelled).
+    name : str, optional
+        File stem to use on :meth:`Table.save`.
+    """
+    def formatter(col: Any) -> Callable[[Any], str]:
+        spec = float_format.get(col) if isinstance(float_format, Mapping) else float_format
+        if spec is None:
+            return lambda x: format_number(x, digits)
+        f = spec.format if isinstance(spec, str) else spec
+
+        def fmt(x: Any) -> str:
+            if _is_missing(x):
+                return ""
+            if isinstance(x, (float, np.floating)):
+                return f(x)
+            return format_number(x, digits)
+        return fmt
+
+    out = pd.DataFrame({c: [formatter(c)(x) for x in df[c].tolist()] for c in df.columns},
+                       index=df.index if index else pd.Index([""] * len(df)))
+    out.columns = [str(c) for c in df.columns]
+    if index and isinstance(df.index, pd.MultiIndex):
+        out.index = pd.Index([", ".join(format_number(v, digits) for v in tup) for tup in df.index])
+        out.index.name = ", ".join(str(n) for n in df.index.names if n is not None)
+    else:
+        out.index = out.index.map(lambda x: format_number(x, digits))
+        out.index.name = df.index.name if index and df.index.name is not None else ""
+    return Table(frame=out, title=title, notes=_as_list(notes), name=name, data=df.copy(),
+                 kind="frame")

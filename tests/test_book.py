@@ -1,0 +1,147 @@
+"""The built book: a strict build (warnings are errors) and checks on its HTML.
+
+The build runs once per test session (``python -m lib.build --strict``): every
+page is re-rendered from the execution cache with ``-W -n --keep-going``, so a
+Sphinx warning anywhere fails the suite.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+from lib import ROOT
+from lib.run import toc_chapters
+
+pytestmark = [pytest.mark.slow]
+
+HTML = ROOT / "_build" / "html"
+
+
+@pytest.fixture(scope="module")
+def built_site() -> Path:
+    proc = subprocess.run([sys.executable, "-m", "lib.build", "--strict"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, (
+        f"strict book build failed (exit {proc.returncode})\n--- stdout ---\n{proc.stdout[-6000:]}"
+        f"\n--- stderr ---\n{proc.stderr[-6000:]}")
+    return HTML
+
+
+class _Assets(HTMLParser):
+    """Collect img src, script src and stylesheet/link hrefs of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.scripts: list[str] = []
+        self.links: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img" and a.get("src"):
+            self.images.append(a["src"])
+        elif tag == "script" and a.get("src"):
+            self.scripts.append(a["src"])
+        elif tag == "link" and a.get("href"):
+            self.links.append((a.get("rel") or "", a["href"]))
+
+
+def _pages(site: Path) -> list[Path]:
+    return sorted(site.rglob("*.html"))
+
+
+def _parse(page: Path) -> _Assets:
+    parser = _Assets()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return parser
+
+
+def test_every_toc_page_exists(built_site):
+    missing = [c for c in toc_chapters() if not (built_site / "chapters" / f"{c}.html").exists()]
+    assert not missing, f"toc pages missing from the built site: {missing}"
+    assert (built_site / "index.html").exists()
+
+
+ERROR_MARKERS = (
+    "Traceback (most recent call last)",
+    'class="output traceback"',
+    "output error",
+    "ansi-red-fg",  # coloured tracebacks
+)
+
+
+def test_no_error_output_in_any_page(built_site):
+    bad = {}
+    for page in _pages(built_site):
+        if "reports" in page.parts or "_static" in page.parts:
+            continue
+        text = page.read_text(encoding="utf-8")
+        found = [m for m in ERROR_MARKERS if m in text]
+        if found:
+            bad[str(page.relative_to(built_site))] = found
+    assert not bad, f"pages showing errors or tracebacks: {bad}"
+
+
+def test_every_referenced_image_exists(built_site):
+    missing = []
+    for page in _pages(built_site):
+        for src in _parse(page).images:
+            if src.startswith("data:"):
+                continue
+            url = urlparse(src)
+            assert not url.scheme, f"{page.name} loads an image from the internet: {src}"
+            target = (page.parent / unquote(url.path)).resolve()
+            if not target.exists():
+                missing.append(f"{page.relative_to(built_site)} -> {src}")
+    assert not missing, f"referenced images missing: {missing}"
+
+
+def test_nothing_is_fetched_from_the_internet(built_site):
+    """Scripts, stylesheets, fonts and MathJax are all served from the site itself."""
+    remote = []
+    for page in _pages(built_site):
+        assets = _parse(page)
+        for src in assets.scripts:
+            if urlparse(src).scheme in ("http", "https") or src.startswith("//"):
+                remote.append(f"{page.name}: script {src}")
+        for rel, href in assets.links:
+            if rel in ("canonical",):
+                continue
+            if urlparse(href).scheme in ("http", "https") or href.startswith("//"):
+                remote.append(f"{page.name}: link {href}")
+    assert not remote, f"assets fetched from the internet: {remote[:10]}"
+
+
+def test_mathjax_is_served_locally(built_site):
+    mathjax = built_site / "_static" / "mathjax" / "tex-chtml.js"
+    assert mathjax.exists(), "MathJax was not copied into _static (sphinx-mathjax-offline)"
+    math_pages = [p for p in _pages(built_site) if 'class="math' in p.read_text(encoding="utf-8")]
+    assert math_pages, "no page with mathematics was found"
+    for page in math_pages:
+        assert re.search(r'src="[./]*_static/mathjax/tex-chtml\.js', page.read_text(encoding="utf-8")), \
+            f"{page.name} does not load the local MathJax"
+    assert (built_site / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+
+
+def test_citations_resolve(built_site):
+    page = (built_site / "chapters" / "intro.html").read_text(encoding="utf-8")
+    assert "Lyu" in page and "Truong" in page, "the intro's citations of the two papers did not render"
+    assert "??" not in re.sub(r"<[^>]+>", "", page), "an unresolved reference rendered as ??"
+
+
+def test_download_links_resolve(built_site):
+    """Tables saved by chapters link to CSV/LaTeX copies that exist in the site."""
+    broken = []
+    for page in _pages(built_site):
+        for href in re.findall(r'href="([^"]+\.(?:csv|tex))"', page.read_text(encoding="utf-8")):
+            target = (page.parent / unquote(href)).resolve()
+            if not target.exists():
+                broken.append(f"{page.relative_to(built_site)} -> {href}")
+    assert not broken, f"download links to missing files: {broken}"

@@ -1,0 +1,289 @@
+"""The data contract: formats, column mapping, every validation error, model_frame."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from fixtures.panels import CONTROLS, MEDIATORS, make_panel, write, write_all
+from lib.data import (CITY_PANEL, DEFAULT_PANEL, DataContractError, Panel, PanelSpec, load_panel,
+                      model_frame, read_table, validate_panel)
+
+BEIJING_2012 = "city_id=110000, year=2012"
+
+
+@pytest.fixture
+def panel_df() -> pd.DataFrame:
+    return make_panel()
+
+
+@pytest.fixture
+def reference(panel_df) -> Panel:
+    return validate_panel(panel_df)
+
+
+def _csv(df: pd.DataFrame, tmp_path, name="panel.csv"):
+    return write(df, tmp_path / name)
+
+
+def _raises(path, *fragments, **kwargs) -> DataContractError:
+    """Load ``path`` expecting a DataContractError whose message holds every fragment."""
+    with pytest.raises(DataContractError) as info:
+        load_panel(path, **kwargs)
+    msg = str(info.value)
+    for frag in (path.name, *fragments):
+        assert frag in msg, f"{frag!r} not in message:\n{msg}"
+    assert "Fix:" in msg
+    return info.value
+
+
+# ------------------------------------------------------------------ formats and spec
+def test_city_panel_spec_is_canonical():
+    assert (CITY_PANEL.unit, CITY_PANEL.time, CITY_PANEL.outcome) == ("city_id", "year", "Inno")
+    assert (CITY_PANEL.treatment, CITY_PANEL.adoption, CITY_PANEL.cluster) == ("CBEC", "adoption_year", "city_id")
+    assert CITY_PANEL.controls == CONTROLS and CITY_PANEL.mediators == MEDIATORS
+    assert "region" in CITY_PANEL.groups and "is_municipality" in CITY_PANEL.groups
+    assert DEFAULT_PANEL.name == "cbec_city_panel.csv"
+    with pytest.raises(DataContractError, match="treatment dummy or an adoption year"):
+        PanelSpec(treatment=None, adoption=None)
+
+
+def test_four_formats_give_identical_canonical_frames(tmp_path, panel_df, reference):
+    paths = write_all(panel_df, tmp_path)
+    for suffix, path in paths.items():
+        panel = load_panel(path)
+        pd.testing.assert_frame_equal(panel.data, reference.data, obj=suffix)
+        assert panel.source == str(path) and panel.report["format"] in ("csv", "stata", "parquet", "excel")
+    r = reference.report
+    assert (r["rows_read"], r["rows"], r["units"], r["n_periods"]) == (30, 30, 6, 5)
+    assert r["periods"] == [2010, 2011, 2012, 2013, 2014] and r["balanced"] is True
+    assert r["missing"]["lnaca"] == 2 and r["missing"]["Spec"] == 2 and r["missing"]["Inno"] == 0
+    assert r["cohorts"] == {2011: 1, 2012: 1, 2013: 1, 2014: 1} and r["treated_units"] == 4
+    d = reference.data
+    assert d["city_id"].is_monotonic_increasing and d["is_municipality"].dtype == bool
+    assert str(d["adoption_year"].dtype) == "Int64" and d["CBEC"].dtype == "int64"
+
+
+def test_unbalanced_panel_is_reported(panel_df):
+    panel = validate_panel(panel_df.drop(index=[0]))
+    assert panel.report["balanced"] is False and panel.report["rows"] == 29
+    assert "item" in panel.describe().columns
+
+
+def _reader_file(panel_df, tmp_path):
+    """The fixture with a reader's own names and only the adoption year."""
+    df = panel_df.drop(columns=["CBEC"]).rename(columns={
+        "city_id": "code", "year": "yr", "Inno": "patents_index", "adoption_year": "pilot_year",
+        "lnpop": "log_pop", "region": "area"})
+    return write(df, tmp_path / "reader.dta")
+
+
+def test_column_mapping_from_dict(tmp_path, panel_df, reference):
+    path = _reader_file(panel_df, tmp_path)
+    mapping = {"unit": "code", "time": "yr", "outcome": "patents_index", "adoption": "pilot_year",
+               "columns": {"log_pop": "lnpop", "area": "region"}}
+    panel = load_panel(path, columns=mapping)
+    pd.testing.assert_frame_equal(panel.data[reference.data.columns], reference.data)
+    assert panel.spec.unit == "city_id" and panel.spec.controls == CONTROLS
+    assert panel.report["derived"] == ["CBEC"] and panel.report["renamed"]["code"] == "city_id"
+    # the same through a PanelSpec
+    spec = PanelSpec.from_mapping(mapping)
+    assert spec.treatment is None and spec.cluster == "code"
+    pd.testing.assert_frame_equal(load_panel(path, spec=spec).data, panel.data)
+
+
+def test_column_mapping_from_yaml(tmp_path, panel_df, reference):
+    path = _reader_file(panel_df, tmp_path)
+    yml = tmp_path / "my_columns.yml"
+    yml.write_text("unit: code\ntime: yr\noutcome: patents_index\nadoption: pilot_year\n"
+                   "controls: [log_pop, lnaca, lngdp, Infra, lngov, lninter, Urban, Incoms]\n"
+                   "columns:\n  log_pop: lnpop\n  area: region\n", encoding="utf-8")
+    panel = load_panel(path, columns=yml)
+    pd.testing.assert_frame_equal(panel.data[reference.data.columns], reference.data)
+    assert PanelSpec.from_yaml(yml).unit == "code"
+    # a flat rename map works too
+    flat = tmp_path / "flat.yml"
+    flat.write_text(yaml.safe_dump({"code": "city_id", "yr": "year", "patents_index": "Inno",
+                                    "pilot_year": "adoption_year", "log_pop": "lnpop", "area": "region"}))
+    panel2 = load_panel(path, spec=PanelSpec.from_mapping({"adoption": "adoption_year"}), columns=flat)
+    pd.testing.assert_frame_equal(panel2.data[reference.data.columns], reference.data)
+
+
+def test_spec_unknown_key_suggests(tmp_path):
+    yml = tmp_path / "cols.yml"
+    yml.write_text("unit: code\ncontrol: [a, b]\n")
+    with pytest.raises(DataContractError, match="did you mean 'controls'") as info:
+        PanelSpec.from_yaml(yml)
+    assert "cols.yml" in str(info.value)
+
+
+def test_adoption_derived_from_dummy(panel_df, reference):
+    spec = PanelSpec.from_mapping({"treatment": "CBEC"})
+    panel = validate_panel(panel_df.drop(columns=["adoption_year"]), spec=spec)
+    pd.testing.assert_frame_equal(panel.data[reference.data.columns], reference.data)
+    assert panel.report["derived"] == ["adoption_year"]
+
+
+def test_adoption_after_window_is_never_treated(panel_df):
+    df = panel_df.copy()
+    df.loc[df.city_id == 210300, "adoption_year"] = 2016
+    panel = validate_panel(df)
+    assert panel.report["adopted_after_window"] == 1
+    assert panel.data.loc[panel.data.city_id == 210300, "adoption_year"].isna().all()
+    assert any("after the last period" in n for n in panel.report["notes"])
+
+
+# ------------------------------------------------------------------ error cases
+def test_file_not_found(tmp_path):
+    path = tmp_path / "nope.csv"
+    with pytest.raises(DataContractError, match="not found") as info:
+        load_panel(path)
+    assert "nope.csv" in str(info.value) and info.value.file == str(path)
+
+
+def test_unsupported_format(tmp_path):
+    path = tmp_path / "panel.sav"
+    path.write_text("x")
+    with pytest.raises(DataContractError, match=r"unsupported file type '\.sav'.*\.csv.*\.dta.*\.parquet.*\.xlsx"):
+        load_panel(path)
+
+
+def test_unreadable_file(tmp_path):
+    path = tmp_path / "broken.parquet"
+    path.write_text("this is not parquet")
+    with pytest.raises(DataContractError, match="broken.parquet: could not be read as a parquet file"):
+        read_table(path)
+
+
+def test_unknown_excel_sheet(tmp_path, panel_df):
+    path = write(panel_df, tmp_path / "book.xlsx")
+    with pytest.raises(DataContractError, match="no sheet 'Data'.*'Sheet1'"):
+        load_panel(path, sheet="Data")
+
+
+def test_missing_column_suggests_close_match(tmp_path, panel_df):
+    path = _csv(panel_df.rename(columns={"Inno": "inno", "lngov": "ln_gov"}), tmp_path)
+    err = _raises(path, "'Inno' (outcome) not found", "did you mean 'inno'", "'lngov' (control)", "'ln_gov'")
+    assert err.column == "Inno"
+
+
+def test_map_key_absent_from_file(tmp_path, panel_df):
+    path = _csv(panel_df, tmp_path)
+    _raises(path, "column 'pop_log'", "'lnpop'", columns={"pop_log": "lnpop"})
+
+
+def test_two_columns_mapped_to_one_name(tmp_path, panel_df):
+    path = _csv(panel_df.assign(pilot=panel_df["CBEC"]), tmp_path)
+    _raises(path, "'CBEC'", "'pilot'", columns={"treatment": "pilot"})
+
+
+def test_duplicate_unit_time(tmp_path, panel_df):
+    df = pd.concat([panel_df, panel_df.iloc[[2]]])
+    _raises(_csv(df, tmp_path), "column 'city_id'", "duplicate", "2 rows", BEIJING_2012)
+
+
+def test_non_numeric_values(tmp_path, panel_df):
+    df = panel_df.astype({"lnpop": object})
+    df.loc[2, "lnpop"] = "1,234"
+    df.loc[3, "lnpop"] = "abc"
+    err = _raises(_csv(df, tmp_path), "column 'lnpop' (control)", "'1,234'", "'abc'", "2 rows", BEIJING_2012)
+    assert err.n_rows == 2 and err.rows[0] == (110000, 2012)
+
+
+def test_treatment_not_binary(tmp_path, panel_df):
+    df = panel_df.copy()
+    df.loc[2, "CBEC"] = 2
+    _raises(_csv(df, tmp_path), "column 'CBEC' (treatment)", "not 0/1", BEIJING_2012)
+
+
+def test_treatment_switches_off(tmp_path, panel_df):
+    df = panel_df.copy()
+    df.loc[3, "CBEC"] = 0  # Beijing: 0 0 1 0 1
+    df = df.drop(columns=["adoption_year"])
+    err = _raises(_csv(df, tmp_path), "column 'CBEC'", "switches off", "city_id=110000, year=2013",
+                  spec=PanelSpec.from_mapping({"treatment": "CBEC"}))
+    assert err.n_rows == 1
+
+
+def test_treatment_disagrees_with_adoption(tmp_path, panel_df):
+    df = panel_df.copy()
+    df.loc[df.city_id == 110000, "adoption_year"] = 2013
+    _raises(_csv(df, tmp_path), "column 'CBEC'", "disagrees", "'adoption_year'", BEIJING_2012)
+
+
+def test_adoption_varies_within_unit(tmp_path, panel_df):
+    df = panel_df.drop(columns=["CBEC"])
+    df.loc[4, "adoption_year"] = 2013
+    _raises(_csv(df, tmp_path), "column 'adoption_year'", "differs", "city_id=110000",
+            spec=PanelSpec.from_mapping({"adoption": "adoption_year"}))
+
+
+def test_always_treated_raises_or_is_flagged(tmp_path, panel_df):
+    df = panel_df.copy()
+    df.loc[df.city_id == 110000, "adoption_year"] = 2008
+    df.loc[df.city_id == 110000, "CBEC"] = 1
+    path = _csv(df, tmp_path)
+    _raises(path, "column 'adoption_year'", "first observed period", "city_id=110000, year=2010",
+            "allow_always_treated=True")
+    panel = load_panel(path, allow_always_treated=True)
+    assert panel.report["always_treated"] == ["110000"]
+
+
+def test_missing_outcome_raises_or_is_dropped_and_counted(tmp_path, panel_df):
+    df = panel_df.copy()
+    df.loc[[2, 9], "Inno"] = np.nan
+    path = _csv(df, tmp_path)
+    _raises(path, "column 'Inno' (outcome)", "missing outcome", "2 rows", BEIJING_2012)
+    panel = load_panel(path, drop_missing_outcome=True)
+    assert panel.report["dropped_missing_outcome"] == 2 and panel.report["rows"] == 28
+    assert panel.report["balanced"] is False and any("2 rows" in n for n in panel.report["notes"])
+
+
+def test_unit_observed_once(tmp_path, panel_df):
+    df = pd.concat([panel_df, panel_df.iloc[[25]].assign(city_id=999999, year=2012)])
+    path = _csv(df, tmp_path)
+    _raises(path, "column 'city_id'", "one period only", "city_id=999999, year=2012")
+    assert load_panel(path, drop_singletons=True).report["units"] == 6
+
+
+def test_empty_after_filters(tmp_path, panel_df):
+    path = _csv(panel_df.assign(Inno=np.nan), tmp_path)
+    _raises(path, "column 'Inno'", "empty", "30 rows", "city_id=110000, year=2010", drop_missing_outcome=True)
+
+
+def test_messages_use_the_readers_names(tmp_path, panel_df):
+    df = panel_df.rename(columns={"city_id": "code", "year": "yr"})
+    df.loc[2, "CBEC"] = 5
+    with pytest.raises(DataContractError) as info:
+        load_panel(_csv(df, tmp_path), columns={"unit": "code", "time": "yr"})
+    assert "code=110000, yr=2012" in str(info.value)
+
+
+# ------------------------------------------------------------------ model_frame
+def test_model_frame_counts_drops(reference):
+    cols = ["Inno", "CBEC", "lnaca", "Urban", "Spec", "city_id", "year", "lnaca"]
+    frame, dropped = model_frame(reference, cols, spec_name="t3 c1")
+    # lnaca missing in rows 1 and 7, Urban in 2, Spec in 3 and 7 (7 counted under lnaca)
+    assert dropped == {"Inno": 0, "CBEC": 0, "lnaca": 2, "Urban": 1, "Spec": 1, "city_id": 0, "year": 0,
+                       "total": 4}
+    assert list(frame.columns) == cols[:-1] and len(frame) == 26
+    assert frame.notna().all().all() and list(frame.index[:2]) == [0, 4]
+
+
+def test_model_frame_errors(reference):
+    with pytest.raises(DataContractError, match="model 'm1' needs column 'lnpopp'.*'lnpop'"):
+        model_frame(reference.data, ["Inno", "lnpopp"], spec_name="m1")
+    df = reference.data.assign(Envir=np.nan)
+    with pytest.raises(DataContractError, match="no complete rows.*'Envir' removes 30"):
+        model_frame(df, ["Inno", "Envir"])
+
+
+# ------------------------------------------------------------------ the shipped panel
+@pytest.mark.skipif(not DEFAULT_PANEL.exists(), reason="default panel not built yet")
+def test_default_panel_meets_the_contract():
+    panel = load_panel()
+    r = panel.report
+    assert (r["units"], r["first_period"], r["last_period"]) == (280, 2010, 2021)
+    assert set(CITY_PANEL.groups) <= set(panel.data.columns)

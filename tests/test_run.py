@@ -1,0 +1,90 @@
+"""The run command: parameter handling, rejection before running, failures surface."""
+
+from __future__ import annotations
+
+import pytest
+
+import lib.run as run
+from lib.run import RunError, coerce, main, resolve_parameters
+
+BROKEN = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# Broken
+
+```{code-cell} ipython3
+:tags: [parameters]
+sample = "all"
+n_draws = 10
+```
+
+```{code-cell} ipython3
+raise ZeroDivisionError("deliberately broken 91c2")
+```
+"""
+
+
+@pytest.fixture
+def broken_chapters(tmp_path, monkeypatch):
+    chapters = tmp_path / "chapters"
+    chapters.mkdir()
+    (chapters / "broken.md").write_text(BROKEN)
+    monkeypatch.setattr(run, "CHAPTERS_DIR", chapters)
+    return chapters
+
+
+def test_parameters_are_read_from_the_tagged_cell(broken_chapters):
+    assert run.chapter_parameters("broken") == {"sample": "all", "n_draws": 10}
+
+
+def test_unknown_parameter_is_rejected_with_the_valid_names(broken_chapters):
+    with pytest.raises(RunError, match=r"unknown parameter 'n_drawz'.*sample, n_draws"):
+        resolve_parameters("broken", [("n_drawz", "5")])
+
+
+def test_values_take_the_type_of_the_default(broken_chapters):
+    assert resolve_parameters("broken", [("n_draws", "25")]) == {"n_draws": 25}
+    with pytest.raises(RunError, match="expects an integer"):
+        resolve_parameters("broken", [("n_draws", "many")])
+
+
+def test_unknown_sample_is_rejected(broken_chapters):
+    with pytest.raises(RunError, match="not a named sample"):
+        resolve_parameters("broken", [("sample", "atlantis")])
+
+
+def test_coerce_booleans_and_literals():
+    assert coerce("x", "true", False, "c") is True
+    assert coerce("x", "0", True, "c") is False
+    assert coerce("x", "[1, 2]", [0], "c") == [1, 2]
+    assert coerce("x", "1.5", 0.1, "c") == 1.5
+    with pytest.raises(RunError):
+        coerce("x", "maybe", True, "c")
+
+
+def test_unknown_chapter_fails_before_running(capsys):
+    assert main(["no_such_chapter"]) == 2
+    assert "unknown chapter 'no_such_chapter'" in capsys.readouterr().err
+
+
+def test_a_failing_cell_fails_the_run_and_shows_the_error(broken_chapters, tmp_path, capsys):
+    code = main(["broken", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "deliberately broken 91c2" in err
+    assert (tmp_path / "out" / "broken.ipynb").exists(), "the executed notebook is kept for inspection"
+
+
+def test_list_shows_chapters_and_parameters(capsys):
+    assert main(["--list"]) == 0
+    out = capsys.readouterr().out
+    for chapter in run.runnable_chapters():
+        assert chapter in out

@@ -36,7 +36,7 @@ INPUTS_STAMP = BUILD_DIR / ".inputs.sha256"
 #: What every chapter depends on besides its own cells.
 DEPENDENCY_PATHS = ("lib", "data", "requirements.txt", "requirements-lock.txt", "pyproject.toml")
 #: Everything else the rendered book depends on.
-BOOK_PATHS = ("chapters", "_config.yml", "_toc.yml", "references.bib", "_static")
+BOOK_PATHS = ("chapters", "_config.yml", "_toc.yml", "references.bib", "bib", "_static")
 _SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 
 

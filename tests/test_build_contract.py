@@ -43,6 +43,7 @@ def _mini_book(tmp_path: Path, body: str) -> Path:
     for name in ("_config.yml", "references.bib"):
         shutil.copy(ROOT / name, book / name)
     shutil.copytree(ROOT / "_static", book / "_static")
+    shutil.copytree(ROOT / "bib", book / "bib")
     (book / "outputs").mkdir()
     (book / "_toc.yml").write_text("format: jb-book\nroot: chapters/broken\n")
     (book / "chapters" / "broken.md").write_text(body)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from lib import outputs_dir
 
@@ -169,6 +170,46 @@ class ChapterData:
         if self.truth is None:
             return float("nan")
         return self.truth.att_on(self.frame if frame is None else frame)
+
+    def true_att_of(self, result, frame=None) -> float:
+        """True ATT over the treated rows a fitted DID actually used.
+
+        Rebuilds the estimation sample from ``result.spec`` (outcome,
+        treatment, controls, unit, time: the complete cases of ``frame``),
+        so the truth matches the rows behind the estimate.
+        """
+        from lib.data import model_frame
+
+        spec = result.spec
+        frame = self.frame if frame is None else frame
+        cols = [spec["yname"], spec["dname"], *spec.get("controls", ()), spec["idname"], spec["tname"]]
+        used, _ = model_frame(frame, cols)
+        return self.true_att(used)
+
+    def twfe_target(self, result, frame=None) -> float:
+        """What a fitted TWFE regression targets on these data: the same
+        regression with the outcome replaced by the true effect.
+
+        TWFE is linear in the outcome, so its coefficient splits exactly into
+        the coefficient on the true effects tau_it (zero for untreated rows)
+        plus the coefficient on the untreated outcome. The first part is the
+        weighted average of true effects that TWFE estimates (weights as in
+        Goodman-Bacon 2021); its gap to the ATT is the bias from effect
+        heterogeneity, the rest of the estimate's gap is noise.
+        """
+        from lib.did import twfe
+
+        if self.truth is None:
+            return float("nan")
+        spec = result.spec
+        frame = (self.frame if frame is None else frame).copy()
+        eff = self.truth.effects.set_index(["city_id", "year"])["tau"]
+        keys = pd.MultiIndex.from_frame(frame[[spec["idname"], spec["tname"]]].astype("int64"))
+        frame["_true_effect"] = eff.reindex(keys).fillna(0.0).to_numpy()
+        # rows missing the outcome must stay out, as in the original fit
+        frame.loc[frame[spec["yname"]].isna(), "_true_effect"] = np.nan
+        kwargs = {k: spec[k] for k in ("dname", "idname", "tname", "controls", "vcov") if k in spec}
+        return float(twfe(frame, yname="_true_effect", **kwargs).params[spec["dname"]])
 
 
 def chapter_data(data_path: str = "", columns: str = "", sample: str = "all", *,

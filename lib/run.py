@@ -18,6 +18,7 @@ Examples::
     python -m lib.run --list
     python -m lib.run baseline_did -p sample no_municipalities --out runs/
     python -m lib.run baseline_did -p data_path my.dta -p columns my_columns.yml
+    python -m lib.run baseline_did -p data_path my.dta -p unit code -p time yr -p outcome patents
     python -m lib.run baseline_did --grid sample=all,east,no_municipalities
 """
 
@@ -138,6 +139,9 @@ VALIDATORS: dict[str, Callable[[Any], None]] = {
 }
 #: Parameters whose value is a file path: made absolute so the chapter finds them.
 PATH_PARAMETERS = ("data_path", "columns")
+#: Column roles accepted by every chapter that reads a panel (it has a ``columns``
+#: parameter): ``-p outcome my_outcome`` is folded into the column file.
+ROLE_PARAMETERS = ("unit", "time", "outcome", "treatment", "adoption", "cluster")
 
 
 def coerce(name: str, raw: str, default: Any, chapter: str) -> Any:
@@ -176,7 +180,11 @@ def resolve_parameters(chapter: str, pairs: list[tuple[str, str]] | dict[str, An
     defaults = chapter_parameters(chapter)
     items = pairs.items() if isinstance(pairs, dict) else pairs
     out: dict[str, Any] = {}
+    roles: dict[str, str] = {}
     for name, raw in items:
+        if name in ROLE_PARAMETERS and name not in defaults and "columns" in defaults:
+            roles[name] = str(raw)
+            continue
         if name not in defaults:
             valid = ", ".join(defaults) or "(none)"
             raise RunError(f"{chapter}: unknown parameter {name!r}; this chapter's parameters are: {valid}")
@@ -186,7 +194,29 @@ def resolve_parameters(chapter: str, pairs: list[tuple[str, str]] | dict[str, An
         if name in PATH_PARAMETERS and value:
             value = str(Path(value).expanduser().resolve())
         out[name] = value
+    if roles:
+        out["columns"] = _column_file(roles, out.get("columns") or defaults.get("columns") or "")
     return out
+
+
+def _column_file(roles: dict[str, str], columns: str) -> str:
+    """Write the role parameters (merged over a given column file) as a YAML column file."""
+    import hashlib
+
+    import yaml
+
+    spec: dict[str, Any] = {}
+    if columns:
+        loaded = yaml.safe_load(Path(columns).read_text()) or {}
+        role_keys = {"unit", "time", "outcome", "treatment", "adoption", "cluster", "controls",
+                     "mediators", "groups", "columns"}
+        # a plain rename map becomes the `columns:` entry of a full spec
+        spec = loaded if role_keys & set(loaded) else {"columns": loaded}
+    spec.update(roles)
+    text = yaml.safe_dump(spec, sort_keys=True, allow_unicode=True)
+    path = Path(tempfile.gettempdir()) / f"cbec-columns-{hashlib.sha256(text.encode()).hexdigest()[:16]}.yml"
+    path.write_text(text)
+    return str(path)
 
 
 # --------------------------------------------------------------------------- running
@@ -313,6 +343,8 @@ def list_chapters() -> str:
         lines.append(chapter)
         for name, value in chapter_parameters(chapter).items():
             lines.append(f"    {name} = {value!r}")
+    lines.append("\ncolumn roles of your own panel (-p ROLE YOUR_COLUMN; chapters with a `columns` "
+                 "parameter): " + ", ".join(ROLE_PARAMETERS))
     try:
         from lib.samples import describe_samples
 

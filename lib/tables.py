@@ -798,6 +798,24 @@ def descriptive_table(df: pd.DataFrame, variables: Sequence[str], labels: Mappin
     return Table(frame=frame, title=title, notes=_as_list(notes), data=data, kind="descriptive")
 
 
+def sample_table(results: Mapping[str, RegressionResult], *, title: str | None = None,
+                 notes: str | Sequence[str] | None = None) -> Table:
+    """What each model used and dropped: N, rows dropped, why, clusters.
+
+    Nothing is dropped silently: this table sits under every regression
+    table whose models lost rows to missing values or singletons.
+    """
+    frame = pd.DataFrame({
+        "N": {k: r.nobs for k, r in results.items()},
+        "rows dropped": {k: r.n_dropped for k, r in results.items()},
+        "why": {k: ", ".join(f"{c}: {n:,}" for c, n in r.drop_reasons.items()) or "none"
+                for k, r in results.items()},
+        "clusters": {k: r.extra.get("n_clusters", np.nan) for k, r in results.items()},
+    })
+    frame.index.name = "model"
+    return frame_table(frame, title=title, notes=notes)
+
+
 def frame_table(df: pd.DataFrame, title: str | None = None, notes: str | Sequence[str] | None = None,
                 float_format: str | Callable[[float], str] | Mapping[str, Any] | None = None, *,
                 digits: int = 4, index: bool = True, name: str | None = None) -> Table:

@@ -299,3 +299,19 @@ def test_table_repr_and_notes_string():
     assert t.notes == ["one note"]
     assert t.frame.loc["r", "a"] == "1.5"
     assert "Notes: one note." in repr(t)
+
+
+def test_sample_table_reports_n_drops_and_reasons():
+    import pandas as pd
+
+    from lib.results import RegressionResult
+    from lib.tables import sample_table
+
+    def res(n, dropped, reasons, g):
+        p = pd.Series({"CBEC": 0.01})
+        return RegressionResult(params=p, std_errors=p / 2, cov=pd.DataFrame([[1e-4]], ["CBEC"], ["CBEC"]),
+                                nobs=n, n_dropped=dropped, drop_reasons=reasons, extra={"n_clusters": g})
+
+    t = sample_table({"(1)": res(3360, 0, {}, 280), "(2)": res(3316, 44, {"lnaca": 9, "Urban": 35}, 280)})
+    assert list(t.frame.loc["(2)"]) == ["3,316", "44", "lnaca: 9, Urban: 35", "280"]
+    assert t.frame.loc["(1)", "why"] == "none"

@@ -16,25 +16,11 @@ import pytest
 from lib import ROOT
 from lib.build import content_hash
 
+from conftest import chapter_source
+
 pytestmark = [pytest.mark.slow]
 
-BROKEN_CHAPTER = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
-# Broken
-
-```{code-cell} ipython3
-raise ValueError("deliberately broken cell 7d1f")
-```
-"""
+BROKEN_CHAPTER = chapter_source('raise ValueError("deliberately broken cell 7d1f")')
 
 
 def _mini_book(tmp_path: Path, body: str) -> Path:

@@ -7,29 +7,10 @@ import pytest
 import lib.run as run
 from lib.run import RunError, coerce, main, resolve_parameters
 
-BROKEN = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
+from conftest import chapter_source
 
-# Broken
-
-```{code-cell} ipython3
-:tags: [parameters]
-sample = "all"
-n_draws = 10
-```
-
-```{code-cell} ipython3
-raise ZeroDivisionError("deliberately broken 91c2")
-```
-"""
+BROKEN = chapter_source(':tags: [parameters]\nsample = "all"\nn_draws = 10',
+                        'raise ZeroDivisionError("deliberately broken 91c2")')
 
 
 @pytest.fixture

@@ -1,0 +1,21 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+FRONT_MATTER = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+"""
+
+
+def chapter_source(*cells: str, title: str = "Broken") -> str:
+    """A jupytext MyST chapter with the given code cells (``:tags:`` lines allowed)."""
+    body = "".join(f"\n```{{code-cell}} ipython3\n{cell.strip()}\n```\n" for cell in cells)
+    return f"{FRONT_MATTER}\n# {title}\n{body}"

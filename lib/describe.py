@@ -187,3 +187,38 @@ def true_effects_table(truth) -> pd.DataFrame:
     rows += [{"what": f"indirect via {m}", "level": f"a = {r['a']:.4g}, b = {r['b']:.4g}",
               "true ATT": r["indirect"]} for m, r in truth.indirect.iterrows()]
     return pd.DataFrame(rows)
+
+
+def plot_true_effects(truth, ax=None):
+    """The truth of a semi-synthetic panel: true ATT by event time and by cohort.
+
+    Left: mean true effect at each event time (years since adoption) over the
+    cities observed there; right: true ATT by adoption cohort, with the overall
+    ATT as a reference line.
+    """
+    import matplotlib.pyplot as plt
+
+    from lib.figures import MARKERS
+
+    if ax is None:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(7.5, 3.6), width_ratios=(3, 2))
+    else:
+        fig, left = new_axes(ax)
+        right = None
+    ev = truth.att_by_event_time.dropna()
+    left.plot(ev.index, ev.to_numpy(), color=PALETTE["truth"], marker=MARKERS["truth"],
+              markerfacecolor="white", label="true effect")
+    left.axhline(0, color=PALETTE["reference"], linewidth=0.8)
+    left.axvline(-0.5, color=PALETTE["reference"], linewidth=0.8, linestyle="--")
+    left.set_xlabel("years since designation (event time)")
+    left.set_ylabel("true effect on Inno (index points)")
+    left.legend(loc="upper left")
+    if right is not None:
+        cohort = truth.att_by_cohort
+        right.bar([str(c) for c in cohort.index], cohort.to_numpy(), color=PALETTE["treated"])
+        right.axhline(truth.att, color=PALETTE["truth"], linewidth=1.0, linestyle="--",
+                      label=f"overall ATT {truth.att:.4f}")
+        right.set_xlabel("adoption cohort")
+        right.set_ylabel("true ATT")
+        right.legend(loc="upper right")
+    return fig

@@ -128,3 +128,14 @@ def test_figures_have_labelled_axes(default_data):
     assert "longitude" in fig.axes[0].get_xlabel()
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any("2020 (43)" in label for label in labels)
+
+
+def test_true_effects_figure(default_data):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = describe.plot_true_effects(default_data.truth)
+    left, right = fig.axes
+    assert "event time" in left.get_xlabel() and right.get_xlabel() == "adoption cohort"
+    assert len(right.patches) == 5
+    assert "overall ATT" in right.get_legend().get_texts()[0].get_text()

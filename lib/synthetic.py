@@ -105,7 +105,7 @@ _SIGMA_CITY = 0.9
 #: large/medium (whose direct effect is about zero or negative -- 'siphoning');
 #: YRD largest among agglomerations; earlier cohorts larger.
 EFFECT_SHIFTS: dict[str, dict[Any, float]] = {
-    "region": {"East": 0.3, "Central": 0.0, "Northeast": -0.3, "West": -0.4},
+    "region": {"East": 0.3, "Central": 0.0, "Northeast": -0.8, "West": -0.4},
     "industry": {"tertiary": 0.8, "secondary": -0.6},
     "city_size": {"megacity": 1.0, "large_medium": -0.5},
     "agglomeration": {"YRD": 0.6, "PRD": 0.1, "JJJ": -0.3, "other": 0.0},
@@ -822,13 +822,37 @@ def check_default_panel(out_dir: str | Path = DERIVED, frame: pd.DataFrame | Non
     return sorted(name for name in set(want) | set(got) if want.get(name) != got.get(name))
 
 
+def summary_text(out_dir: str | Path = DERIVED) -> str:
+    """The shipped panel's calibration table and truth, as text (``--summary``)."""
+    panel = pd.read_csv(Path(out_dir) / PANEL_FILE)
+    truth = Truth.from_json(Path(out_dir) / TRUTH_FILE)
+    fmt = {"float_format": lambda v: f"{v:.5g}"}
+    lines = ["Calibration (target = the paper's Tables 3 and 5):",
+             calibration_table(panel).to_string(**fmt), "",
+             f"True ATT = {truth.att:.6f} (direct {truth.extra.get('att_direct', float('nan')):.6f}, "
+             f"indirect {truth.extra.get('att_indirect', float('nan')):.6f}); "
+             f"rows floored: {truth.extra.get('n_floored')}",
+             "By cohort:", truth.att_by_cohort.to_string(**fmt),
+             "By event time:", truth.att_by_event_time.to_string(**fmt)]
+    for group, series in truth.att_by_group.items():
+        lines += [f"By {group}:", series.to_string(**fmt)]
+    lines += ["Mediation paths:", truth.indirect.to_string(**fmt),
+              f"Missing counts: {truth.missing_counts}"]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m lib.synthetic --write | --check``."""
+    """Command line: ``python -m lib.synthetic --write | --check | --summary``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     grp = ap.add_mutually_exclusive_group(required=True)
     grp.add_argument("--write", action="store_true", help="write data/derived files")
     grp.add_argument("--check", action="store_true", help="regenerate and compare hashes")
+    grp.add_argument("--summary", action="store_true",
+                     help="print the shipped panel's calibration table and truth")
     args = ap.parse_args(argv)
+    if args.summary:
+        print(summary_text())
+        return 0
     if args.write:
         for name, digest in write_default_panel().items():
             print(f"{digest}  {name}")

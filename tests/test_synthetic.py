@@ -181,7 +181,7 @@ def test_effect_size_scales_att_and_zero_means_none():
     assert t0.att == 0.0 and (t0.effects["tau"] == 0).all()
     _, t2 = S.simulate_city_panel(f, S.SyntheticParams(effect_size=0.02))
     # exact unless the non-negativity floor binds on a few rows (reported)
-    tol = 1e-9 if t2.extra["n_floored"] == 0 else 0.01
+    tol = 1e-9 if t2.extra["n_floored"] == 0 else 0.03
     assert t2.att == pytest.approx(0.02, rel=tol)
 
 

@@ -112,11 +112,24 @@ def runnable_chapters() -> list[str]:
 
 
 # --------------------------------------------------------------------------- values
-def _validate_sample(value: Any) -> None:
-    from lib.samples import SAMPLES
+#: Chapters on the companion paper's provincial panel use its own named samples.
+PROVINCIAL_CHAPTER_PREFIX = "fdi_"
 
-    if value not in SAMPLES:
-        raise RunError(f"sample {value!r} is not a named sample; valid: {', '.join(SAMPLES)}")
+
+def sample_names(chapter: str = "") -> list[str]:
+    """The named samples a chapter accepts (city panel, or provincial for ``fdi_*``)."""
+    if chapter.startswith(PROVINCIAL_CHAPTER_PREFIX):
+        from lib.provincial import SAMPLES
+    else:
+        from lib.samples import SAMPLES
+    return list(SAMPLES)
+
+
+def _validate_sample(value: Any, chapter: str = "") -> None:
+    valid = sample_names(chapter)
+    if value not in valid:
+        raise RunError(f"sample {value!r} is not a named sample of {chapter or 'the city panel'}; "
+                       f"valid: {', '.join(valid)}")
 
 
 def _validate_existing_file(name: str) -> Callable[[Any], None]:
@@ -133,7 +146,6 @@ def _validate_existing_file(name: str) -> Callable[[Any], None]:
 
 #: Checks of parameter values beyond their type, shared by all chapters.
 VALIDATORS: dict[str, Callable[[Any], None]] = {
-    "sample": _validate_sample,
     "data_path": _validate_existing_file("data_path"),
     "columns": _validate_existing_file("columns"),
 }
@@ -189,7 +201,9 @@ def resolve_parameters(chapter: str, pairs: list[tuple[str, str]] | dict[str, An
             valid = ", ".join(defaults) or "(none)"
             raise RunError(f"{chapter}: unknown parameter {name!r}; this chapter's parameters are: {valid}")
         value = coerce(name, raw, defaults[name], chapter) if isinstance(raw, str) else raw
-        if name in VALIDATORS:
+        if name == "sample":
+            _validate_sample(value, chapter)
+        elif name in VALIDATORS:
             VALIDATORS[name](value)
         if name in PATH_PARAMETERS and value:
             value = str(Path(value).expanduser().resolve())

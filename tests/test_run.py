@@ -69,3 +69,10 @@ def test_list_shows_chapters_and_parameters(capsys):
     out = capsys.readouterr().out
     for chapter in run.runnable_chapters():
         assert chapter in out
+
+
+def test_provincial_chapters_accept_their_own_samples():
+    assert "years_2012_2019" in run.sample_names("fdi_empirics")
+    assert "years_2012_2019" not in run.sample_names("baseline_did")
+    with pytest.raises(RunError, match="not a named sample of baseline_did"):
+        run._validate_sample("years_2012_2019", "baseline_did")

@@ -567,13 +567,23 @@ def simulate_city_panel_tables(frame: pd.DataFrame | None = None,
     indirect_row = np.where(cbec, ab.sum(), 0.0)
 
     # ---- mediators: untreated levels -------------------------------------------
-    sig_nu = p.noise * np.array([0.002, 0.010, 0.25])
+    # Mediator shocks scale with city size (g_i, mean 1), so the slopes b_k are
+    # identified mainly where innovation is large and small cities' Inno stays
+    # near zero (the calibrated median).
+    g_size = np.exp(p.inno_dispersion * D)
+    g_size = np.minimum(g_size / g_size.mean(), 5.0)[ci]
+    sig_nu = p.noise * np.array([0.010, 0.050, 1.25])
     dig_base = np.exp(-3.1 + 0.55 * D + 0.15 * e_med["Diginf"])
-    diginf0 = dig_base[ci] * np.exp(0.09 * t0) + 0.01 * hr * t0 / 11 + sig_nu[0] * nu["Diginf"]
-    envir0 = (62 + 6.0 * D + 1.5 * e_med["Envir"])[ci] + 0.6 * t0 + 0.3 * hr * t0 \
-        + sig_nu[2] * nu["Envir"]
-    spec_raw = np.exp(0.22 * D + 0.12 * e_med["Spec"])[ci] * (1 + 0.004 * hr * t0) \
-        + sig_nu[1] * nu["Spec"]
+    # Mediators share a common trend in levels, so parallel trends hold for the
+    # first stage (eq. 9) too; the development-specific trends h_i * t switch on
+    # with `confounding` (scaled so 2e-4, the teaching value, gives the full trend).
+    kappa = p.confounding / 2e-4
+    diginf0 = dig_base[ci] + dig_base.mean() * (np.exp(0.09 * t0) - 1) \
+        + kappa * 0.01 * hr * t0 / 11 + sig_nu[0] * g_size * nu["Diginf"]
+    envir0 = (62 + 6.0 * D + 1.5 * e_med["Envir"])[ci] + 0.6 * t0 + kappa * 0.3 * hr * t0 \
+        + sig_nu[2] * g_size * nu["Envir"]
+    spec_raw = np.exp(0.22 * D + 0.12 * e_med["Spec"])[ci] * (1 + kappa * 0.004 * hr * t0) \
+        + sig_nu[1] * g_size * nu["Spec"]
 
     # ---- missingness (seeded; disjoint blocks) ---------------------------------
     n_spec_block_cities = 172
@@ -601,13 +611,17 @@ def simulate_city_panel_tables(frame: pd.DataFrame | None = None,
 
     # ---- Spec via eq. (11) against the observed benchmark ----------------------
     avail = ~spec_miss
-    n_t = np.empty(T)
+    # Eq. (11) divides by a national benchmark of the same year. Shift each
+    # year's untreated index by a constant c_t (additive, so the city and year
+    # effects absorb it and parallel trends hold for Spec) chosen so that the
+    # employment-weighted mean of Spec0 + a*CBEC over the scored city-years is 1;
+    # eq. (11) then returns exactly Spec0 + a*CBEC.
+    c_t = np.empty(T)
     for j, yr in enumerate(YEARS):
         m = avail & (years == yr)
-        n_t[j] = ((total_emp[m].sum() - a_k[1] * (total_emp[m] * cbec[m]).sum())
-                  / (spec_raw[m] * total_emp[m]).sum())
-    nt_r = n_t[years - YEARS[0]]
-    spec0 = spec_raw * nt_r
+        c_t[j] = ((total_emp[m].sum() - (spec_raw[m] * total_emp[m]).sum()
+                   - a_k[1] * (total_emp[m] * cbec[m]).sum()) / total_emp[m].sum())
+    spec0 = spec_raw + c_t[years - YEARS[0]]
     spec_target = spec0 + a_k[1] * cbec
     ps_emp = spec_target * total_emp * 0.08  # producer-service employment
     rows = np.flatnonzero(avail)
@@ -625,8 +639,8 @@ def simulate_city_panel_tables(frame: pd.DataFrame | None = None,
 
     # ---- outcome -----------------------------------------------------------------
     delta_t = 4e-5 * t0
-    med_part = b[0] * sig_nu[0] * nu["Diginf"] + b[1] * nt_r * sig_nu[1] * nu["Spec"] \
-        + b[2] * sig_nu[2] * nu["Envir"]
+    med_part = g_size * (b[0] * sig_nu[0] * nu["Diginf"] + b[1] * sig_nu[1] * nu["Spec"]
+                         + b[2] * sig_nu[2] * nu["Envir"])
     conf = p.confounding * hr * t0
     pre_dev = np.where(treated_r, p.pretrend * (np.minimum(np.nan_to_num(e), -1) + 12), 0.0)
     hub = _HUB["muni"] * muni + _HUB["sub"] * sub + _HUB["cap"] * cap

@@ -1,0 +1,484 @@
+r"""Heterogeneity of the pilot effect across groups of cities (the paper's §4.4, Tables 7-10).
+
+The paper reports, for each grouping (region, industrial structure, city size,
+urban agglomeration), one regression per group level of the baseline TWFE with
+the single regressor ``Group_g × CBEC`` on the full sample. That design
+compares group ``g``'s treated city-years with *everything else*, including
+the other groups' treated city-years, and "significant in A, not in B" is not
+a test that A and B differ (Gelman & Stern 2006). :func:`group_effects`
+therefore returns three estimates per level and a formal test:
+
+* ``interaction`` -- the paper's specification as printed, one regression per
+  level;
+* ``subsamples`` -- the baseline TWFE on the cities of one level only;
+* ``interacted`` -- one model with every ``Group_g × CBEC`` term (common city
+  and year effects and controls), and ``wald``: the cluster-robust Wald test
+  that all group effects are equal.
+
+Group definitions (city-level, fixed at the base year) are documented in
+:func:`classify_industry` and :func:`classify_city_size`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from lib.results import RegressionResult
+
+__all__ = [
+    "GroupEffects",
+    "group_effects",
+    "interaction_term",
+    "wald_equal",
+    "classify_industry",
+    "classify_city_size",
+    "MEGACITY_THRESHOLD",
+    "GROUPINGS",
+    "PAPER_TERMS",
+    "published_group_effects",
+]
+
+#: Urban resident population (10,000 persons) at or above which a city is a
+#: megacity (特大城市 and above): 5 million, the 2014 State Council standard.
+MEGACITY_THRESHOLD = 500.0
+
+#: The paper's groupings: panel column -> (levels in the paper's column order,
+#: the paper's table number).
+GROUPINGS: dict[str, tuple[tuple[str, ...], int]] = {
+    "region": (("East", "Central", "West", "Northeast"), 7),
+    "industry": (("secondary", "tertiary"), 8),
+    "city_size": (("megacity", "large_medium"), 9),
+    "agglomeration": (("JJJ", "YRD", "PRD"), 10),
+}
+
+
+#: The paper's printed term for each level (Tables 7-10), in column order.
+PAPER_TERMS: dict[str, dict[str, str]] = {
+    "region": {"East": "East*CBEC", "Central": "Mid*CBEC", "West": "West*CBEC",
+               "Northeast": "Northeast*CBEC"},
+    "industry": {"secondary": "Second*CBEC", "tertiary": "Third*CBEC"},
+    "city_size": {"megacity": "Large*CBEC", "large_medium": "Medium*CBEC"},
+    "agglomeration": {"JJJ": "JJJ*CBEC", "YRD": "Yangtz*CBEC", "PRD": "Pearl*CBEC"},
+}
+
+
+def published_group_effects(group: str) -> dict[str, dict[str, Any]]:
+    """The paper's printed ``level×CBEC`` estimates of one grouping: level -> printed dict.
+
+    The paper's parentheses in Tables 7-10 are t statistics (its notes say
+    standard errors); :func:`lib.published.published_estimate` records them as
+    ``stat_kind == "t"``.
+    """
+    from lib.published import published_estimate
+
+    if group not in PAPER_TERMS:
+        raise KeyError(f"no printed table for grouping {group!r}; groupings: {list(PAPER_TERMS)}")
+    table = GROUPINGS[group][1]
+    return {lev: published_estimate("cbec", table, i + 1, term)
+            for i, (lev, term) in enumerate(PAPER_TERMS[group].items())}
+
+
+def interaction_term(level: Any, dname: str) -> str:
+    """Column name of ``1[group == level] × dname``, e.g. ``"East×CBEC"``."""
+    return f"{level}×{dname}"
+
+
+# --------------------------------------------------------------------- groups
+def classify_industry(frame: pd.DataFrame, *, idname: str = "city_id", tname: str = "year",
+                      secondary: str = "secondary_share", tertiary: str = "tertiary_share",
+                      base_year: int = 2010) -> pd.Series:
+    r"""Industrial structure of each city: ``"tertiary"`` or ``"secondary"`` dominated.
+
+    A city is tertiary-dominated when its tertiary value-added share exceeds
+    its secondary share in ``base_year`` (2010, before any pilot), so that the
+    grouping is not itself an outcome of the policy:
+
+    .. math:: \text{industry}_i = \text{tertiary} \iff s^{III}_{i,2010} > s^{II}_{i,2010}.
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by ``idname``; cities without a base-year row raise.
+    """
+    base = _base_rows(frame, [secondary, tertiary], idname, tname, base_year, "classify_industry")
+    out = pd.Series(np.where(base[tertiary] > base[secondary], "tertiary", "secondary"),
+                    index=base.index, name="industry")
+    return out
+
+
+def classify_city_size(frame: pd.DataFrame, *, idname: str = "city_id", tname: str = "year",
+                       urban_pop: str = "urban_pop", base_year: int = 2010,
+                       threshold: float = MEGACITY_THRESHOLD) -> pd.Series:
+    r"""City size: ``"megacity"`` or ``"large_medium"``.
+
+    The State Council's 2014 standard classifies cities by urban resident
+    population; "megacity" here means 5 million or more (the standard's
+    特大城市 and 超大城市 classes), measured in ``base_year``:
+
+    .. math:: \text{size}_i = \text{megacity} \iff P^{urban}_{i,2010} \ge 500 \text{ (10,000 persons)}.
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by ``idname``.
+    """
+    base = _base_rows(frame, [urban_pop], idname, tname, base_year, "classify_city_size")
+    return pd.Series(np.where(base[urban_pop] >= threshold, "megacity", "large_medium"),
+                     index=base.index, name="city_size")
+
+
+def _base_rows(frame, cols, idname, tname, base_year, fn) -> pd.DataFrame:
+    from lib.did import _check_columns
+
+    _check_columns(frame, [idname, tname, *cols], fn)
+    base = frame.loc[frame[tname] == base_year, [idname, *cols]].set_index(idname)
+    missing = sorted(set(frame[idname]) - set(base.index))
+    if missing:
+        raise ValueError(f"{fn}: {len(missing)} cities have no {tname} == {base_year} row "
+                         f"(e.g. {missing[:5]}); the grouping is fixed at the base year.")
+    bad = base[cols].isna().any(axis=1)
+    if bad.any():
+        raise ValueError(f"{fn}: {int(bad.sum())} cities miss {cols} in {base_year} "
+                         f"(e.g. {list(base.index[bad][:5])}).")
+    return base
+
+
+# ----------------------------------------------------------------------- Wald
+def wald_equal(params: pd.Series, cov: pd.DataFrame, terms: Sequence[str], *,
+               dof_resid: float | None) -> dict[str, float]:
+    r"""Wald test that the coefficients ``terms`` are all equal.
+
+    With :math:`R` the :math:`(q \times L)` matrix of successive differences
+    (:math:`q = L-1`),
+
+    .. math::
+
+        W = (R\hat\beta)'\,(R\hat V R')^{-1}\,(R\hat\beta), \qquad
+        F = W / q \sim F(q,\, G-1),
+
+    the cluster-robust F form that Stata's ``test`` reports after
+    ``vce(cluster)``; ``p_chi2`` is the asymptotic :math:`\chi^2_q` p-value.
+
+    Returns
+    -------
+    dict
+        ``statistic`` (F), ``chi2`` (W), ``df`` (q), ``df_denom``, ``p`` (F),
+        ``p_chi2``.
+    """
+    terms = list(terms)
+    if len(terms) < 2:
+        raise ValueError(f"wald_equal needs at least two terms, got {terms}")
+    b = params.reindex(terms).to_numpy(float)
+    V = cov.loc[terms, terms].to_numpy(float)
+    q = len(terms) - 1
+    R = np.zeros((q, len(terms)))
+    R[np.arange(q), np.arange(q)] = 1.0
+    R[np.arange(q), np.arange(1, q + 1)] = -1.0
+    d = R @ b
+    W = float(d @ np.linalg.solve(R @ V @ R.T, d))
+    F = W / q
+    p = float(stats.f.sf(F, q, dof_resid)) if dof_resid else float(stats.chi2.sf(W, q))
+    return {"statistic": F, "chi2": W, "df": q, "df_denom": dof_resid,
+            "p": p, "p_chi2": float(stats.chi2.sf(W, q))}
+
+
+# --------------------------------------------------------------------- result
+@dataclass(frozen=True)
+class GroupEffects:
+    """Group-specific pilot effects, three ways, and a test that they are equal.
+
+    Attributes
+    ----------
+    group, dname, yname : str
+        The grouping column, treatment and outcome.
+    levels : tuple
+        Levels estimated (levels without treated rows are in ``skipped``).
+    interaction : dict level -> RegressionResult
+        The paper's specification: one full-sample TWFE per level with the
+        single regressor ``level×CBEC``.
+    subsamples : dict level -> RegressionResult
+        The baseline TWFE on that level's cities only.
+    interacted : RegressionResult
+        One TWFE with every ``level×CBEC`` term.
+    wald : dict
+        :func:`wald_equal` on ``interacted`` (equal effects across levels).
+    skipped : dict
+        Levels not estimated and why.
+    """
+
+    group: str
+    dname: str
+    yname: str
+    levels: tuple
+    interaction: dict[Any, RegressionResult]
+    subsamples: dict[Any, RegressionResult]
+    interacted: RegressionResult
+    wald: dict[str, float]
+    skipped: dict[Any, str] = field(default_factory=dict)
+
+    _METHODS = {"interaction": "as printed (level×CBEC, full sample)",
+                "subsample": "subsample", "interacted": "one interacted model"}
+
+    def term(self, level: Any) -> str:
+        """Name of the ``level×CBEC`` term."""
+        return interaction_term(level, self.dname)
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """One row per level and method: estimate, s.e., t, p, CI, N."""
+        rows = []
+        for lev in self.levels:
+            t = self.term(lev)
+            for method, res, term in (("interaction", self.interaction.get(lev), t),
+                                      ("subsample", self.subsamples.get(lev), self.dname),
+                                      ("interacted", self.interacted, t)):
+                if res is None:
+                    continue
+                r = res.tidy(level).loc[term]
+                rows.append({"group": self.group, "level": lev, "method": method,
+                             "estimate": r["estimate"], "std_error": r["std_error"],
+                             "t": r["t"], "p": r["p"], "ci_lower": r["ci_lower"],
+                             "ci_upper": r["ci_upper"], "nobs": int(res.nobs),
+                             "r2": res.r2})
+        return pd.DataFrame(rows)
+
+    def table(self, *, title: str | None = None, notes: str | Sequence[str] | None = None):
+        """The paper's layout: one column per level (``level×CBEC`` models as printed)."""
+        from lib.tables import regression_table
+
+        res = {f"{lev} ({i + 1})": self.interaction[lev] for i, lev in enumerate(self.levels)
+               if lev in self.interaction}
+        w = self.wald
+        wald_note = (f"Equal effects across levels (one interacted model): F({w['df']}, "
+                     f"{w['df_denom']:g}) = {w['statistic']:.2f}, p = {w['p']:.4f}")
+        return regression_table(res, keep=[self.term(lev) for lev in self.levels
+                                           if lev in self.interaction],
+                                title=title, notes=[wald_note, *_as_list(notes)])
+
+    def comparison_table(self, *, paper: Mapping[Any, Any] | None = None,
+                         truth: Mapping[Any, float] | pd.Series | None = None,
+                         title: str | None = None, notes: str | Sequence[str] | None = None):
+        """Paper | book | truth for each level's printed ``level×CBEC`` estimate.
+
+        ``paper`` maps level -> :func:`published_group_effects` dict (or a
+        number); ``truth`` maps level -> true effect. The book's number is the
+        specification as printed; the interacted model's estimate follows in a
+        second row per level.
+        """
+        from lib.tables import comparison_row, comparison_table
+
+        paper = dict(paper or {})
+        tv = pd.Series(truth) if truth is not None else pd.Series(dtype=float)
+        rows = []
+        for lev in self.levels:
+            t = self.term(lev)
+            true = float(tv.get(lev, np.nan))
+            rows.append(comparison_row(f"{lev}×{self.dname} (as printed)", self.interaction[lev],
+                                       t, paper=paper.get(lev), truth=true))
+            rows.append(comparison_row(f"{lev}×{self.dname} (interacted model)", self.interacted,
+                                       t, truth=true))
+        return comparison_table(rows, title=title, notes=notes)
+
+    def methods_table(self, *, truth: Mapping[Any, float] | pd.Series | None = None,
+                      title: str | None = None, notes: str | Sequence[str] | None = None):
+        """Estimate (s.e.) per level under each method, beside the truth."""
+        from lib.tables import format_number, frame_table
+
+        tid = self.tidy()
+        cells = {}
+        for m, label in self._METHODS.items():
+            sub = tid[tid["method"] == m].set_index("level")
+            cells[label] = {lev: (f"{format_number(sub.loc[lev, 'estimate'])} "
+                                  f"({format_number(sub.loc[lev, 'std_error'])})")
+                            if lev in sub.index else "" for lev in self.levels}
+        frame = pd.DataFrame(cells)
+        if truth is not None:
+            frame["truth"] = [float(pd.Series(truth).get(lev, np.nan)) for lev in self.levels]
+        frame["N (subsample)"] = [self.subsamples[lev].nobs if lev in self.subsamples else np.nan
+                                  for lev in self.levels]
+        frame.index.name = self.group
+        w = self.wald
+        note = (f"Estimates with cluster-robust s.e. in parentheses. Wald test of equal effects "
+                f"in the interacted model: F({w['df']}, {w['df_denom']:g}) = "
+                f"{w['statistic']:.2f}, p = {w['p']:.4f}")
+        return frame_table(frame, title=title, notes=[note, *_as_list(notes)])
+
+    def plot(self, truth: Mapping[Any, float] | pd.Series | None = None,
+             paper: Mapping[Any, float] | pd.Series | None = None, *,
+             methods: Sequence[str] = ("interaction", "subsample", "interacted"),
+             labels: Mapping[Any, str] | None = None, ax: Any = None):
+        """Forest plot: each level's estimates (95% CI), its true effect and the paper's number.
+
+        ``truth`` and ``paper`` map level -> value; the paper's number is
+        drawn on the "as printed" row only (it estimates that specification).
+        """
+        from lib import figures
+
+        tid = self.tidy()
+        tid = tid[tid["method"].isin(methods)].copy()
+        order = {m: i for i, m in enumerate(methods)}
+        lev_order = {lev: i for i, lev in enumerate(self.levels)}
+        tid = tid.sort_values(["level", "method"], key=lambda s: s.map(
+            lev_order if s.name == "level" else order)).reset_index(drop=True)
+        short = {"interaction": "as printed", "subsample": "subsample", "interacted": "interacted"}
+        names = dict(labels or {})
+        tid["label"] = [f"{names.get(lev, lev)} · {short[m]}" for lev, m in zip(tid["level"],
+                                                                               tid["method"])]
+        tv = pd.Series(truth) if truth is not None else None
+        pv = pd.Series(paper) if paper is not None else None
+        tid["truth"] = [float(tv.get(lev, np.nan)) if tv is not None else np.nan
+                        for lev in tid["level"]]
+        tid["paper"] = [float(pv.get(lev, np.nan)) if pv is not None and m == "interaction"
+                        else np.nan for lev, m in zip(tid["level"], tid["method"])]
+        if ax is None:
+            fig, ax = figures.new_axes(figsize=(7.0, 1.2 + 0.34 * len(tid)))
+        return figures.coefficient_plot(tid, truth="truth" if tv is not None else None,
+                                        paper="paper" if pv is not None else None, ax=ax,
+                                        xlabel=f"Effect of {self.dname} on {self.yname} (95% CI)")
+
+
+def _as_list(x) -> list:
+    if x is None:
+        return []
+    return [x] if isinstance(x, str) else list(x)
+
+
+# ------------------------------------------------------------------ estimator
+def group_effects(
+    data: pd.DataFrame,
+    *,
+    yname: str,
+    dname: str,
+    group: str,
+    idname: str = "city_id",
+    tname: str = "year",
+    controls: Sequence[str] = (),
+    vcov: dict[str, str] | str = {"CRV1": "city_id"},  # noqa: B006 (read-only)
+    levels: Sequence[Any] | None = None,
+) -> GroupEffects:
+    r"""Pilot effects by group: the paper's Tables 7-10 and what they leave out.
+
+    For levels :math:`g = 1..L` of the city-level grouping ``group``:
+
+    *As printed* (one regression per level, full sample):
+
+    .. math::
+
+        Y_{it} = \beta_g\,(1[G_i = g]\,D_{it}) + X_{it}'\gamma + \mu_i + \nu_t + \varepsilon_{it}.
+
+    Its control group mixes the never- and not-yet-treated cities with the
+    *other* groups' treated city-years, so :math:`\beta_g` is not the effect in
+    group :math:`g` unless the other groups' effects are zero.
+
+    *Subsample*: eq. (7) on the cities with :math:`G_i = g` only.
+
+    *Interacted* (one model):
+
+    .. math::
+
+        Y_{it} = \textstyle\sum_g \beta_g\,(1[G_i = g]\,D_{it}) + X_{it}'\gamma
+        + \mu_i + \nu_t + \varepsilon_{it},
+
+    with the Wald test :math:`H_0: \beta_1 = \dots = \beta_L` (:func:`wald_equal`).
+
+    All fits use :func:`lib.did.twfe` (linearmodels ``PanelOLS``; CRV1 with
+    the small-sample factor documented there).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        City-year panel.
+    yname, dname : str
+        Outcome and treatment dummy.
+    group : str
+        City-level grouping column (constant within city).
+    idname, tname : str
+        City and year identifiers.
+    controls : sequence of str
+        Controls of eq. (7).
+    vcov : {"CRV1": column} or "hetero" or "iid"
+        Inference, passed to :func:`lib.did.twfe`.
+    levels : sequence, optional
+        Levels to report, in order (default: the sorted levels present). The
+        interacted model and the Wald test always use every level with treated
+        rows, so that no treated city-year is left in the comparison group.
+
+    Returns
+    -------
+    GroupEffects
+
+    Raises
+    ------
+    KeyError
+        A column is missing, or a requested level does not occur.
+    ValueError
+        ``group`` is missing for some rows or varies within a city (the
+        message names the cities), or fewer than two levels have treated rows.
+
+    References
+    ----------
+    Lyu, Li & Wang, §4.4; Gelman, A. & Stern, H. (2006), "The difference
+    between 'significant' and 'not significant' is not itself statistically
+    significant", *The American Statistician* 60(4).
+
+    Examples
+    --------
+    >>> ge = group_effects(panel, yname="Inno", dname="CBEC", group="region",
+    ...                    controls=CONTROLS, vcov={"CRV1": "city_id"})  # doctest: +SKIP
+    >>> ge.wald["p"]                                                      # doctest: +SKIP
+    """
+    from lib.did import _check_columns, twfe
+
+    controls = list(controls)
+    _check_columns(data, [yname, dname, group, idname, tname, *controls], "group_effects")
+    miss = data[group].isna()
+    if miss.any():
+        ids = sorted(data.loc[miss, idname].unique().tolist())
+        raise ValueError(f"group_effects: {group!r} is missing in {int(miss.sum())} rows "
+                         f"({len(ids)} cities, e.g. {ids[:5]}); classify every city first.")
+    varying = data.groupby(idname)[group].nunique()
+    if (varying > 1).any():
+        bad = varying.index[varying > 1].tolist()
+        raise ValueError(f"group_effects: {group!r} varies within {len(bad)} cities "
+                         f"(e.g. {bad[:5]}); the grouping must be fixed per city "
+                         f"(e.g. at the base year).")
+    present = sorted(pd.unique(data[group]).tolist(), key=str)
+    if levels is None:
+        levels = present
+    levels = list(levels)
+    unknown = [lev for lev in levels if lev not in present]
+    if unknown:
+        raise KeyError(f"group_effects: levels {unknown} do not occur in {group!r}; "
+                       f"levels are {present}")
+
+    frame = data.copy()
+    treated_by_level = frame.loc[frame[dname] == 1].groupby(group).size()
+    skipped = {lev: f"no rows with {dname} == 1" for lev in present
+               if treated_by_level.get(lev, 0) == 0}
+    active = [lev for lev in present if lev not in skipped]
+    if len(active) < 2:
+        raise ValueError(f"group_effects: only {active} of {present} have treated rows; "
+                         f"need two levels to compare.")
+    for lev in active:
+        frame[interaction_term(lev, dname)] = (frame[group] == lev).astype(float) * frame[dname]
+
+    kw = dict(idname=idname, tname=tname, vcov=vcov)
+    interaction, subsamples = {}, {}
+    for lev in levels:
+        if lev in skipped:
+            continue
+        term = interaction_term(lev, dname)
+        interaction[lev] = twfe(frame, yname=yname, dname=term, controls=controls, **kw)
+        subsamples[lev] = twfe(frame.loc[frame[group] == lev], yname=yname, dname=dname,
+                               controls=controls, **kw)
+    terms = [interaction_term(lev, dname) for lev in active]
+    interacted = twfe(frame, yname=yname, dname=terms[0], controls=[*terms[1:], *controls], **kw)
+    wald = wald_equal(interacted.params, interacted.cov, terms, dof_resid=interacted.dof_resid)
+    return GroupEffects(group=group, dname=dname, yname=yname,
+                        levels=tuple(lev for lev in levels if lev not in skipped),
+                        interaction=interaction, subsamples=subsamples, interacted=interacted,
+                        wald=wald, skipped=skipped)

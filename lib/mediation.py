@@ -1,0 +1,652 @@
+r"""Mediation analysis: the three-step method, the Sobel test and a cluster bootstrap (§5).
+
+The paper's mechanism tests (Tables 11-13) follow the three-step method of
+Baron & Kenny (1986) with two-way fixed effects:
+
+.. math::
+
+    Y_{it} &= c\,D_{it} + X_{it}'\gamma_1 + \mu_i + \nu_t + \varepsilon_{it}
+    &&\text{(eq. 7, total effect)}\\
+    M_{it} &= a\,D_{it} + X_{it}'\gamma_2 + \mu_i + \nu_t + u_{it}
+    &&\text{(eq. 9)}\\
+    Y_{it} &= c'\,D_{it} + b\,M_{it} + X_{it}'\gamma_3 + \mu_i + \nu_t + e_{it}
+    &&\text{(eq. 10)}
+
+On one estimation sample OLS gives the identity :math:`c = c' + a b` exactly,
+so the indirect effect :math:`a b` is also the change in the treatment
+coefficient when the mediator enters. Inference on :math:`a b`:
+
+* the Sobel (1982) delta-method z, :func:`sobel`;
+* a cluster bootstrap (resampling cities with replacement) percentile
+  interval, computed by :func:`bootstrap_paths` exactly but without a
+  regression per replication: a resample is a vector of city frequency
+  weights, the city means do not change under city-constant weights, and every
+  weighted cross-product is a weighted sum of per-city cross-products, so all
+  replications are one matrix product and a batch of small solves.
+
+What the method can show is limited: the mediator is itself an outcome of
+the policy, and reading :math:`a b` causally needs sequential ignorability
+(no unobserved confounder of mediator and outcome, Imai, Keele & Tingley
+2010); see the mechanisms chapter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import sparse, stats
+
+from lib.results import RegressionResult
+
+__all__ = [
+    "MediationResult",
+    "three_step",
+    "sobel",
+    "cluster_draws",
+    "bootstrap_paths",
+    "implied_t_a",
+    "PAPER_TABLES",
+    "comparison_rows",
+    "indirect_plot",
+]
+
+#: The paper's mechanism tables: mediator -> (table, column).
+PAPER_TABLES: dict[str, tuple[int, int]] = {"Diginf": (11, 1), "Spec": (12, 2), "Envir": (13, 3)}
+
+
+# ----------------------------------------------------------------------- Sobel
+def sobel(a: float, se_a: float, b: float, se_b: float) -> tuple[float, float]:
+    r"""Sobel (1982) test of the indirect effect :math:`a b`.
+
+    .. math::
+
+        z = \frac{a\,b}{\sqrt{b^2 s_a^2 + a^2 s_b^2}}, \qquad p = 2\,\Phi(-|z|),
+
+    the first-order delta-method standard error of :math:`a b` (no
+    :math:`s_a^2 s_b^2` term; Stata ``sgmediation``'s "Sobel").
+
+    Parameters
+    ----------
+    a, se_a : float
+        Effect of the treatment on the mediator (eq. 9) and its s.e.
+    b, se_b : float
+        Effect of the mediator on the outcome given the treatment (eq. 10)
+        and its s.e.
+
+    Returns
+    -------
+    (z, p) : tuple of float
+
+    Examples
+    --------
+    >>> z, p = sobel(0.5, 0.1, 0.4, 0.1)
+    >>> round(z, 4)
+    3.1235
+    """
+    if se_a < 0 or se_b < 0:
+        raise ValueError(f"standard errors must be non-negative, got se_a={se_a}, se_b={se_b}")
+    den = np.sqrt(b**2 * se_a**2 + a**2 * se_b**2)
+    if den == 0:
+        raise ValueError("sobel: b²·se_a² + a²·se_b² is zero; the test is undefined")
+    z = float(a * b / den)
+    return z, float(2 * stats.norm.sf(abs(z)))
+
+
+def implied_t_a(sobel_z: float, t_b: float) -> float:
+    r"""The t statistic of :math:`a` implied by a printed Sobel z and the t of :math:`b`.
+
+    Dividing numerator and denominator of the Sobel z by :math:`s_a s_b`
+    gives :math:`z^{-2} = t_a^{-2} + t_b^{-2}`, so
+    :math:`|t_a| = (z^{-2} - t_b^{-2})^{-1/2}`; ``nan`` when
+    :math:`|z| \ge |t_b|` (impossible: :math:`|z| < \min(|t_a|, |t_b|)`).
+    """
+    rest = 1.0 / sobel_z**2 - 1.0 / t_b**2
+    return float(1.0 / np.sqrt(rest)) if rest > 0 else float("nan")
+
+
+# ------------------------------------------------------------------- bootstrap
+def cluster_draws(n_clusters: int, reps: int, seed: int) -> np.ndarray:
+    """``(reps, n_clusters)`` cluster indices drawn with replacement (seeded).
+
+    Row ``r`` is replication ``r``'s resample of clusters; the same draws drive
+    the vectorised bootstrap and any per-replication reference loop.
+    """
+    if reps < 0 or n_clusters < 1:
+        raise ValueError(f"need reps >= 0 and n_clusters >= 1, got {reps}, {n_clusters}")
+    return np.random.default_rng(seed).integers(0, n_clusters, size=(reps, n_clusters))
+
+
+def _draw_weights(draws: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Frequency of each cluster in each replication, ``(reps, n_clusters)``."""
+    reps = draws.shape[0]
+    flat = (draws + n_clusters * np.arange(reps)[:, None]).ravel()
+    return np.bincount(flat, minlength=reps * n_clusters).reshape(reps, n_clusters).astype(float)
+
+
+def bootstrap_paths(frame: pd.DataFrame, *, yname: str, dname: str, mediator: str,
+                    idname: str = "city_id", tname: str = "year", controls: Sequence[str] = (),
+                    cluster: str | None = None, reps: int = 1000, seed: int = 20241123,
+                    draws: np.ndarray | None = None, chunk: int = 250,
+                    progress: bool | str = False) -> pd.DataFrame:
+    r"""Cluster bootstrap of the three-step paths, vectorised across replications.
+
+    A resample of clusters with replacement equals the original rows with
+    frequency weights :math:`w_g` (the number of times cluster :math:`g` is
+    drawn; a cluster drawn twice as two relabelled copies has the same fitted
+    effects as one copy with weight 2). For each replication the function
+    returns the weighted two-way FE estimates of eqs. 7, 9 and 10.
+
+    Exactness. Cities are nested in clusters, so weights are constant within
+    a city and the weighted within-city demeaning equals the unweighted one:
+    :math:`\tilde z_{it} = z_{it} - \bar z_{i}` is computed once. The year
+    effects then enter as within-city-demeaned year dummies (FWL). With
+    :math:`Z = [\tilde D, \tilde X, \tilde M, \tilde Y, \tilde\Delta]` and
+    per-cluster cross-products :math:`C_g = Z_g'Z_g`, replication :math:`r`'s
+    normal equations are sub-blocks of
+
+    .. math:: S_r = \textstyle\sum_g w_{rg}\, C_g,
+
+    one ``(reps x G) @ (G x p²)`` product; each path is a batched solve of a
+    :math:`p \le k + T + 1` system. Columns are scaled to unit variance first
+    (coefficients are scaled back) to keep the normal equations well
+    conditioned.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The estimation sample: complete cases, singletons dropped (as
+        :func:`three_step` builds it).
+    yname, dname, mediator, idname, tname, controls
+        As in :func:`three_step`.
+    cluster : str, optional
+        Resampling unit (default ``idname``); every city must lie in one
+        cluster.
+    reps : int
+        Replications (ignored when ``draws`` is given).
+    seed : int
+        Seed of :func:`cluster_draws`.
+    draws : ndarray, optional
+        ``(reps, G)`` cluster indices (codes of the sorted cluster labels).
+    chunk : int
+        Replications per batch (memory ``chunk * p²`` floats; the progress
+        bar advances per batch).
+    progress : bool or "auto"
+        A tqdm progress bar on stderr; ``"auto"`` shows it only on a terminal.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per replication: ``a``, ``b``, ``indirect`` (a·b), ``direct``
+        (c'), ``total`` (c). Replications whose resample leaves a path
+        unidentified (e.g. no treated city drawn) are NaN.
+    """
+    controls = list(controls)
+    cluster = cluster or idname
+    f = frame.sort_values([idname, tname])
+    n = len(f)
+    cl_codes, cl_levels = pd.factorize(f[cluster], sort=True)
+    G = len(cl_levels)
+    per_city = f.groupby(idname)[cluster].nunique()
+    if (per_city > 1).any():
+        raise ValueError(f"bootstrap_paths: cities {per_city.index[per_city > 1].tolist()[:5]} "
+                         f"lie in several {cluster!r} clusters; the resampling unit must "
+                         f"contain whole cities.")
+    if draws is None:
+        draws = cluster_draws(G, reps, seed)
+    draws = np.asarray(draws)
+    if draws.ndim != 2 or draws.shape[1] != G or draws.min(initial=0) < 0 or \
+            draws.max(initial=0) >= G:
+        raise ValueError(f"draws must be (reps, {G}) integer codes in [0, {G}); got "
+                         f"shape {draws.shape}")
+    R = draws.shape[0]
+
+    years = pd.factorize(f[tname], sort=True)[0]
+    T = years.max() + 1
+    dummies = np.zeros((n, T - 1))
+    rows = np.flatnonzero(years > 0)
+    dummies[rows, years[rows] - 1] = 1.0
+    Z = np.column_stack([f[[dname, *controls, mediator, yname]].to_numpy(float), dummies])
+    city = pd.factorize(f[idname])[0]
+    Sc = sparse.csr_matrix((np.ones(n), (city, np.arange(n))), shape=(city.max() + 1, n))
+    Z = Z - (Sc @ Z / np.asarray(Sc.sum(axis=1)))[city]
+    scale = Z.std(axis=0)
+    scale[scale == 0] = 1.0
+    Z = Z / scale
+    p = Z.shape[1]
+    Sg = sparse.csr_matrix((np.ones(n), (cl_codes, np.arange(n))), shape=(G, n))
+    C = np.asarray(Sg @ (Z[:, :, None] * Z[:, None, :]).reshape(n, p * p))  # (G, p²)
+
+    k = len(controls)
+    i_d, i_x = 0, list(range(1, 1 + k))
+    i_m, i_y = 1 + k, 2 + k
+    i_t = list(range(3 + k, p))
+    paths = {  # name: (outcome column, regressors, position of the reported coefficient)
+        "a": (i_m, [i_d, *i_x, *i_t], 0),
+        "b": (i_y, [i_d, i_m, *i_x, *i_t], 1),
+        "direct": (i_y, [i_d, i_m, *i_x, *i_t], 0),
+        "total": (i_y, [i_d, *i_x, *i_t], 0),
+    }
+    unscale = {"a": scale[i_m] / scale[i_d], "b": scale[i_y] / scale[i_m],
+               "direct": scale[i_y] / scale[i_d], "total": scale[i_y] / scale[i_d]}
+    out = {name: np.full(R, np.nan) for name in paths}
+
+    bar = _progress_bar(R, progress)
+    for start in range(0, R, chunk):
+        stop = min(start + chunk, R)
+        W = _draw_weights(draws[start:stop], G)
+        S = (W @ C).reshape(stop - start, p, p)
+        for name, (yi, xi, pos) in paths.items():
+            A = S[:, xi][:, :, xi]
+            rhs = S[:, xi, yi]
+            out[name][start:stop] = _batched_solve(A, rhs)[:, pos] * unscale[name]
+        if bar is not None:
+            bar.update(stop - start)
+    if bar is not None:
+        bar.close()
+    res = pd.DataFrame(out)
+    res.insert(2, "indirect", res["a"] * res["b"])
+    res.index.name = "rep"
+    return res
+
+
+def _batched_solve(A: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve each ``A[r] x = rhs[r]``; rows with a singular ``A[r]`` give NaN."""
+    try:
+        return np.linalg.solve(A, rhs[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        out = np.full(rhs.shape, np.nan)
+        for r in range(A.shape[0]):
+            try:
+                out[r] = np.linalg.solve(A[r], rhs[r])
+            except np.linalg.LinAlgError:
+                pass
+        return out
+
+
+def _progress_bar(total: int, progress: bool | str):
+    if progress == "auto":
+        progress = sys.stderr.isatty() and not os.environ.get("PYTEST_CURRENT_TEST")
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="cluster bootstrap", unit="rep", file=sys.stderr)
+
+
+# --------------------------------------------------------------------- result
+@dataclass(frozen=True)
+class MediationResult:
+    """The three-step mediation fit for one mediator.
+
+    Attributes
+    ----------
+    yname, dname, mediator : str
+    total : RegressionResult
+        Eq. 7: outcome on the treatment (and controls), the total effect c.
+    a_path : RegressionResult
+        Eq. 9: mediator on the treatment, a.
+    b_path : RegressionResult
+        Eq. 10: outcome on the treatment and the mediator: b and the direct
+        effect c'.
+    indirect : float
+        a·b (equals c - c' on the common sample).
+    sobel_z, sobel_p : float
+        :func:`sobel` of a and b.
+    bootstrap_ci : tuple of float
+        Percentile 95% interval of a·b over the cluster bootstrap (NaN when
+        ``bootstrap_reps == 0``).
+    bootstrap_draws : pandas.DataFrame
+        One row per replication (``a``, ``b``, ``indirect``, ``direct``,
+        ``total``); empty without a bootstrap.
+    nobs, n_dropped : int
+        Rows of the common sample and rows of ``data`` left out.
+    drop_reasons : dict
+        Rows dropped per column (and singletons).
+    spec : dict
+        The arguments used.
+    """
+
+    yname: str
+    dname: str
+    mediator: str
+    total: RegressionResult
+    a_path: RegressionResult
+    b_path: RegressionResult
+    indirect: float
+    sobel_z: float
+    sobel_p: float
+    bootstrap_ci: tuple[float, float]
+    bootstrap_draws: pd.DataFrame
+    nobs: int
+    n_dropped: int
+    drop_reasons: dict[str, int] = field(default_factory=dict)
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------ shortcuts
+    @property
+    def a(self) -> float:
+        return float(self.a_path.params[self.dname])
+
+    @property
+    def se_a(self) -> float:
+        return float(self.a_path.std_errors[self.dname])
+
+    @property
+    def b(self) -> float:
+        return float(self.b_path.params[self.mediator])
+
+    @property
+    def se_b(self) -> float:
+        return float(self.b_path.std_errors[self.mediator])
+
+    @property
+    def direct(self) -> float:
+        """c', the treatment coefficient of eq. 10."""
+        return float(self.b_path.params[self.dname])
+
+    @property
+    def total_effect(self) -> float:
+        """c, the treatment coefficient of eq. 7."""
+        return float(self.total.params[self.dname])
+
+    @property
+    def indirect_se(self) -> float:
+        """Delta-method (Sobel) s.e. of a·b."""
+        return float(np.sqrt(self.b**2 * self.se_a**2 + self.a**2 * self.se_b**2))
+
+    @property
+    def bootstrap_se(self) -> float:
+        """Standard deviation of a·b over the bootstrap replications."""
+        d = self.bootstrap_draws
+        return float(d["indirect"].std(ddof=1)) if len(d) > 1 else float("nan")
+
+    @property
+    def proportion_mediated(self) -> float:
+        """a·b / c."""
+        return self.indirect / self.total_effect
+
+    # --------------------------------------------------------------- output
+    def tidy(self) -> pd.DataFrame:
+        """One row per path: estimate, s.e., statistic, p, 95% CI, N."""
+        rows = []
+        for name, res, term in (("total c (eq. 7)", self.total, self.dname),
+                                ("a (eq. 9)", self.a_path, self.dname),
+                                ("b (eq. 10)", self.b_path, self.mediator),
+                                ("direct c' (eq. 10)", self.b_path, self.dname)):
+            r = res.tidy().loc[term]
+            rows.append({"path": name, "estimate": r["estimate"], "std_error": r["std_error"],
+                         "statistic": r["t"], "p": r["p"], "ci_lower": r["ci_lower"],
+                         "ci_upper": r["ci_upper"], "ci_kind": "t", "nobs": res.nobs})
+        boot = np.isfinite(self.bootstrap_ci[0])
+        half = 1.959963984540054 * self.indirect_se
+        rows.append({"path": "indirect a·b", "estimate": self.indirect,
+                     "std_error": self.indirect_se, "statistic": self.sobel_z,
+                     "p": self.sobel_p,
+                     "ci_lower": self.bootstrap_ci[0] if boot else self.indirect - half,
+                     "ci_upper": self.bootstrap_ci[1] if boot else self.indirect + half,
+                     "ci_kind": (f"cluster bootstrap percentile ({len(self.bootstrap_draws)} reps)"
+                                 if boot else "normal (Sobel)"), "nobs": self.nobs})
+        return pd.DataFrame(rows).set_index("path")
+
+    def table(self, *, title: str | None = None, notes: str | Sequence[str] | None = None):
+        """Eqs. 7, 9 and 10 side by side, with a·b, the Sobel z and the bootstrap CI."""
+        from lib.tables import format_number, regression_table
+
+        cols = {f"(eq. 7) {self.yname}": self.total, f"(eq. 9) {self.mediator}": self.a_path,
+                f"(eq. 10) {self.yname}": self.b_path}
+        last = list(cols)[-1]
+        lo, hi = self.bootstrap_ci
+        ci = (f"[{format_number(lo)}, {format_number(hi)}]" if np.isfinite(lo) else "")
+        extra = {"a·b": {last: format_number(self.indirect, 5)},
+                 "Sobel z": {last: f"{self.sobel_z:.2f}"},
+                 "bootstrap 95% CI of a·b": {last: ci}}
+        note = (f"a·b and the Sobel z use a from eq. 9 and b from eq. 10; the bootstrap "
+                f"resamples cities ({len(self.bootstrap_draws)} replications, percentile "
+                f"interval). All three models use the same {self.nobs:,} city-years.")
+        return regression_table(cols, keep=[self.dname, self.mediator], extra_rows=extra,
+                                title=title, notes=[note, *([notes] if isinstance(notes, str)
+                                                            else list(notes or []))])
+
+    def plot(self, *, truth: Mapping[str, float] | None = None, ax: Any = None):
+        """Path diagram: treatment → mediator → outcome with a, b, c' (s.e.).
+
+        ``truth`` may map ``"a"``, ``"b"``, ``"direct"``, ``"indirect"`` to the
+        true values, printed under the estimates.
+        """
+        from matplotlib.patches import FancyBboxPatch
+
+        from lib import figures
+
+        fig, ax = figures.new_axes(ax, figsize=(7.0, 3.6))
+        ax.set_xlim(0, 10)
+        ax.set_ylim(0, 6)
+        ax.axis("off")
+        truth = dict(truth or {})
+        nodes = {"d": (1.4, 1.6, self.dname), "m": (5.0, 5.0, self.mediator),
+                 "y": (8.6, 1.6, self.yname)}
+        for x, y, text in nodes.values():
+            ax.add_patch(FancyBboxPatch((x - 1.0, y - 0.45), 2.0, 0.9,
+                                        boxstyle="round,pad=0.05", fc="white",
+                                        ec=figures.PALETTE["book"], lw=1.5))
+            ax.text(x, y, text, ha="center", va="center", fontsize=11, fontweight="bold")
+
+        def arrow(p, q):
+            ax.annotate("", xy=q, xytext=p, arrowprops=dict(arrowstyle="-|>", lw=1.6,
+                                                            color=figures.PALETTE["book"]))
+
+        def label(name, est, se, key):
+            s = f"{name} = {est:.4g} (s.e. {se:.2g})"
+            if key in truth and truth[key] is not None and np.isfinite(truth[key]):
+                s += f"\ntruth {truth[key]:.4g}"
+            return s
+
+        arrow((2.2, 2.1), (4.2, 4.5))
+        arrow((5.8, 4.5), (7.8, 2.1))
+        arrow((2.45, 1.6), (7.55, 1.6))
+        ax.text(2.6, 3.6, label("a", self.a, self.se_a, "a"), ha="right", va="center",
+                fontsize=9)
+        ax.text(7.4, 3.6, label("b", self.b, self.se_b, "b"), ha="left", va="center",
+                fontsize=9)
+        se_c = float(self.b_path.std_errors[self.dname])
+        ax.text(5.0, 1.35, label("c'", self.direct, se_c, "direct"), ha="center", va="top",
+                fontsize=9)
+        lo, hi = self.bootstrap_ci
+        boot = f"; bootstrap 95% CI [{lo:.4g}, {hi:.4g}]" if np.isfinite(lo) else ""
+        ind = f"indirect a·b = {self.indirect:.4g} (Sobel z = {self.sobel_z:.2f}{boot})"
+        if "indirect" in truth and truth["indirect"] is not None and np.isfinite(truth["indirect"]):
+            ind += f"; truth {truth['indirect']:.4g}"
+        ax.text(5.0, 0.05, ind, ha="center", va="bottom", fontsize=9)
+        return fig
+
+
+# ------------------------------------------------------------------ estimator
+def three_step(
+    data: pd.DataFrame,
+    *,
+    yname: str,
+    dname: str,
+    mediator: str,
+    idname: str = "city_id",
+    tname: str = "year",
+    controls: Sequence[str] = (),
+    vcov: dict[str, str] | str = {"CRV1": "city_id"},  # noqa: B006 (read-only)
+    bootstrap_reps: int = 0,
+    seed: int = 20241123,
+    progress: bool | str = False,
+) -> MediationResult:
+    r"""Three-step mediation with two-way fixed effects (the paper's eqs. 7, 9, 10).
+
+    .. math::
+
+        Y_{it} &= c\,D_{it} + X_{it}'\gamma_1 + \mu_i + \nu_t + \varepsilon_{it} \\
+        M_{it} &= a\,D_{it} + X_{it}'\gamma_2 + \mu_i + \nu_t + u_{it} \\
+        Y_{it} &= c'\,D_{it} + b\,M_{it} + X_{it}'\gamma_3 + \mu_i + \nu_t + e_{it}
+
+    All three are estimated by :func:`lib.did.twfe` on **one** sample, the
+    complete cases of outcome, treatment, mediator, controls and identifiers
+    (singletons dropped), so that :math:`c = c' + ab` holds exactly. Inference:
+    CRV1 s.e. (see :func:`lib.did.twfe`), the Sobel z of :math:`ab`
+    (:func:`sobel`) and, with ``bootstrap_reps > 0``, a percentile interval
+    from a cluster bootstrap that resamples the ``vcov`` clusters (cities by
+    default) with replacement and re-estimates a and b with city and year
+    effects in every replication (:func:`bootstrap_paths`, exact and
+    vectorised).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        City-year panel.
+    yname, dname, mediator : str
+        Outcome, treatment dummy and mediator columns.
+    idname, tname : str
+        City and year identifiers.
+    controls : sequence of str
+        Controls (the same in every equation).
+    vcov : {"CRV1": column} or "hetero" or "iid"
+        Inference of the three regressions; the bootstrap resamples the CRV1
+        column's clusters (cities otherwise).
+    bootstrap_reps : int
+        Cluster-bootstrap replications (0 = none).
+    seed : int
+        Seed of the bootstrap draws (:func:`cluster_draws`).
+    progress : bool or "auto"
+        tqdm progress bar for the bootstrap (``"auto"``: only on a terminal).
+
+    Returns
+    -------
+    MediationResult
+
+    Raises
+    ------
+    KeyError
+        A named column is not in ``data``.
+    ValueError
+        The mediator equals the outcome or treatment, or no rows are left.
+
+    References
+    ----------
+    Baron & Kenny (1986); Sobel (1982); Imai, Keele & Tingley (2010);
+    Jiang (2022) on the limits of the three-step method in economics.
+
+    Examples
+    --------
+    >>> med = three_step(panel, yname="Inno", dname="CBEC", mediator="Diginf",
+    ...                  controls=CONTROLS, vcov={"CRV1": "city_id"},
+    ...                  bootstrap_reps=1000, seed=1)             # doctest: +SKIP
+    >>> med.indirect, med.sobel_z, med.bootstrap_ci               # doctest: +SKIP
+    """
+    from lib.did import _check_columns, _drop_singletons, _model_frame, _parse_vcov, twfe
+
+    controls = list(controls)
+    if mediator in (yname, dname) or mediator in controls:
+        raise ValueError(f"three_step: mediator {mediator!r} must differ from the outcome, the "
+                         f"treatment and the controls")
+    if int(bootstrap_reps) != bootstrap_reps or bootstrap_reps < 0:
+        raise ValueError(f"bootstrap_reps must be a non-negative integer, got {bootstrap_reps!r}")
+    kind, ccol = _parse_vcov(vcov)
+    needed = [yname, dname, mediator, *controls, idname, tname] + ([ccol] if ccol else [])
+    _check_columns(data, needed, "three_step")
+    frame, reasons = _model_frame(data, needed)
+    frame, n_single = _drop_singletons(frame, idname, tname)
+    if n_single:
+        reasons[f"singleton {idname} or {tname}"] = n_single
+    if frame.empty:
+        raise ValueError(f"three_step: no complete rows left; dropped {reasons}")
+    n_dropped = len(data) - len(frame)
+    mask = data.index.isin(frame.index)
+
+    kw = dict(idname=idname, tname=tname, vcov=vcov, sample=mask)
+
+    def fix(res: RegressionResult) -> RegressionResult:
+        # the sample mask hides the common-sample drops from twfe; report them
+        return dataclasses.replace(res, n_dropped=n_dropped, drop_reasons=dict(reasons))
+
+    total = fix(twfe(data, yname=yname, dname=dname, controls=controls, **kw))
+    a_path = fix(twfe(data, yname=mediator, dname=dname, controls=controls, **kw))
+    b_path = fix(twfe(data, yname=yname, dname=dname, controls=[mediator, *controls], **kw))
+    a, se_a = float(a_path.params[dname]), float(a_path.std_errors[dname])
+    b, se_b = float(b_path.params[mediator]), float(b_path.std_errors[mediator])
+    z, p = sobel(a, se_a, b, se_b)
+
+    if bootstrap_reps:
+        draws = bootstrap_paths(frame, yname=yname, dname=dname, mediator=mediator,
+                                idname=idname, tname=tname, controls=controls,
+                                cluster=ccol if kind == "CRV1" else idname,
+                                reps=int(bootstrap_reps), seed=seed, progress=progress)
+        ok = draws["indirect"].dropna()
+        ci = (float(np.quantile(ok, 0.025)), float(np.quantile(ok, 0.975)))
+    else:
+        draws = pd.DataFrame(columns=["a", "b", "indirect", "direct", "total"], dtype=float)
+        ci = (float("nan"), float("nan"))
+
+    spec = dict(estimator="three_step", yname=yname, dname=dname, mediator=mediator,
+                idname=idname, tname=tname, controls=tuple(controls),
+                vcov=dict(vcov) if isinstance(vcov, dict) else vcov,
+                bootstrap_reps=int(bootstrap_reps), seed=int(seed))
+    return MediationResult(yname=yname, dname=dname, mediator=mediator, total=total,
+                           a_path=a_path, b_path=b_path, indirect=a * b, sobel_z=z, sobel_p=p,
+                           bootstrap_ci=ci, bootstrap_draws=draws, nobs=int(len(frame)),
+                           n_dropped=int(n_dropped), drop_reasons=dict(reasons), spec=spec)
+
+
+# ------------------------------------------------------------------ comparisons
+def comparison_rows(med: MediationResult, *, truth: Mapping[str, float] | pd.Series | None = None,
+                    truth_att: float = float("nan"), paper: bool = True) -> list[dict[str, Any]]:
+    r"""Paper | book | truth rows for one mediator (for :func:`lib.tables.comparison_table`).
+
+    Rows: eq. 10's mediator coefficient :math:`b` and treatment coefficient
+    :math:`c'`, and the Sobel z (the three numbers Tables 11-13 print), then
+    :math:`a` and :math:`a b` (not printed). Truths: :math:`a`, :math:`b`,
+    :math:`ab` from the generator (``truth`` = a row of
+    ``data.truth.indirect``); :math:`c'` = ``truth_att`` − :math:`ab`, the
+    part of the true ATT that does not run through this mediator; the Sobel z
+    has no truth.
+    """
+    from lib.published import published_estimate
+    from lib.tables import comparison_row
+
+    tr = dict(truth if truth is not None else {})
+    a_t, b_t = tr.get("a", np.nan), tr.get("b", np.nan)
+    ab_t = tr.get("indirect", a_t * b_t)
+    m, d = med.mediator, med.dname
+    tab = PAPER_TABLES.get(m) if paper else None
+
+    def printed(term):
+        return published_estimate("cbec", tab[0], tab[1], term) if tab else None
+
+    label = f"Table {tab[0]}" if tab else m
+    return [
+        comparison_row(f"{label}: {m} (b, eq. 10)", med.b_path, m, paper=printed(m), truth=b_t),
+        comparison_row(f"{label}: {d} (c', eq. 10)", med.b_path, d, paper=printed(d),
+                       truth=truth_att - ab_t),
+        comparison_row(f"{label}: Sobel z", paper=printed("SobelZ"), book=med.sobel_z,
+                       book_p=med.sobel_p, truth=np.nan),
+        comparison_row(f"{label}: {d} → {m} (a, eq. 9)", med.a_path, d, truth=a_t),
+        comparison_row(f"{label}: indirect a·b", book=med.indirect, book_se=med.indirect_se,
+                       book_p=med.sobel_p, truth=ab_t),
+    ]
+
+
+def indirect_plot(results: Mapping[str, MediationResult], *,
+                  truth: Mapping[str, float] | pd.Series | None = None, ax: Any = None):
+    """Forest plot of the indirect effects a·b: bootstrap 95% CI (Sobel CI without draws)."""
+    from lib import figures
+
+    rows = []
+    for name, med in results.items():
+        t = med.tidy().loc["indirect a·b"]
+        rows.append({"label": name, "estimate": t["estimate"], "ci_lower": t["ci_lower"],
+                     "ci_upper": t["ci_upper"],
+                     "truth": float(pd.Series(truth).get(name, np.nan)) if truth is not None
+                     else np.nan})
+    frame = pd.DataFrame(rows)
+    fig, ax = figures.new_axes(ax, figsize=(7.0, 2.0 + 0.6 * len(frame)))
+    return figures.coefficient_plot(frame, truth="truth" if truth is not None else None, ax=ax,
+                                    xlabel="Indirect effect a·b on Inno (95% cluster-bootstrap CI)",
+                                    estimate_label="book estimate (95% bootstrap CI)")

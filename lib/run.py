@@ -132,7 +132,7 @@ def _validate_sample(value: Any, chapter: str = "") -> None:
                        f"valid: {', '.join(valid)}")
 
 
-def _validate_existing_file(name: str) -> Callable[[Any], None]:
+def _validate_existing_path(name: str) -> Callable[[Any], None]:
     def check(value: Any) -> None:
         if value in (None, ""):
             return
@@ -140,17 +140,19 @@ def _validate_existing_file(name: str) -> Callable[[Any], None]:
         if not path.is_absolute():
             path = (Path.cwd() / path).resolve()
         if not path.exists():
-            raise RunError(f"parameter {name}: file {value!r} does not exist (looked at {path})")
+            raise RunError(f"parameter {name}: {value!r} does not exist (looked at {path})")
     return check
 
 
 #: Checks of parameter values beyond their type, shared by all chapters.
 VALIDATORS: dict[str, Callable[[Any], None]] = {
-    "data_path": _validate_existing_file("data_path"),
-    "columns": _validate_existing_file("columns"),
+    "data_path": _validate_existing_path("data_path"),
+    "columns": _validate_existing_path("columns"),
+    "corpus_path": _validate_existing_path("corpus_path"),
+    "themes_path": _validate_existing_path("themes_path"),
 }
 #: Parameters whose value is a file path: made absolute so the chapter finds them.
-PATH_PARAMETERS = ("data_path", "columns")
+PATH_PARAMETERS = ("data_path", "columns", "corpus_path", "themes_path")
 #: Column roles accepted by every chapter that reads a panel (it has a ``columns``
 #: parameter): ``-p outcome my_outcome`` is folded into the column file.
 ROLE_PARAMETERS = ("unit", "time", "outcome", "treatment", "adoption", "cluster")

@@ -569,7 +569,9 @@ def simulate_city_panel_tables(frame: pd.DataFrame | None = None,
     # ---- mediators: untreated levels -------------------------------------------
     # Mediator shocks scale with city size (g_i, mean 1), so the slopes b_k are
     # identified mainly where innovation is large and small cities' Inno stays
-    # near zero (the calibrated median).
+    # near zero (the calibrated median). Spec's shocks scale with sqrt(g_i):
+    # eq. (11) pins its employment-weighted mean at 1 each year, and big cities'
+    # shocks would otherwise push small cities' untreated index below zero.
     g_size = np.exp(p.inno_dispersion * D)
     g_size = np.minimum(g_size / g_size.mean(), 5.0)[ci]
     sig_nu = p.noise * np.array([0.010, 0.050, 1.25])
@@ -583,7 +585,7 @@ def simulate_city_panel_tables(frame: pd.DataFrame | None = None,
     envir0 = (62 + 6.0 * D + 1.5 * e_med["Envir"])[ci] + 0.6 * t0 + kappa * 0.3 * hr * t0 \
         + sig_nu[2] * g_size * nu["Envir"]
     spec_raw = np.exp(0.22 * D + 0.12 * e_med["Spec"])[ci] * (1 + kappa * 0.004 * hr * t0) \
-        + sig_nu[1] * g_size * nu["Spec"]
+        + sig_nu[1] * np.sqrt(g_size) * nu["Spec"]
 
     # ---- missingness (seeded; disjoint blocks) ---------------------------------
     n_spec_block_cities = 172
@@ -639,8 +641,8 @@ def simulate_city_panel_tables(frame: pd.DataFrame | None = None,
 
     # ---- outcome -----------------------------------------------------------------
     delta_t = 4e-5 * t0
-    med_part = g_size * (b[0] * sig_nu[0] * nu["Diginf"] + b[1] * sig_nu[1] * nu["Spec"]
-                         + b[2] * sig_nu[2] * nu["Envir"])
+    med_part = g_size * (b[0] * sig_nu[0] * nu["Diginf"] + b[2] * sig_nu[2] * nu["Envir"]) \
+        + np.sqrt(g_size) * b[1] * sig_nu[1] * nu["Spec"]
     conf = p.confounding * hr * t0
     pre_dev = np.where(treated_r, p.pretrend * (np.minimum(np.nan_to_num(e), -1) + 12), 0.0)
     hub = _HUB["muni"] * muni + _HUB["sub"] * sub + _HUB["cap"] * cap

@@ -1,0 +1,161 @@
+"""Tests of lib.did.placebo_test (the paper's Fig. 2, section 4.3.1).
+
+References and tolerances:
+
+* every sampled draw's coefficient equals a per-draw linearmodels regression
+  (``lib.did.twfe``, i.e. ``PanelOLS`` with city and year effects) to 1e-10,
+  and its CRV1 s.e. to 1e-8 (relative), on the default panel with controls
+  (unbalanced: rows with missing controls dropped);
+* ``lib.panel.fe_ols_treatments`` (the library's generic FWL engine) for HC1
+  and iid covariances;
+* the assignment draws keep the real number of pilots and their years; a
+  reader-supplied matrix reproduces a run exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from lib import did, panel, synthetic
+from lib.data import load_panel
+
+pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
+
+CONTROLS = list(synthetic.CONTROLS)
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return load_panel().data
+
+
+@pytest.fixture(scope="module")
+def placebo(frame):
+    return did.placebo_test(frame, yname="Inno", controls=CONTROLS, n_draws=40, seed=3,
+                            vcov={"CRV1": "city_id"})
+
+
+def _fake_treatment(frame, units, years):
+    g = pd.Series(years, index=units)
+    return (frame["year"] >= frame["city_id"].map(g)).astype(float)
+
+
+def test_vectorised_draws_equal_per_draw_linearmodels(frame, placebo):
+    for b in (0, 17, 39):
+        d = frame.assign(fake=_fake_treatment(frame, placebo.units, placebo.assignments[b]))
+        ref = did.twfe(d, yname="Inno", dname="fake", controls=CONTROLS, vcov={"CRV1": "city_id"})
+        assert abs(placebo.coefficients[b] - ref.params["fake"]) < 1e-10
+        np.testing.assert_allclose(placebo.std_errors[b], ref.std_errors["fake"], rtol=1e-8)
+        np.testing.assert_allclose(placebo.pvalues[b], ref.pvalues["fake"], rtol=1e-7)
+
+
+def test_actual_equals_twfe(frame, placebo):
+    ref = did.twfe(frame, yname="Inno", dname="CBEC", controls=CONTROLS, vcov={"CRV1": "city_id"})
+    np.testing.assert_allclose(placebo.actual.params, ref.params, atol=1e-10)
+    np.testing.assert_allclose(placebo.actual.std_errors, ref.std_errors, rtol=1e-8)
+    assert placebo.actual.nobs == ref.nobs == placebo.nobs
+    assert placebo.actual.n_dropped == ref.n_dropped
+    assert placebo.actual.drop_reasons == ref.drop_reasons
+
+
+def test_ri_pvalue_and_pvalues_by_hand(placebo):
+    b0 = placebo.actual.params["CBEC"]
+    assert placebo.ri_pvalue == np.mean(np.abs(placebo.coefficients) >= abs(b0))
+    G = 280
+    np.testing.assert_allclose(placebo.pvalues,
+                               2 * stats.t.sf(np.abs(placebo.coefficients / placebo.std_errors),
+                                              G - 1), rtol=1e-12)
+    tidy = placebo.tidy()
+    assert list(tidy.columns) == ["coefficient", "std_error", "t", "p"] and len(tidy) == 40
+
+
+def test_assignments_keep_the_real_timing(frame, placebo):
+    real = frame.groupby("city_id")["adoption_year"].first().reindex(placebo.units)
+    real_years = np.sort(real.dropna().to_numpy())
+    A = placebo.assignments
+    assert A.shape == (40, 280)
+    for row in A:
+        np.testing.assert_array_equal(np.sort(row[np.isfinite(row)]), real_years)
+    # different draws pick different cities
+    assert len({tuple(np.isfinite(r)) for r in A}) == 40
+    a1 = did.placebo_assignments(real, 5, seed=1)
+    np.testing.assert_array_equal(a1, did.placebo_assignments(real, 5, seed=1))
+    assert not np.array_equal(a1, did.placebo_assignments(real, 5, seed=2))
+
+
+def test_reader_supplied_assignments_reproduce_the_run(frame, placebo):
+    again = did.placebo_test(frame, yname="Inno", controls=CONTROLS,
+                             assignments=placebo.assignments[:10], vcov={"CRV1": "city_id"})
+    # same draws, fewer columns: equal up to BLAS blocking (1e-18 here)
+    np.testing.assert_allclose(again.coefficients, placebo.coefficients[:10], atol=1e-15)
+    as_frame = pd.DataFrame(placebo.assignments[:10, ::-1], columns=placebo.units[::-1])
+    again2 = did.placebo_test(frame, yname="Inno", controls=CONTROLS, assignments=as_frame,
+                              vcov={"CRV1": "city_id"})
+    np.testing.assert_allclose(again2.coefficients, placebo.coefficients[:10], atol=1e-14)
+    assert again.spec["assignments"] == "reader-supplied"
+    with pytest.raises(ValueError, match=r"must be \(n_draws, 280\)"):
+        did.placebo_test(frame, yname="Inno", assignments=np.zeros((3, 5)),
+                         vcov={"CRV1": "city_id"})
+    with pytest.raises(KeyError, match="no column for 1 units"):
+        did.placebo_test(frame, yname="Inno", assignments=as_frame.iloc[:, 1:],
+                         vcov={"CRV1": "city_id"})
+
+
+@pytest.mark.parametrize("vcov", ["hetero", "iid"])
+def test_other_covariances_equal_fe_ols_treatments(frame, vcov):
+    d = frame.dropna(subset=CONTROLS).sort_values(["city_id", "year"])
+    res = did.placebo_test(d, yname="Inno", controls=CONTROLS, n_draws=8, seed=5, vcov=vcov)
+    ucode = np.searchsorted(res.units, d["city_id"].to_numpy())
+    D = (d["year"].to_numpy()[:, None] >= res.assignments.T[ucode]).astype(float)
+    ref = panel.fe_ols_treatments(d["Inno"].to_numpy(), D, d[CONTROLS].to_numpy(),
+                                  d["city_id"].to_numpy(), d["year"].to_numpy(), vcov=vcov)
+    np.testing.assert_allclose(res.coefficients, ref.coef, atol=1e-10)
+    np.testing.assert_allclose(res.std_errors, ref.std_error, rtol=1e-8)
+
+
+def test_sharp_null_gives_uniform_ri_pvalues():
+    # under random assignment and no effect, the RI p-value is (about) uniform
+    rng = np.random.default_rng(0)
+    n_units, years = 60, np.arange(2010, 2020)
+    df = pd.DataFrame({"city_id": np.repeat(np.arange(n_units), years.size),
+                       "year": np.tile(years, n_units)})
+    ps = []
+    for rep in range(30):
+        g = np.full(n_units, np.nan)
+        pick = rng.choice(n_units, 20, replace=False)
+        g[pick] = rng.choice([2013, 2015, 2017], 20)
+        df["adoption_year"] = g[df["city_id"]]
+        df["CBEC"] = (df["year"] >= df["adoption_year"]).astype(float)
+        df["y"] = rng.normal(size=n_units)[df["city_id"]] + rng.normal(size=len(df))
+        ps.append(did.placebo_test(df, yname="y", n_draws=200, seed=rep,
+                                   vcov={"CRV1": "city_id"}).ri_pvalue)
+    assert stats.kstest(ps, "uniform").pvalue > 0.01
+
+
+def test_plot_and_table(placebo):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = placebo.plot(truth=0.012)
+    ax = fig.axes[0]
+    assert ax.get_legend().get_title().get_text() == placebo.ri_text()
+    k = int(np.sum(np.abs(placebo.coefficients) >= abs(placebo.actual_estimate)))
+    assert placebo.ri_text().startswith("RI p-value < 0.025" if k == 0 else
+                                        f"RI p-value = {k / 40:.3f} ({k} of 40")
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "p-value"
+    tab = placebo.table()
+    assert "RI p-value (|coefficient|)" in tab.data.index
+
+
+def test_errors(frame):
+    with pytest.raises(KeyError, match="nope"):
+        did.placebo_test(frame, yname="Inno", gname="nope", vcov={"CRV1": "city_id"})
+    bad = frame.copy()
+    bad.loc[0, "adoption_year"] = 2011
+    with pytest.raises(ValueError, match="varies within 1 units"):
+        did.placebo_test(bad, yname="Inno", vcov={"CRV1": "city_id"})
+    with pytest.raises(ValueError, match="n_draws must be >= 1"):
+        did.placebo_test(frame, yname="Inno", n_draws=0, vcov={"CRV1": "city_id"})

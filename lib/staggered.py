@@ -1,0 +1,1253 @@
+r"""Heterogeneity-robust difference-in-differences for staggered adoption.
+
+The paper estimates one two-way fixed-effects (TWFE) coefficient on a design in
+which cities became pilots in five waves. When effects differ across cohorts or
+grow with time since adoption, that coefficient is not the average effect on
+the treated. This module implements the three tools the modern literature
+uses to see why and to fix it:
+
+* :func:`bacon_decomposition` -- Goodman-Bacon (2021): the TWFE coefficient as a
+  weighted average of every 2x2 DID in the data (weights sum to one);
+* :func:`callaway_santanna` -- Callaway & Sant'Anna (2021): group-time effects
+  ATT(g,t) against never-treated or not-yet-treated cities, with the
+  aggregations of R ``did::aggte`` (simple, by cohort, by event time) and
+  analytic influence-function standard errors;
+* :func:`sun_abraham` -- Sun & Abraham (2021): the interaction-weighted event
+  study (a saturated cohort x relative-period TWFE regression, averaged with
+  cohort shares).
+
+Vocabulary follows R ``did`` (``yname``, ``idname``, ``tname``, ``gname``).
+``gname`` is the first treated period; never-treated units have a missing
+value, 0 or ``inf`` there (R's convention is 0).
+
+All three need a panel in which every unit is observed in every period (the
+decomposition and the 2x2 means are defined on a balanced panel); units with a
+missing outcome are dropped whole and counted in ``drop_reasons``.
+
+References
+----------
+Goodman-Bacon, A. (2021). Difference-in-differences with variation in
+treatment timing. *Journal of Econometrics*, 225(2), 254-277.
+Callaway, B., & Sant'Anna, P. H. C. (2021). Difference-in-differences with
+multiple time periods. *Journal of Econometrics*, 225(2), 200-230.
+Sun, L., & Abraham, S. (2021). Estimating dynamic treatment effects in event
+studies with heterogeneous treatment effects. *Journal of Econometrics*,
+225(2), 175-199.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = [
+    "BaconDecomposition",
+    "CallawaySantAnna",
+    "AggregatedATT",
+    "SunAbraham",
+    "bacon_decomposition",
+    "callaway_santanna",
+    "sun_abraham",
+    "event_time_plot",
+    "NEVER",
+]
+
+#: Label of the never-treated group in result frames.
+NEVER = "never"
+
+_BACON_TYPES = ("Treated vs never treated", "Earlier vs later treated (not yet treated)",
+                "Later vs earlier treated (already treated)", "Treated vs always treated")
+
+
+# --------------------------------------------------------------------- panel prep
+@dataclass(frozen=True)
+class _Wide:
+    """A balanced panel in wide form: ``Y[unit, period]`` and each unit's cohort."""
+
+    Y: np.ndarray
+    G: np.ndarray          # first treated period; inf for never treated
+    units: np.ndarray
+    periods: np.ndarray
+    nobs: int
+    n_dropped: int
+    drop_reasons: dict
+
+
+def _check_columns(data: pd.DataFrame, columns: Sequence[str], fn: str) -> None:
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise KeyError(f"{fn}: column(s) {missing} not in data; columns are "
+                       f"{list(data.columns)[:25]}{' ...' if data.shape[1] > 25 else ''}")
+
+
+def _cohorts(data: pd.DataFrame, idname: str, gname: str, fn: str) -> pd.Series:
+    """Each unit's first treated period (inf = never), checked constant within unit."""
+    g = pd.to_numeric(data[gname], errors="coerce").astype(float)
+    g = g.where(g.notna() & (g != 0), np.inf)
+    per_unit = g.groupby(data[idname].to_numpy()).nunique(dropna=False)
+    bad = per_unit[per_unit > 1]
+    if len(bad):
+        raise ValueError(f"{fn}: column {gname!r} (first treated period) varies within "
+                         f"{len(bad)} unit(s), e.g. {idname} = {list(bad.index[:5])}; it must be "
+                         "constant per unit (missing, 0 or inf for never treated)")
+    return g
+
+
+def _wide_panel(data: pd.DataFrame, *, yname: str, idname: str, tname: str, gname: str,
+                fn: str) -> _Wide:
+    _check_columns(data, [yname, idname, tname, gname], fn)
+    if data.duplicated([idname, tname]).any():
+        dup = data.loc[data.duplicated([idname, tname], keep=False), [idname, tname]]
+        raise ValueError(f"{fn}: {len(dup)} rows share a ({idname}, {tname}) pair, e.g. "
+                         f"{dup.head(3).to_dict('records')}; the panel needs one row per unit and period")
+    g = _cohorts(data, idname, gname, fn)
+    frame = pd.DataFrame({"i": data[idname].to_numpy(), "t": pd.to_numeric(data[tname]).to_numpy(),
+                          "y": pd.to_numeric(data[yname], errors="coerce").to_numpy(dtype=float),
+                          "g": g.to_numpy()})
+    drop_reasons: dict[str, int] = {}
+    miss_units = frame.loc[~np.isfinite(frame["y"]), "i"].unique()
+    n0 = len(frame)
+    if len(miss_units):
+        frame = frame[~frame["i"].isin(miss_units)]
+        drop_reasons[f"{yname} missing (whole unit dropped)"] = n0 - len(frame)
+    periods = np.sort(frame["t"].unique())
+    counts = frame.groupby("i")["t"].size()
+    short = counts[counts < len(periods)]
+    if len(short):
+        raise ValueError(f"{fn}: the panel is unbalanced: {len(short)} unit(s) lack some of the "
+                         f"{len(periods)} periods, e.g. {idname} = {list(short.index[:5])}. These "
+                         "estimators need every unit in every period; restrict the sample to a "
+                         "balanced panel (e.g. sample='balanced')")
+    wide = frame.pivot(index="i", columns="t", values="y").reindex(columns=periods)
+    G = frame.groupby("i")["g"].first().reindex(wide.index).to_numpy()
+    return _Wide(Y=wide.to_numpy(), G=G, units=wide.index.to_numpy(), periods=periods,
+                 nobs=int(wide.size), n_dropped=n0 - len(frame), drop_reasons=drop_reasons)
+
+
+def _twoway_demean(M: np.ndarray) -> np.ndarray:
+    """Remove row and column means of a balanced unit x period array."""
+    return M - M.mean(axis=1, keepdims=True) - M.mean(axis=0, keepdims=True) + M.mean()
+
+
+def _twfe_balanced(Y: np.ndarray, D: np.ndarray) -> tuple[float, float]:
+    """TWFE slope of ``Y`` on ``D`` (balanced) and the variance of demeaned ``D``."""
+    Dt = _twoway_demean(D)
+    vd = float((Dt**2).mean())
+    return float((Dt * Y).sum() / (Dt**2).sum()), vd
+
+
+def _label(g: float) -> Any:
+    return NEVER if not np.isfinite(g) else int(g) if float(g).is_integer() else g
+
+
+Backend = Literal["auto", "lib", "diff_diff"]
+
+
+def _use_diff_diff(backend: str) -> bool:
+    """Whether to estimate with the maintained package ``diff-diff`` (agrees with lib to 1e-15)."""
+    if backend not in ("auto", "lib", "diff_diff"):
+        raise ValueError(f"backend must be 'auto', 'lib' or 'diff_diff', got {backend!r}")
+    if backend == "lib":
+        return False
+    try:
+        import diff_diff  # noqa: F401
+    except ImportError:
+        if backend == "diff_diff":
+            raise ImportError("backend='diff_diff' needs the package diff-diff (pip install "
+                              "diff-diff==3.13.0); backend='lib' uses this module's own code") from None
+        return False
+    return True
+
+
+def _long_for_diff_diff(w: "_Wide") -> pd.DataFrame:
+    """The kept balanced panel in long form with diff-diff's ``first_treat`` (0 = never)."""
+    n, T = w.Y.shape
+    return pd.DataFrame({"unit": np.repeat(np.arange(n), T), "time": np.tile(w.periods, n),
+                         "y": w.Y.ravel(),
+                         "first_treat": np.repeat(np.where(np.isfinite(w.G), w.G, 0), T)})
+
+
+# ===================================================================== Bacon
+@dataclass(frozen=True)
+class BaconDecomposition:
+    """The Goodman-Bacon decomposition of a TWFE coefficient.
+
+    Attributes
+    ----------
+    components : DataFrame
+        One row per 2x2 comparison: ``type``, ``treated`` (cohort whose
+        treatment switches on), ``control`` (cohort used as control, or
+        ``"never"``), ``estimate`` (the 2x2 DID), ``weight``.
+    twfe : float
+        The TWFE coefficient on the same balanced panel (no controls).
+    nobs, n_units, n_periods, n_dropped : int
+    drop_reasons : dict
+    spec : dict
+    """
+
+    components: pd.DataFrame
+    twfe: float
+    nobs: int
+    n_units: int
+    n_periods: int
+    n_dropped: int = 0
+    drop_reasons: dict = field(default_factory=dict)
+    spec: dict = field(default_factory=dict)
+
+    def by_type(self) -> pd.DataFrame:
+        """Total weight, weighted mean estimate and count of 2x2s by comparison type."""
+        c = self.components
+        out = c.groupby("type", sort=False).apply(
+            lambda d: pd.Series({"weight": d["weight"].sum(),
+                                 "estimate": np.average(d["estimate"], weights=d["weight"])
+                                 if d["weight"].sum() > 0 else np.nan,
+                                 "comparisons": len(d)}), include_groups=False)
+        out["contribution"] = out["weight"] * out["estimate"]
+        out["comparisons"] = out["comparisons"].astype(int)
+        order = [t for t in _BACON_TYPES if t in out.index]
+        return out.loc[order]
+
+    def tidy(self) -> pd.DataFrame:
+        """The components, with each one's contribution ``weight * estimate``."""
+        out = self.components.copy()
+        out["contribution"] = out["weight"] * out["estimate"]
+        return out
+
+    def table(self, title: str | None = "Goodman-Bacon decomposition of the TWFE coefficient"):
+        """:func:`lib.tables.frame_table` of :meth:`by_type` with the TWFE total."""
+        from lib import tables
+
+        bt = self.by_type()
+        total = pd.DataFrame({"weight": [bt["weight"].sum()], "estimate": [self.twfe],
+                              "comparisons": [int(bt["comparisons"].sum())],
+                              "contribution": [bt["contribution"].sum()]}, index=["TWFE (sum)"])
+        frame = pd.concat([bt, total])
+        frame.index.name = "comparison"
+        return tables.frame_table(
+            frame, title=title,
+            notes=[f"Balanced panel of {self.n_units:,} units x {self.n_periods} periods, no "
+                   "controls; estimate = weighted mean of the 2x2 DIDs of the type; "
+                   "contribution = weight x estimate, which sums to the TWFE coefficient"])
+
+    def plot(self, ax: Any = None, *, truth: float | None = None) -> Any:
+        """Scatter of each 2x2 estimate against its weight, by comparison type."""
+        from lib.figures import PALETTE, new_axes
+
+        fig, ax = new_axes(ax)
+        styles = {_BACON_TYPES[0]: (PALETTE["control"], "o"),
+                  _BACON_TYPES[1]: (PALETTE["highlight"], "^"),
+                  _BACON_TYPES[2]: (PALETTE["paper"], "s"),
+                  _BACON_TYPES[3]: (PALETTE["placebo"], "v")}
+        for kind, d in self.components.groupby("type", sort=False):
+            colour, marker = styles[kind]
+            ax.scatter(d["weight"], d["estimate"], color=colour, marker=marker, s=42,
+                       label=kind, zorder=3, alpha=0.9)
+        ax.axhline(self.twfe, color=PALETTE["book"], lw=1.3, ls="--",
+                   label=f"TWFE = {self.twfe:.4f}", zorder=2)
+        if truth is not None and np.isfinite(truth):
+            ax.axhline(truth, color=PALETTE["truth"], lw=1.2, ls=":",
+                       label=f"truth (ATT) = {truth:.4f}", zorder=2)
+        ax.axhline(0, color=PALETTE["reference"], lw=0.8, zorder=1)
+        ax.set_xlabel("Weight in the TWFE coefficient")
+        ax.set_ylabel("2x2 DID estimate")
+        ax.legend(loc="best", fontsize="small")
+        return fig
+
+
+def bacon_decomposition(data: pd.DataFrame, *, yname: str, idname: str, tname: str,
+                        gname: str, backend: Backend = "auto") -> BaconDecomposition:
+    r"""Goodman-Bacon (2021) decomposition of the TWFE DID coefficient.
+
+    The TWFE regression :math:`y_{it} = \beta D_{it} + \alpha_i + \gamma_t + e_{it}`
+    with :math:`D_{it} = 1\{t \ge g_i\}` on a balanced panel gives
+    (Goodman-Bacon 2021, Theorem 1)
+
+    .. math::
+
+        \hat\beta = \sum_{k \ne U} s_{kU}\hat\beta_{kU}
+          + \sum_{k}\sum_{l > k}\big(s^k_{kl}\hat\beta^k_{kl} + s^l_{kl}\hat\beta^l_{kl}\big),
+        \qquad \sum s = 1,
+
+    where :math:`\hat\beta_{kU}` compares cohort :math:`k` with the never
+    treated, :math:`\hat\beta^k_{kl}` compares the earlier cohort :math:`k`
+    with the later cohort :math:`l` before :math:`l` is treated, and
+    :math:`\hat\beta^l_{kl}` compares :math:`l` with the **already treated**
+    :math:`k` after :math:`k` is treated. Each weight is the squared share of
+    observations in the 2x2 subsample times the variance of the two-way
+    demeaned treatment in it, over the variance of demeaned :math:`D` in
+    the full panel, e.g.
+    :math:`s_{kU} = (n_k+n_U)^2\,n_{kU}(1-n_{kU})\,\bar D_k(1-\bar D_k)/\hat V^D`.
+    Weights are computed in that form (one 2x2 subsample at a time), so
+    always-treated cohorts (treated in the first period) enter as a fourth
+    type without special cases.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Long panel; every unit observed in every period.
+    yname, idname, tname : str
+        Outcome, unit and period columns.
+    gname : str
+        First treated period (missing, 0 or ``inf`` = never treated).
+    backend : {"auto", "lib", "diff_diff"}
+        ``"auto"`` uses the package ``diff-diff`` when it is installed and
+        this module's code otherwise; the two agree to 1e-15 on the book's
+        panel (``tests/test_staggered.py``).
+
+    Returns
+    -------
+    BaconDecomposition
+
+    Notes
+    -----
+    No controls: with covariates the decomposition gains a within term
+    (Goodman-Bacon 2021, section 5) that is not implemented. The identity
+    :math:`\sum s\hat\beta = \hat\beta^{TWFE}` holds to rounding and is
+    checked in ``tests/test_staggered.py``.
+
+    Examples
+    --------
+    >>> dec = bacon_decomposition(df, yname="Inno", idname="city_id", tname="year",
+    ...                           gname="adoption_year")            # doctest: +SKIP
+    >>> dec.by_type()                                               # doctest: +SKIP
+    """
+    w = _wide_panel(data, yname=yname, idname=idname, tname=tname, gname=gname,
+                    fn="bacon_decomposition")
+    Y, G, per = w.Y, w.G, w.periods
+    D = (per[None, :] >= G[:, None]).astype(float)
+    beta, vd = _twfe_balanced(Y, D)
+    if vd <= 0:
+        raise ValueError(f"bacon_decomposition: the treatment implied by {gname!r} does not vary "
+                         "after removing unit and period means (no unit switches into treatment "
+                         "inside the panel)")
+    spec = dict(yname=yname, idname=idname, tname=tname, gname=gname)
+    if _use_diff_diff(backend):
+        return _bacon_diff_diff(w, beta, spec)
+    n_total = Y.size
+    first, last = per[0], per[-1]
+    timing = sorted(g for g in np.unique(G[np.isfinite(G)]) if first < g <= last)
+    always = [g for g in np.unique(G[np.isfinite(G)]) if g <= first]
+    never_mask = ~np.isfinite(G) | (G > last)
+    rows = []
+
+    def add(kind, treated, control, units, cols):
+        Ys, Ds = Y[np.ix_(units, cols)], D[np.ix_(units, cols)]
+        b, v = _twfe_balanced(Ys, Ds)
+        weight = (Ys.size / n_total) ** 2 * v / vd
+        rows.append({"type": kind, "treated": _label(treated), "control": _label(control),
+                     "estimate": b, "weight": weight})
+
+    all_cols = np.arange(len(per))
+    for k in timing:
+        if never_mask.any():
+            add(_BACON_TYPES[0], k, np.inf, np.flatnonzero((G == k) | never_mask), all_cols)
+        for a in always:
+            add(_BACON_TYPES[3], k, a, np.flatnonzero((G == k) | (G == a)), all_cols)
+    for i, k in enumerate(timing):
+        for l in timing[i + 1:]:
+            units = np.flatnonzero((G == k) | (G == l))
+            add(_BACON_TYPES[1], k, l, units, np.flatnonzero(per < l))
+            add(_BACON_TYPES[2], l, k, units, np.flatnonzero(per >= k))
+    comp = pd.DataFrame(rows, columns=["type", "treated", "control", "estimate", "weight"])
+    return BaconDecomposition(components=comp, twfe=beta, nobs=w.nobs, n_units=Y.shape[0],
+                              n_periods=len(per), n_dropped=w.n_dropped,
+                              drop_reasons=w.drop_reasons, spec=dict(spec, backend="lib"))
+
+
+def _bacon_diff_diff(w: _Wide, beta: float, spec: dict) -> BaconDecomposition:
+    import diff_diff
+
+    res = diff_diff.BaconDecomposition().fit(_long_for_diff_diff(w), outcome="y", unit="unit",
+                                             time="time", first_treat="first_treat")
+    kinds = {"treated_vs_never": _BACON_TYPES[0], "earlier_vs_later": _BACON_TYPES[1],
+             "later_vs_earlier": _BACON_TYPES[2], "treated_vs_always": _BACON_TYPES[3]}
+    df = res.to_dataframe()
+
+    def lab(v):
+        return NEVER if str(v).startswith("never") else _label(float(v))
+    comp = pd.DataFrame({"type": df["comparison_type"].map(lambda k: kinds.get(k, k)),
+                         "treated": df["treated_group"].map(lab),
+                         "control": df["control_group"].map(lab),
+                         "estimate": df["estimate"].astype(float),
+                         "weight": df["weight"].astype(float)})
+    return BaconDecomposition(components=comp, twfe=float(res.twfe_estimate), nobs=w.nobs,
+                              n_units=w.Y.shape[0], n_periods=len(w.periods), n_dropped=w.n_dropped,
+                              drop_reasons=w.drop_reasons,
+                              spec=dict(spec, backend=f"diff-diff {diff_diff.__version__}"))
+
+
+# ===================================================================== Callaway-Sant'Anna
+def _se(psi: np.ndarray) -> np.ndarray:
+    """Standard error from influence functions scaled so that est - theta = mean(psi)."""
+    n = psi.shape[0]
+    return np.sqrt((psi**2).sum(axis=0)) / n
+
+
+def _wif(G: np.ndarray, groups: np.ndarray, pg: np.ndarray) -> np.ndarray:
+    """Influence of estimating the weights pg_j / sum(pg) (R ``did:::wif``)."""
+    ind = (G[:, None] == groups[None, :]).astype(float)
+    s = pg.sum()
+    if1 = (ind - pg[None, :]) / s
+    if2 = (ind - pg[None, :]).sum(axis=1, keepdims=True) * (pg[None, :] / s**2)
+    return if1 - if2
+
+
+@dataclass(frozen=True)
+class AggregatedATT:
+    """An aggregation of ATT(g,t) (``simple``, ``group`` or ``event``).
+
+    Attributes
+    ----------
+    kind : str
+    estimates : DataFrame
+        Indexed by cohort or event time (one row ``"ATT"`` for ``simple``):
+        estimate, std_error, ci_lower, ci_upper (pointwise), and the uniform
+        band ``cband_lower``/``cband_upper`` when a bootstrap was run.
+    overall : dict
+        ``estimate`` and ``std_error`` of the overall summary (R ``aggte``'s
+        "Overall ATT").
+    influence : ndarray
+        Unit x row influence functions (``est - theta = mean``).
+    crit_value : float
+        Critical value of the bands (1.96 pointwise, or the sup-t value).
+    """
+
+    kind: str
+    estimates: pd.DataFrame
+    overall: dict
+    influence: np.ndarray = field(repr=False)
+    crit_value: float = float(stats.norm.ppf(0.975))
+    spec: dict = field(default_factory=dict)
+
+    def tidy(self) -> pd.DataFrame:
+        return self.estimates.copy()
+
+    def table(self, title: str | None = None):
+        from lib import tables
+
+        return tables.frame_table(self.estimates, title=title, notes=[
+            f"Overall: {self.overall['estimate']:.4f} (s.e. {self.overall['std_error']:.4f}); "
+            "analytic influence-function standard errors clustered by unit"])
+
+    def plot(self, ax: Any = None, *, truth: Any = None) -> Any:
+        from lib.figures import band_plot
+
+        e = self.estimates
+        kw = {}
+        if "cband_lower" in e:
+            kw = dict(lower2=e["cband_lower"], upper2=e["cband_upper"])
+        xlabel = {"event": "Years since adoption", "group": "Cohort (first treated year)"}.get(
+            self.kind, "")
+        return band_plot(e.index.to_numpy(dtype=float), e["estimate"], e["ci_lower"], e["ci_upper"],
+                         truth=truth, ax=ax, xlabel=xlabel, ylabel="ATT", **kw,
+                         vertical_line=-0.5 if self.kind == "event" else None,
+                         estimate_label="book: Callaway-Sant'Anna")
+
+
+@dataclass(frozen=True)
+class CallawaySantAnna:
+    """Group-time average treatment effects ATT(g,t).
+
+    Attributes
+    ----------
+    att_gt : DataFrame
+        One row per (group, time): event_time, estimate, std_error,
+        ci_lower, ci_upper, n_treated, n_control, base_period, post.
+    influence : ndarray
+        Unit x cell influence functions (``att - theta = mean``).
+    cohort : ndarray
+        Each unit's first treated period (inf = never).
+    nobs, n_units, n_dropped : int
+    drop_reasons, spec, extra : dict
+    """
+
+    att_gt: pd.DataFrame
+    influence: np.ndarray = field(repr=False)
+    cohort: np.ndarray = field(repr=False)
+    nobs: int = 0
+    n_units: int = 0
+    n_dropped: int = 0
+    drop_reasons: dict = field(default_factory=dict)
+    spec: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    def tidy(self) -> pd.DataFrame:
+        return self.att_gt.copy()
+
+    def table(self, title: str | None = "ATT(g,t)"):
+        from lib import tables
+
+        cols = ["group", "time", "event_time", "estimate", "std_error", "n_treated", "n_control"]
+        return tables.frame_table(self.att_gt[cols].set_index(["group", "time"]), title=title)
+
+    def plot(self, ax: Any = None, *, truth: Any = None) -> Any:
+        return self.aggregate("event").plot(ax=ax, truth=truth)
+
+    def aggregate(self, kind: Literal["simple", "group", "event"] = "simple", *,
+                  n_bootstrap: int = 0, seed: int | None = None, level: float = 0.95,
+                  min_e: float = -np.inf, max_e: float = np.inf) -> AggregatedATT:
+        r"""Aggregate ATT(g,t) as R ``did::aggte`` does.
+
+        * ``"simple"``: :math:`\theta = \sum_{g,t\ge g} P(G=g)\,ATT(g,t)/\sum P(G=g)`;
+        * ``"group"``: :math:`\theta(g) = \frac{1}{T-g+1}\sum_{t \ge g} ATT(g,t)`, overall
+          :math:`\sum_g P(G=g\mid G\le T)\theta(g)`;
+        * ``"event"``: :math:`\theta(e) = \sum_g P(G=g\mid g+e\le T)\,ATT(g,g+e)`,
+          overall the mean of :math:`\theta(e)` over :math:`e \ge 0`.
+
+        Standard errors from the influence functions, including the term for
+        estimated weights (R ``did:::wif``). ``n_bootstrap > 0`` adds a
+        uniform (sup-t) band from a seeded Rademacher multiplier bootstrap of
+        the influence functions.
+        """
+        a = self.att_gt
+        psi = self.influence
+        G = self.cohort
+        n = psi.shape[0]
+        groups = a["group"].to_numpy(dtype=float)
+        pg_of = {g: float(np.mean(G == g)) for g in np.unique(groups)}
+        pg = np.array([pg_of[g] for g in groups])
+        att = a["estimate"].to_numpy()
+        post = a["post"].to_numpy()
+
+        def combine(keep: np.ndarray, weights: np.ndarray | None = None, with_wif: bool = True):
+            idx = np.flatnonzero(keep)
+            w = pg[idx] / pg[idx].sum() if weights is None else weights
+            est = float(w @ att[idx])
+            inf = psi[:, idx] @ w
+            if with_wif and weights is None:
+                inf = inf + _wif(G, groups[idx], pg[idx]) @ att[idx]
+            return est, inf
+
+        rows, infs = [], []
+        if kind == "simple":
+            est, inf = combine(post)
+            index, rows, infs = ["ATT"], [est], [inf]
+            overall_est, overall_inf = est, inf
+        elif kind == "group":
+            index = sorted(np.unique(groups[post]))
+            for g in index:
+                keep = post & (groups == g)
+                est, inf = combine(keep, np.full(keep.sum(), 1 / keep.sum()))
+                rows.append(est)
+                infs.append(inf)
+            th, Th = np.array(rows), np.column_stack(infs)
+            pgg = np.array([pg_of[g] for g in index])
+            w = pgg / pgg.sum()
+            overall_est = float(w @ th)
+            overall_inf = Th @ w + _wif(G, np.array(index), pgg) @ th
+            index = [int(g) if float(g).is_integer() else g for g in index]
+        elif kind == "event":
+            e_all = a["event_time"].to_numpy(dtype=float)
+            index = [e for e in sorted(np.unique(e_all)) if min_e <= e <= max_e]
+            for e in index:
+                est, inf = combine(e_all == e)
+                rows.append(est)
+                infs.append(inf)
+            pos = [j for j, e in enumerate(index) if e >= 0]
+            overall_est = float(np.mean([rows[j] for j in pos]))
+            overall_inf = np.column_stack([infs[j] for j in pos]).mean(axis=1)
+            index = [int(e) for e in index]
+        else:
+            raise ValueError(f"aggregate: kind must be 'simple', 'group' or 'event', got {kind!r}")
+        Psi = np.column_stack(infs)
+        se = _se(Psi)
+        z = float(stats.norm.ppf(0.5 + level / 2))
+        est = pd.DataFrame({"estimate": rows, "std_error": se, "ci_lower": np.array(rows) - z * se,
+                            "ci_upper": np.array(rows) + z * se},
+                           index=pd.Index(index, name={"simple": "", "group": "group",
+                                                       "event": "event_time"}[kind]))
+        crit = z
+        if n_bootstrap and kind != "simple":
+            rng = np.random.default_rng(seed)
+            ok = se > 0
+            sup = np.empty(n_bootstrap)
+            for b in range(n_bootstrap):
+                v = rng.choice([-1.0, 1.0], size=n)
+                sup[b] = np.max(np.abs(v @ Psi[:, ok] / n) / se[ok])
+            crit = float(np.quantile(sup, level))
+            est["cband_lower"] = est["estimate"] - crit * se
+            est["cband_upper"] = est["estimate"] + crit * se
+        overall = {"estimate": overall_est, "std_error": float(_se(overall_inf[:, None])[0])}
+        return AggregatedATT(kind=kind, estimates=est, overall=overall, influence=Psi,
+                             crit_value=crit, spec=dict(self.spec, aggregation=kind,
+                                                        n_bootstrap=n_bootstrap, seed=seed))
+
+
+def callaway_santanna(data: pd.DataFrame, *, yname: str, idname: str, tname: str, gname: str,
+                      control_group: Literal["never_treated", "not_yet_treated"] = "never_treated",
+                      base_period: Literal["varying", "universal"] = "varying",
+                      level: float = 0.95, backend: Backend = "auto") -> CallawaySantAnna:
+    r"""Callaway & Sant'Anna (2021) group-time average treatment effects, no covariates.
+
+    For cohort :math:`g` (first treated in :math:`g`) and period :math:`t`,
+
+    .. math::
+
+        \widehat{ATT}(g,t) = \frac{1}{n_g}\sum_{i:G_i=g}(Y_{it}-Y_{ib})
+          - \frac{1}{n_C}\sum_{i \in C_{g,t}}(Y_{it}-Y_{ib}),
+
+    with base period :math:`b = g-1` for :math:`t \ge g`, and for
+    :math:`t < g` either :math:`b = t-1` (``"varying"``, R ``did``'s default:
+    pre-period cells are one-period placebo DIDs) or :math:`b = g-1`
+    (``"universal"``). Control units :math:`C_{g,t}`: the never treated
+    (``"never_treated"``, the paper's eq. 2.4's :math:`C=1`), or units never
+    treated or first treated after :math:`\max(t, b)`, other than :math:`g`
+    (``"not_yet_treated"``). This is the unconditional (no covariates)
+    estimator; with panel data it equals R ``did::att_gt(..., xformla=~1)``.
+
+    Influence function of unit :math:`i` for one cell, with :math:`n` units,
+
+    .. math::
+
+        \psi_i = \frac{n}{n_g}1\{G_i=g\}(\Delta Y_i - \bar{\Delta Y}_g)
+               - \frac{n}{n_C}1\{i\in C\}(\Delta Y_i - \bar{\Delta Y}_C),
+        \qquad \widehat{se} = \sqrt{\textstyle\sum_i \psi_i^2}/n,
+
+    so standard errors are clustered by unit (R ``did``'s analytic s.e.,
+    ``bstrap=FALSE``).
+
+    Parameters
+    ----------
+    data : DataFrame
+        Long, balanced panel.
+    yname, idname, tname, gname : str
+        Outcome, unit, period and first-treated-period columns (never
+        treated: missing, 0 or ``inf``).
+    control_group : {"never_treated", "not_yet_treated"}
+    base_period : {"varying", "universal"}
+    level : float
+        Confidence level of the pointwise intervals.
+    backend : {"auto", "lib", "diff_diff"}
+        With ``diff-diff`` (``"auto"`` when installed) the ATT(g,t) and their
+        s.e. are the package's (``CallawaySantAnna(estimation_method="reg")``);
+        the influence functions behind the aggregations are always this
+        module's, because diff-diff 3.13 does not expose them per unit, and
+        the two sets of estimates must agree to 1e-10 or an error is raised.
+
+    Returns
+    -------
+    CallawaySantAnna
+        ``.aggregate("simple" | "group" | "event")`` gives the summaries.
+
+    Notes
+    -----
+    Cohorts treated in the first period have no pre-period and are dropped
+    (counted in ``drop_reasons``), as in R ``did``. Cells without any
+    control unit are skipped and listed in ``extra["skipped_cells"]``.
+    """
+    if control_group not in ("never_treated", "not_yet_treated"):
+        raise ValueError(f"control_group must be 'never_treated' or 'not_yet_treated', got "
+                         f"{control_group!r}")
+    if base_period not in ("varying", "universal"):
+        raise ValueError(f"base_period must be 'varying' or 'universal', got {base_period!r}")
+    w = _wide_panel(data, yname=yname, idname=idname, tname=tname, gname=gname,
+                    fn="callaway_santanna")
+    Y, G, per = w.Y, w.G, w.periods
+    drop_reasons = dict(w.drop_reasons)
+    n_dropped = w.n_dropped
+    early = np.isfinite(G) & (G <= per[0])
+    if early.any():
+        drop_reasons["treated in the first period (no pre-period)"] = int(early.sum() * len(per))
+        n_dropped += int(early.sum() * len(per))
+        Y, G = Y[~early], G[~early]
+    G = np.where(G > per[-1], np.inf, G)
+    never = ~np.isfinite(G)
+    if control_group == "never_treated" and not never.any():
+        raise ValueError("callaway_santanna: control_group='never_treated' but no unit is never "
+                         f"treated (all have a finite {gname!r}); use control_group='not_yet_treated'")
+    n = Y.shape[0]
+    pos = {t: j for j, t in enumerate(per)}
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    rows, infs, skipped = [], [], []
+    for g in np.unique(G[np.isfinite(G)]):
+        treat = G == g
+        ng = treat.sum()
+        for t in per:
+            post = t >= g
+            b = g - 1 if (post or base_period == "universal") else per[pos[t] - 1] if pos[t] > 0 else None
+            if b is None or b not in pos or b == t:
+                continue
+            if control_group == "never_treated":
+                ctrl = never
+            else:
+                ctrl = never | ((G > max(t, b)) & (G != g))
+            nc = ctrl.sum()
+            if nc == 0:
+                skipped.append((int(g), int(t)))
+                continue
+            dy = Y[:, pos[t]] - Y[:, pos[b]]
+            mg, mc = dy[treat].mean(), dy[ctrl].mean()
+            psi = (n / ng) * treat * (dy - mg) - (n / nc) * ctrl * (dy - mc)
+            rows.append({"group": g, "time": t, "event_time": t - g, "estimate": mg - mc,
+                         "n_treated": int(ng), "n_control": int(nc), "base_period": b,
+                         "post": bool(post)})
+            infs.append(psi)
+    if not rows:
+        raise ValueError("callaway_santanna: no group-time cell has both treated and control units")
+    att = pd.DataFrame(rows)
+    Psi = np.column_stack(infs)
+    att["std_error"] = _se(Psi)
+    att["ci_lower"] = att["estimate"] - z * att["std_error"]
+    att["ci_upper"] = att["estimate"] + z * att["std_error"]
+    for c in ("group", "time", "event_time", "base_period"):
+        att[c] = att[c].astype(int) if np.all(np.mod(att[c], 1) == 0) else att[c]
+    att = att[["group", "time", "event_time", "estimate", "std_error", "ci_lower", "ci_upper",
+               "n_treated", "n_control", "base_period", "post"]]
+    used = "lib"
+    if _use_diff_diff(backend):
+        att, used = _cs_diff_diff(w, early, att, control_group, base_period, z)
+    return CallawaySantAnna(att_gt=att, influence=Psi, cohort=G, nobs=int(Y.size), n_units=n,
+                            n_dropped=n_dropped, drop_reasons=drop_reasons,
+                            spec=dict(yname=yname, idname=idname, tname=tname, gname=gname,
+                                      control_group=control_group, base_period=base_period,
+                                      backend=used),
+                            extra={"skipped_cells": skipped})
+
+
+def _cs_diff_diff(w: _Wide, early: np.ndarray, att: pd.DataFrame, control_group: str,
+                  base_period: str, z: float) -> tuple[pd.DataFrame, str]:
+    """ATT(g,t) and s.e. from diff-diff, checked against this module's numbers."""
+    import warnings
+
+    import diff_diff
+
+    keep = _Wide(Y=w.Y[~early], G=w.G[~early], units=w.units[~early], periods=w.periods,
+                 nobs=0, n_dropped=0, drop_reasons={})
+    with warnings.catch_warnings():
+        # diff-diff warns about its own deprecations; nothing the reader can act on
+        warnings.simplefilter("ignore", FutureWarning)
+        res = diff_diff.CallawaySantAnna(control_group=control_group, estimation_method="reg",
+                                         base_period=base_period).fit(
+            _long_for_diff_diff(keep), outcome="y", unit="unit", time="time",
+            first_treat="first_treat")
+    gt = res.group_time_effects
+    out = att.copy()
+    est = np.array([gt[(g, t)]["effect"] for g, t in zip(att["group"], att["time"])], dtype=float)
+    se = np.array([gt[(g, t)]["se"] for g, t in zip(att["group"], att["time"])], dtype=float)
+    gap = max(np.max(np.abs(est - att["estimate"])), np.max(np.abs(se - att["std_error"])))
+    if not gap <= 1e-10:
+        raise RuntimeError(f"diff-diff {diff_diff.__version__} and lib.staggered disagree on "
+                           f"ATT(g,t) by {gap:.3g}; rerun with backend='lib' and report the case")
+    out["estimate"], out["std_error"] = est, se
+    out["ci_lower"], out["ci_upper"] = est - z * se, est + z * se
+    return out, f"diff-diff {diff_diff.__version__}"
+
+
+# ===================================================================== Sun-Abraham
+@dataclass(frozen=True)
+class SunAbraham:
+    """Sun & Abraham (2021) interaction-weighted event study.
+
+    Attributes
+    ----------
+    estimates : DataFrame
+        Indexed by ``event_time`` inside the window: estimate, std_error,
+        ci_lower, ci_upper, nobs (treated observations at that event time);
+        the reference period is 0 by construction (s.e. 0).
+    cohort_effects : DataFrame
+        CATT(g, e) of the saturated regression: group, event_time, estimate,
+        std_error, nobs.
+    att : dict
+        ``estimate`` and ``std_error`` of the average over treated
+        observations (every post cell weighted by its observation count).
+    regression : RegressionResult
+        The saturated cohort x relative-period regression.
+    nobs, n_dropped : int
+    drop_reasons, spec : dict
+    """
+
+    estimates: pd.DataFrame
+    cohort_effects: pd.DataFrame
+    att: dict
+    regression: Any = field(repr=False)
+    nobs: int = 0
+    n_dropped: int = 0
+    drop_reasons: dict = field(default_factory=dict)
+    spec: dict = field(default_factory=dict)
+
+    def tidy(self) -> pd.DataFrame:
+        return self.estimates.copy()
+
+    def table(self, title: str | None = "Sun-Abraham interaction-weighted event study"):
+        from lib import tables
+
+        return tables.frame_table(self.estimates, title=title, notes=[
+            f"ATT over treated observations: {self.att['estimate']:.4f} (s.e. "
+            f"{self.att['std_error']:.4f}); {self.regression.vcov}; N = {self.nobs:,}"])
+
+    def plot(self, ax: Any = None, *, truth: Any = None) -> Any:
+        from lib.figures import band_plot
+
+        e = self.estimates
+        return band_plot(e.index.to_numpy(dtype=float), e["estimate"], e["ci_lower"], e["ci_upper"],
+                         truth=truth, ax=ax, xlabel="Years since adoption", ylabel="Effect",
+                         vertical_line=-0.5, estimate_label="book: Sun-Abraham")
+
+
+def sun_abraham(data: pd.DataFrame, *, yname: str, idname: str, tname: str, gname: str,
+                controls: Sequence[str] = (), window: tuple[int, int] = (-5, 5), ref: int = -1,
+                control_cohort: Literal["never_treated", "last_treated"] = "never_treated",
+                cluster: str | None = None, level: float = 0.95,
+                backend: Backend = "auto") -> SunAbraham:
+    r"""Sun & Abraham (2021) interaction-weighted (IW) event-study estimator.
+
+    Step 1, a saturated TWFE regression on the treated cohorts and the
+    control cohort :math:`C` (never treated, or the last-treated cohort
+    before its treatment):
+
+    .. math::
+
+        y_{it} = \alpha_i + \lambda_t + \sum_{g \notin C}\sum_{e \ne r}
+                 \delta_{g,e}\,1\{G_i = g\}\,1\{t - g = e\} + X_{it}'\gamma + \varepsilon_{it},
+
+    with every relative period of every cohort in the data (not only those
+    in ``window``) and reference period :math:`r` (``ref``, default -1).
+    Step 2, the IW estimate at event time :math:`e`,
+
+    .. math::
+
+        \hat\nu_e = \sum_g \widehat{\Pr}(G = g \mid t - G = e)\,\hat\delta_{g,e},
+
+    with the cohort shares among the observations at :math:`e`. Its
+    variance is :math:`w_e'\hat V_\delta w_e` with the CRV1 covariance of the
+    regression (clustered by ``cluster``, default the unit), treating the
+    shares as fixed, as ``fixest::sunab`` does.
+
+    Without controls and with never-treated controls, :math:`\hat\delta_{g,e}`
+    equals Callaway-Sant'Anna's ATT(g, g+e) with never-treated controls and
+    ``base_period="universal"`` (a test checks this).
+
+    Parameters
+    ----------
+    data : DataFrame
+    yname, idname, tname, gname : str
+    controls : sequence of str
+        Time-varying covariates (rows with missing values are dropped and
+        counted).
+    window : (int, int)
+        Event times reported.
+    ref : int
+        Reference relative period (normalised to zero).
+    control_cohort : {"never_treated", "last_treated"}
+    cluster : str, optional
+        Cluster column (default ``idname``).
+    level : float
+    backend : {"auto", "lib", "diff_diff"}
+        With ``diff-diff`` (``"auto"`` when installed; never-treated control
+        only) the event-time estimates, their s.e. and the ATT are the
+        package's ``SunAbraham``; the saturated regression is still run here
+        and must agree to 1e-10.
+
+    Returns
+    -------
+    SunAbraham
+    """
+    from lib.data import model_frame
+    from lib.panel import fe_ols
+    from lib.results import RegressionResult
+
+    _check_columns(data, [yname, idname, tname, gname, *controls], "sun_abraham")
+    cluster = cluster or idname
+    g_all = _cohorts(data, idname, gname, "sun_abraham")
+    frame = data[list(dict.fromkeys([yname, idname, tname, *controls, cluster]))].copy()
+    frame["_g"] = g_all.to_numpy()
+    frame, dropped = model_frame(frame, [yname, idname, tname, *controls, cluster, "_g"])
+    drop_reasons = {k: int(v) for k, v in dropped.items() if k != "total" and v}
+    n_dropped = int(dropped["total"])
+    t = pd.to_numeric(frame[tname]).to_numpy(dtype=float)
+    g = frame["_g"].to_numpy(dtype=float)
+    first, last = t.min(), t.max()
+    g = np.where(g > last, np.inf, g)
+    keep = ~(np.isfinite(g) & (g <= first))
+    if (~keep).any():
+        drop_reasons["treated in the first period (no reference period)"] = int((~keep).sum())
+    if control_cohort == "last_treated":
+        glast = np.max(g[np.isfinite(g)])
+        # the last cohort is a valid control only before it is treated itself
+        keep &= t < glast
+        drop_reasons[f"periods from {int(glast)} on (last-treated cohort is the control)"] = int(
+            (t >= glast).sum())
+        g = np.where(g == glast, np.inf, g)
+    elif control_cohort != "never_treated":
+        raise ValueError(f"control_cohort must be 'never_treated' or 'last_treated', got "
+                         f"{control_cohort!r}")
+    if not (~np.isfinite(g[keep])).any():
+        raise ValueError("sun_abraham: no control units (never treated) left; use "
+                         "control_cohort='last_treated'")
+    n_dropped += int((~keep).sum())
+    frame, t, g = frame.loc[keep], t[keep], g[keep]
+    e = np.where(np.isfinite(g), t - g, np.nan)
+    cells = (pd.DataFrame({"g": g, "e": e}).dropna().query("e != @ref")
+             .value_counts().sort_index().rename("nobs").reset_index())
+    cell_index = {(a, b): j for j, (a, b) in enumerate(zip(cells["g"], cells["e"]))}
+    Xd = np.zeros((len(frame), len(cells)))
+    for r_, (gi, ei) in enumerate(zip(g, e)):
+        j = cell_index.get((gi, ei))
+        if j is not None:
+            Xd[r_, j] = 1.0
+    X = np.column_stack([Xd, frame[list(controls)].to_numpy(dtype=float)]) if controls else Xd
+    fit = fe_ols(frame[yname].to_numpy(dtype=float), X, frame[idname].to_numpy(),
+                 t, frame[cluster].to_numpy(), vcov="CRV1")
+    names = [f"g{int(a)}_e{int(b)}" for a, b in zip(cells["g"], cells["e"])] + list(controls)
+    params = pd.Series(fit.params, index=names)
+    cov = pd.DataFrame(fit.cov, index=names, columns=names)
+    reg = RegressionResult(params=params, std_errors=pd.Series(fit.std_errors, index=names),
+                           cov=cov, nobs=fit.nobs, dof_resid=fit.dof_resid, r2=float(fit.r2_within),
+                           fixed_effects=(idname, tname), controls=bool(controls),
+                           vcov=f"CRV1 by {cluster} ({fit.n_clusters} clusters)",
+                           n_dropped=n_dropped, drop_reasons=drop_reasons,
+                           spec=dict(yname=yname, idname=idname, tname=tname, gname=gname,
+                                     controls=list(controls)))
+    k = len(cells)
+    V = fit.cov[:k, :k]
+    delta = fit.params[:k]
+    q = float(stats.t.ppf(0.5 + level / 2, fit.dof_resid))
+    ce = cells.assign(estimate=delta, std_error=np.sqrt(np.clip(np.diag(V), 0, None)))
+    ce = ce.rename(columns={"g": "group", "e": "event_time"})
+    ce["group"] = ce["group"].astype(int)
+    ce["event_time"] = ce["event_time"].astype(int)
+    rows = []
+    for ev in range(window[0], window[1] + 1):
+        if ev == ref:
+            rows.append({"event_time": ev, "estimate": 0.0, "std_error": 0.0, "nobs": 0})
+            continue
+        sel = (cells["e"] == ev).to_numpy()
+        if not sel.any():
+            continue
+        wv = np.zeros(k)
+        wv[sel] = cells.loc[sel, "nobs"] / cells.loc[sel, "nobs"].sum()
+        rows.append({"event_time": ev, "estimate": float(wv @ delta),
+                     "std_error": float(np.sqrt(max(wv @ V @ wv, 0.0))), "nobs": int(cells.loc[sel, "nobs"].sum())})
+    est = pd.DataFrame(rows).set_index("event_time")
+    est["ci_lower"] = est["estimate"] - q * est["std_error"]
+    est["ci_upper"] = est["estimate"] + q * est["std_error"]
+    est = est[["estimate", "std_error", "ci_lower", "ci_upper", "nobs"]]
+    postc = (cells["e"] >= 0).to_numpy()
+    wa = np.zeros(k)
+    wa[postc] = cells.loc[postc, "nobs"] / cells.loc[postc, "nobs"].sum()
+    att = {"estimate": float(wa @ delta), "std_error": float(np.sqrt(max(wa @ V @ wa, 0.0))),
+           "nobs": int(cells.loc[postc, "nobs"].sum())}
+    used = "lib"
+    if control_cohort == "never_treated" and _use_diff_diff(backend):
+        est, att, used = _sa_diff_diff(frame, g, est, att, yname=yname, idname=idname, t=t,
+                                       controls=controls, cluster=cluster, q=q, ref=ref)
+    return SunAbraham(estimates=est, cohort_effects=ce, att=att, regression=reg, nobs=fit.nobs,
+                      n_dropped=n_dropped, drop_reasons=drop_reasons,
+                      spec=dict(yname=yname, idname=idname, tname=tname, gname=gname,
+                                controls=list(controls), window=tuple(window), ref=ref,
+                                control_cohort=control_cohort, cluster=cluster, backend=used))
+
+
+def _sa_diff_diff(frame, g, est, att, *, yname, idname, t, controls, cluster, q, ref):
+    """Event-time estimates and ATT from diff-diff's SunAbraham, checked against lib's."""
+    import warnings
+
+    import diff_diff
+
+    long = frame[[yname, idname, *controls]].copy()
+    long.columns = ["y", "unit", *[f"x{j}" for j in range(len(controls))]]
+    long["time"], long["first_treat"] = t, np.where(np.isfinite(g), g, 0)
+    long["cl"] = frame[cluster].to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        res = diff_diff.SunAbraham(control_group="never_treated", cluster="cl").fit(
+            long, outcome="y", unit="unit", time="time", first_treat="first_treat",
+            covariates=[f"x{j}" for j in range(len(controls))] or None)
+    eff = {int(k): v for k, v in res.event_study_effects.items()}
+    out = est.copy()
+    for ev in out.index:
+        if ev == ref:
+            continue
+        out.loc[ev, "estimate"], out.loc[ev, "std_error"] = eff[ev]["effect"], eff[ev]["se"]
+    gap = max(np.max(np.abs(out["estimate"] - est["estimate"])),
+              np.max(np.abs(out["std_error"] - est["std_error"])),
+              abs(res.overall_att - att["estimate"]), abs(res.overall_se - att["std_error"]))
+    if not gap <= 1e-10:
+        raise RuntimeError(f"diff-diff {diff_diff.__version__} and lib.staggered disagree on the "
+                           f"Sun-Abraham estimates by {gap:.3g}; rerun with backend='lib'")
+    out["ci_lower"] = out["estimate"] - q * out["std_error"]
+    out["ci_upper"] = out["estimate"] + q * out["std_error"]
+    att = dict(att, estimate=float(res.overall_att), std_error=float(res.overall_se))
+    return out, att, f"diff-diff {diff_diff.__version__}"
+
+
+# ===================================================================== comparison figure
+def event_time_plot(estimates: dict[str, pd.DataFrame], *, truth: pd.Series | None = None,
+                    ax: Any = None, xlabel: str = "Years since adoption",
+                    ylabel: str = "Effect on Inno") -> Any:
+    """Several event-time estimators side by side (dodged points with 95% CIs) and the truth.
+
+    Parameters
+    ----------
+    estimates : dict of str to DataFrame
+        Label -> frame indexed by event time with ``estimate``, ``ci_lower``,
+        ``ci_upper`` (e.g. ``SunAbraham.estimates``,
+        ``AggregatedATT.estimates``, an event study's ``.estimates``).
+    truth : Series, optional
+        True effect by event time (black diamonds).
+    """
+    from lib.figures import MARKERS, PALETTE, new_axes
+
+    fig, ax = new_axes(ax)
+    colours = [PALETTE["book"], PALETTE["highlight"], PALETTE["treated"], PALETTE["placebo"],
+               PALETTE["control"]]
+    markers = ["o", "s", "^", "v", "P"]
+    m = len(estimates)
+    offsets = (np.arange(m) - (m - 1) / 2) * 0.16
+    ax.axhline(0, color=PALETTE["reference"], lw=0.9, ls="--", zorder=1)
+    ax.axvline(-0.5, color=PALETTE["reference"], lw=0.9, ls=":", zorder=1)
+    for j, (name, fr) in enumerate(estimates.items()):
+        x = fr.index.to_numpy(dtype=float) + offsets[j]
+        est = fr["estimate"].to_numpy(dtype=float)
+        lo, hi = fr["ci_lower"].to_numpy(dtype=float), fr["ci_upper"].to_numpy(dtype=float)
+        ax.errorbar(x, est, yerr=np.vstack([est - lo, hi - est]), fmt=markers[j % 5],
+                    color=colours[j % 5], ms=5, elinewidth=1.2, capsize=0, label=name, zorder=3)
+    if truth is not None:
+        tr = truth.dropna()
+        lo_x = min(fr.index.min() for fr in estimates.values())
+        hi_x = max(fr.index.max() for fr in estimates.values())
+        tr = tr[(tr.index >= lo_x) & (tr.index <= hi_x)]
+        ax.scatter(tr.index.to_numpy(dtype=float), tr.to_numpy(), marker=MARKERS["truth"],
+                   facecolors="none", edgecolors=PALETTE["truth"], s=62, linewidths=1.4,
+                   label="truth", zorder=4)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="upper left", fontsize="small")
+    return fig
+
+
+# ===================================================================== TWFE weights and truth
+def twfe_weights(data: pd.DataFrame, *, idname: str, tname: str, gname: str,
+                 yname: str | None = None) -> pd.DataFrame:
+    r"""Weights TWFE puts on each treated unit-period (de Chaisemartin & D'Haultfoeuille 2020).
+
+    On a balanced panel without controls the TWFE coefficient is
+    :math:`\hat\beta = \sum_{(i,t): D_{it}=1} w_{it} Y_{it} + \sum_{D_{it}=0}(\dots)`, and
+    under parallel trends it estimates
+
+    .. math::
+
+        \beta^{TWFE} = \sum_{(i,t): D_{it}=1} w_{it}\,\tau_{it},\qquad
+        w_{it} = \frac{\ddot D_{it}}{\sum_{D_{js}=1}\ddot D_{js}},\qquad \sum w_{it} = 1,
+
+    with :math:`\ddot D` the two-way demeaned treatment (their Theorem 1).
+    Weights are negative where the demeaned treatment is, typically for
+    early cohorts late in the panel: their effects enter with the wrong sign.
+
+    Returns
+    -------
+    DataFrame
+        One row per treated unit-period: ``idname``, ``tname``, ``group``,
+        ``event_time``, ``weight`` (and ``yname`` if given).
+    """
+    y = yname or "_y0"
+    frame = data if yname else data.assign(_y0=0.0)
+    w = _wide_panel(frame, yname=y, idname=idname, tname=tname, gname=gname, fn="twfe_weights")
+    D = (w.periods[None, :] >= w.G[:, None]).astype(float)
+    Dt = _twoway_demean(D)
+    treated = D == 1
+    weight = Dt / Dt[treated].sum()
+    ii, tt = np.nonzero(treated)
+    g, e = w.G[ii], w.periods[tt] - w.G[ii]
+    if np.all(np.mod(g, 1) == 0):
+        g, e = g.astype(int), e.astype(int)
+    out = pd.DataFrame({idname: w.units[ii], tname: w.periods[tt], "group": g,
+                        "event_time": e, "weight": weight[ii, tt]})
+    if yname:
+        out[yname] = w.Y[ii, tt]
+    return out
+
+
+def with_true_effects(data: pd.DataFrame, effects: pd.DataFrame, *, idname: str = "city_id",
+                      tname: str = "year", name: str = "true_effect") -> pd.DataFrame:
+    """``data`` with a column ``name`` holding the true effect tau (0 where untreated).
+
+    Running an estimator on this column instead of the outcome gives the
+    quantity it targets on these data (every estimator here is linear in
+    the outcome): the TWFE target is a weighted average of tau with the
+    weights of :func:`twfe_weights`, the Callaway-Sant'Anna and Sun-Abraham
+    targets are the ATT itself.
+
+    Parameters
+    ----------
+    effects : DataFrame
+        ``lib.synthetic.Truth.effects`` (columns city_id, year, tau).
+    """
+    eff = effects.set_index(["city_id", "year"])["tau"]
+    keys = pd.MultiIndex.from_frame(data[[idname, tname]].astype("int64"))
+    return data.assign(**{name: eff.reindex(keys).fillna(0.0).to_numpy()})
+
+
+def weights_by(weights: pd.DataFrame, by: str = "group", *, effect: str | None = None) -> pd.DataFrame:
+    """TWFE weights (:func:`twfe_weights`) summed by cohort or event time, beside the ATT's.
+
+    The ATT weights every treated unit-period equally (share of treated
+    observations); TWFE's weights differ, which is the bias from
+    heterogeneous effects. With ``effect`` (a column of true effects), adds
+    the mean effect of each row.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``by``: ``twfe_weight``, ``att_weight``, ``negative`` (number
+        of negatively weighted unit-periods) and optionally ``mean_effect``.
+    """
+    if by not in weights.columns:
+        raise KeyError(f"weights_by: by={by!r} is not a column of the weights ({list(weights.columns)})")
+    g = weights.groupby(by)
+    out = pd.DataFrame({"twfe_weight": g["weight"].sum(), "att_weight": g.size() / len(weights),
+                        "negative": g["weight"].apply(lambda w: int((w < 0).sum()))})
+    if effect is not None:
+        out["mean_effect"] = g[effect].mean()
+    if by == "group":  # cohorts are years: label them, do not format them as numbers
+        out.index = out.index.astype(str)
+    out.index.name = by
+    return out
+
+
+def robust_summary(data: pd.DataFrame, *, yname: str, idname: str, tname: str, gname: str,
+                   dname: str, controls: Sequence[str] = (), effects: pd.DataFrame | None = None,
+                   backend: Backend = "auto") -> pd.DataFrame:
+    """TWFE (without and with controls), Sun-Abraham and Callaway-Sant'Anna on one panel.
+
+    One row per estimator: ``estimate``, ``std_error``, ``p`` (normal for
+    CS/SA, t with G-1 d.o.f. for TWFE), ``nobs`` and, given the true
+    ``effects`` (``Truth.effects``), ``target`` (the same estimator run on
+    the true effects, see :func:`with_true_effects`) and ``truth`` (the ATT
+    over the treated city-years the estimator used).
+    TWFE is :func:`lib.did.twfe` with CRV1 by ``idname``; CS is the
+    ``"simple"`` aggregation.
+    """
+    from lib.did import twfe
+
+    kw = dict(idname=idname, tname=tname, gname=gname)
+    vcov = {"CRV1": idname}
+    rows: dict[str, dict] = {}
+    fits = {"TWFE": twfe(data, yname=yname, dname=dname, idname=idname, tname=tname, vcov=vcov)}
+    if controls:
+        fits["TWFE + controls"] = twfe(data, yname=yname, dname=dname, idname=idname, tname=tname,
+                                       controls=list(controls), vcov=vcov)
+    for name, r in fits.items():
+        c = r.coef(dname)
+        rows[name] = {"estimate": c["estimate"], "std_error": c["std_error"], "p": c["p"],
+                      "nobs": c["nobs"]}
+    sa = sun_abraham(data, yname=yname, backend=backend, **kw)
+    rows["Sun-Abraham"] = {**{k: sa.att[k] for k in ("estimate", "std_error")}, "nobs": sa.nobs}
+    for cg, label in (("never_treated", "Callaway-Sant'Anna (never treated)"),
+                      ("not_yet_treated", "Callaway-Sant'Anna (not yet treated)")):
+        agg = callaway_santanna(data, yname=yname, control_group=cg, backend=backend,
+                                **kw).aggregate("simple")
+        rows[label] = {**agg.overall, "nobs": int(data.shape[0])}
+    out = pd.DataFrame(rows).T
+    z = (out["estimate"] / out["std_error"]).astype(float)
+    out["p"] = out["p"].where(out["p"].notna(), 2 * stats.norm.sf(np.abs(z)))
+    out["nobs"] = out["nobs"].astype(int)
+    if effects is not None:
+        tf = with_true_effects(data, effects, idname=idname, tname=tname)
+        used = {"TWFE + controls": tf.dropna(subset=[yname, *controls])} if controls else {}
+        target, truth = {}, {}
+        for name in out.index:
+            frame = used.get(name, tf)
+            treated = frame[dname] == 1
+            truth[name] = float(frame.loc[treated, "true_effect"].mean())
+            if name.startswith("TWFE"):
+                target[name] = float(twfe(frame.assign(**{yname: frame["true_effect"]}), yname=yname,
+                                          dname=dname, idname=idname, tname=tname,
+                                          controls=list(controls) if "controls" in name else [],
+                                          vcov=vcov).params[dname])
+            else:
+                cg = "not_yet_treated" if "not yet" in name else "never_treated"
+                target[name] = (callaway_santanna(frame, yname="true_effect", control_group=cg,
+                                                  backend="lib", **kw).aggregate("simple")
+                                .overall["estimate"])
+        out["target"] = pd.Series(target)
+        out["truth"] = pd.Series(truth)
+    else:  # a reader's data: no truth, so no target either
+        out["target"] = np.nan
+        out["truth"] = np.nan
+    return out
+
+
+def simulation_study(reps: int, *, seed: int, frame: pd.DataFrame | None = None, params=None,
+                     yname: str = "Inno", idname: str = "city_id", tname: str = "year",
+                     gname: str = "adoption_year", max_failed_share: float = 0.05) -> pd.DataFrame:
+    """Sampling distribution of TWFE and Callaway-Sant'Anna on fresh draws of the book's DGP.
+
+    Each replication draws a semi-synthetic panel with
+    :func:`lib.synthetic.simulate_city_panel` (real pilot dates, new
+    outcomes; seeds from ``numpy.random.default_rng(seed)``) and records the
+    TWFE coefficient (no controls), the Callaway-Sant'Anna simple ATT with
+    never-treated and with not-yet-treated controls (on these data the
+    Sun-Abraham ATT equals the first), the draw's true ATT, and the TWFE
+    target (TWFE on the true effects).
+
+    Returns
+    -------
+    DataFrame
+        One row per completed replication: ``seed``, ``truth``,
+        ``twfe_target``, ``TWFE``, ``CS never``, ``CS not yet``.
+        ``attrs["failed"]`` lists ``(seed, message)`` of draws the generator
+        could not complete (a ``ValueError`` inside
+        :func:`lib.synthetic.simulate_city_panel`); they are left out and
+        counted, never hidden. A larger share than ``max_failed_share``
+        raises.
+    """
+    from lib import synthetic
+    from lib.facts import sample_frame
+
+    if reps < 1:
+        raise ValueError(f"simulation_study: reps must be a positive integer, got {reps}")
+    frame = sample_frame() if frame is None else frame
+    seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=reps)
+    kw = dict(idname=idname, tname=tname, gname=gname)
+    rows, failed = [], []
+    for s in seeds:
+        try:
+            panel, truth = synthetic.simulate_city_panel(frame, params=params, seed=int(s))
+        except ValueError as err:  # a draw the generator rejects; counted below
+            failed.append((int(s), str(err)))
+            continue
+        panel = with_true_effects(panel, truth.effects, idname=idname, tname=tname)
+        w = _wide_panel(panel, yname=yname, fn="simulation_study", **kw)
+        wt = _wide_panel(panel, yname="true_effect", fn="simulation_study", **kw)
+        D = (w.periods[None, :] >= w.G[:, None]).astype(float)
+        row = {"seed": int(s), "truth": truth.att_on(panel, unit=idname, time=tname),
+               "twfe_target": _twfe_balanced(wt.Y, D)[0], "TWFE": _twfe_balanced(w.Y, D)[0]}
+        for cg, label in (("never_treated", "CS never"), ("not_yet_treated", "CS not yet")):
+            row[label] = callaway_santanna(panel, yname=yname, control_group=cg, backend="lib",
+                                           **kw).aggregate("simple").overall["estimate"]
+        rows.append(row)
+    if len(failed) > max_failed_share * reps:
+        raise RuntimeError(f"simulation_study: the generator failed on {len(failed)} of {reps} draws "
+                           f"(first: seed {failed[0][0]}: {failed[0][1]})")
+    out = pd.DataFrame(rows, columns=["seed", "truth", "twfe_target", "TWFE", "CS never", "CS not yet"])
+    out.attrs["failed"] = failed
+    return out
+
+
+def plot_simulation(sim: pd.DataFrame, ax: Any = None,
+                    estimators: Sequence[str] = ("TWFE", "CS never", "CS not yet")) -> Any:
+    """Box plots of estimate minus the draw's true ATT, by estimator, with the mean marked."""
+    from lib.figures import PALETTE, new_axes
+
+    fig, ax = new_axes(ax)
+    errs = [sim[e] - sim["truth"] for e in estimators]
+    ax.boxplot(errs, vert=False, widths=0.5, showfliers=False,
+               medianprops={"color": PALETTE["book"]})
+    for j, e in enumerate(errs, start=1):
+        ax.scatter(e, np.full(len(e), j) + np.random.default_rng(j).uniform(-0.12, 0.12, len(e)),
+                   s=8, color=PALETTE["book"], alpha=0.35, zorder=3)
+        ax.scatter([e.mean()], [j], marker="D", s=52, color=PALETTE["highlight"], zorder=4,
+                   label="mean error" if j == 1 else None)
+    tb = (sim["twfe_target"] - sim["truth"]).mean()
+    ax.axvline(0, color=PALETTE["truth"], lw=1.2, ls=":", label="truth (error 0)")
+    ax.axvline(tb, color=PALETTE["reference"], lw=1.1, ls="--", label=f"TWFE target − truth ({tb:.4f})")
+    ax.set_yticks(range(1, len(estimators) + 1))
+    ax.set_yticklabels(list(estimators))
+    ax.set_xlabel("Estimate − true ATT of the draw")
+    ax.legend(loc="lower right", fontsize="small")
+    return fig

@@ -1,0 +1,312 @@
+"""Tests of lib.staggered against hand-computed 2x2s, a TWFE reference and a known truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lib import staggered as st
+from lib.did import twfe
+
+KW = dict(yname="y", idname="unit", tname="time", gname="g")
+
+
+def _panel(cohorts: dict, periods=range(1, 9), *, effect=None, noise=0.05, seed=0) -> pd.DataFrame:
+    """Balanced panel: ``cohorts`` maps first treated period (None = never) -> number of units.
+
+    y = unit effect + period effect + tau(g, e) + noise, with tau growing in event
+    time and larger for earlier cohorts unless ``effect`` says otherwise.
+    """
+    rng = np.random.default_rng(seed)
+    effect = effect or (lambda g, e: (0.5 + 0.1 * e) * (1 + (8 - g) / 4) if e >= 0 else 0.0)
+    rows, uid = [], 0
+    for g, n in cohorts.items():
+        for _ in range(n):
+            a = rng.normal()
+            for t in periods:
+                tau = effect(g, t - g) if g is not None else 0.0
+                rows.append({"unit": uid, "time": t, "g": g if g is not None else np.nan,
+                             "y": a + 0.3 * t + tau + noise * rng.normal(), "tau": tau})
+            uid += 1
+    df = pd.DataFrame(rows)
+    df["D"] = (df["time"] >= df["g"]).astype(float)
+    return df
+
+
+def _twfe_coef(df: pd.DataFrame) -> float:
+    return float(twfe(df, yname="y", dname="D", idname="unit", tname="time",
+                      vcov={"CRV1": "unit"}).params["D"])
+
+
+# ------------------------------------------------------------------ Goodman-Bacon
+def test_bacon_weights_sum_to_one_and_reproduce_twfe():
+    df = _panel({3: 4, 5: 6, 7: 5, None: 8})
+    dec = st.bacon_decomposition(df, backend="lib", **KW)
+    c = dec.components
+    assert c["weight"].sum() == pytest.approx(1.0, abs=1e-12)
+    assert (c["weight"] * c["estimate"]).sum() == pytest.approx(_twfe_coef(df), abs=1e-10)
+    assert dec.twfe == pytest.approx(_twfe_coef(df), abs=1e-10)
+    # 3 cohorts vs never + 3 pairs x 2 directions
+    assert c["type"].value_counts().to_dict() == {
+        "Treated vs never treated": 3, "Earlier vs later treated (not yet treated)": 3,
+        "Later vs earlier treated (already treated)": 3}
+    assert dec.by_type()["contribution"].sum() == pytest.approx(dec.twfe, abs=1e-12)
+
+
+def test_bacon_two_by_two_is_four_means_and_weight_formula():
+    df = _panel({4: 3, None: 5}, periods=range(1, 7))
+    dec = st.bacon_decomposition(df, backend="lib", **KW)
+    assert len(dec.components) == 1
+    m = df.assign(post=df["time"] >= 4, tr=df["g"].notna()).groupby(["tr", "post"])["y"].mean()
+    did = (m[True, True] - m[True, False]) - (m[False, True] - m[False, False])
+    assert dec.components["estimate"].iloc[0] == pytest.approx(did, abs=1e-12)
+    assert dec.components["weight"].iloc[0] == pytest.approx(1.0, abs=1e-12)
+
+    # closed form of Goodman-Bacon (2021) eq. 10a on a three-group panel
+    df3 = _panel({3: 2, 6: 3, None: 5}, periods=range(1, 9))
+    dec3 = st.bacon_decomposition(df3, backend="lib", **KW)
+    D = df3.pivot(index="unit", columns="time", values="D").to_numpy()
+    Dt = D - D.mean(1, keepdims=True) - D.mean(0, keepdims=True) + D.mean()
+    vd = (Dt**2).mean()
+    nk, nu, dbar = 2 / 10, 5 / 10, 6 / 8
+    nku = nk / (nk + nu)
+    s_ku = (nk + nu) ** 2 * nku * (1 - nku) * dbar * (1 - dbar) / vd
+    row = dec3.components.query("treated == 3 and control == 'never'")
+    assert row["weight"].iloc[0] == pytest.approx(s_ku, rel=1e-12)
+
+
+def test_bacon_always_treated_and_errors():
+    df = _panel({1: 3, 4: 4, None: 5}, periods=range(1, 7))
+    dec = st.bacon_decomposition(df, backend="lib", **KW)
+    assert "Treated vs always treated" in set(dec.components["type"])
+    assert dec.components["weight"].sum() == pytest.approx(1.0, abs=1e-12)
+    assert (dec.components["weight"] * dec.components["estimate"]).sum() == pytest.approx(
+        _twfe_coef(df), abs=1e-10)
+    with pytest.raises(ValueError, match="unbalanced"):
+        st.bacon_decomposition(df.drop(index=[5]), backend="lib", **KW)
+    bad = df.copy()
+    bad.loc[0, "g"] = 5
+    with pytest.raises(ValueError, match="'g'.*varies within 1 unit"):
+        st.bacon_decomposition(bad, backend="lib", **KW)
+    with pytest.raises(KeyError, match="nope"):
+        st.bacon_decomposition(df, yname="nope", idname="unit", tname="time", gname="g")
+
+
+def test_missing_outcome_drops_whole_unit_and_counts_it():
+    df = _panel({4: 4, None: 5}, periods=range(1, 7))
+    df.loc[df.index[2], "y"] = np.nan
+    cs = st.callaway_santanna(df, backend="lib", **KW)
+    assert cs.n_units == 8 and cs.n_dropped == 6
+    assert cs.drop_reasons == {"y missing (whole unit dropped)": 6}
+
+
+# ------------------------------------------------------------------ Callaway-Sant'Anna
+def test_cs_two_by_two_equals_four_means_with_hand_se():
+    df = _panel({2: 6, None: 9}, periods=[1, 2], noise=0.7, seed=3)
+    cs = st.callaway_santanna(df, backend="lib", **KW)
+    assert len(cs.att_gt) == 1
+    dy = df.pivot(index="unit", columns="time", values="y").diff(axis=1)[2]
+    treat = df.groupby("unit")["g"].first().notna()
+    did = dy[treat].mean() - dy[~treat].mean()
+    se = np.sqrt(dy[treat].var(ddof=0) / treat.sum() + dy[~treat].var(ddof=0) / (~treat).sum())
+    row = cs.att_gt.iloc[0]
+    assert row["estimate"] == pytest.approx(did, abs=1e-12)
+    assert row["std_error"] == pytest.approx(se, rel=1e-10)
+    agg = cs.aggregate("simple")
+    assert agg.overall["estimate"] == pytest.approx(did, abs=1e-12)
+    assert agg.overall["std_error"] == pytest.approx(se, rel=1e-10)
+
+
+def test_cs_not_yet_treated_control_set_by_hand():
+    df = _panel({3: 3, 5: 4, 7: 2, None: 3}, periods=range(1, 9), noise=0.3)
+    cs = st.callaway_santanna(df, control_group="not_yet_treated", backend="lib", **KW)
+    Y = df.pivot(index="unit", columns="time", values="y")
+    G = df.groupby("unit")["g"].first()
+    # ATT(3, 4): base 2, controls = never or first treated after 4 (cohorts 5 and 7)
+    dy = Y[4] - Y[2]
+    ctrl = G.isna() | (G > 4)
+    hand = dy[G == 3].mean() - dy[ctrl].mean()
+    row = cs.att_gt.query("group == 3 and time == 4").iloc[0]
+    assert row["estimate"] == pytest.approx(hand, abs=1e-12)
+    assert row["n_control"] == ctrl.sum() == 9
+    # ATT(5, 6): controls never + cohort 7 only
+    row = cs.att_gt.query("group == 5 and time == 6").iloc[0]
+    assert row["n_control"] == 5
+
+
+def test_cs_recovers_known_truth_exactly_without_noise():
+    df = _panel({3: 3, 5: 4, 7: 2, None: 3}, periods=range(1, 9), noise=0.0)
+    truth = df.loc[df["D"] == 1, "tau"].mean()
+    for cg in ("never_treated", "not_yet_treated"):
+        cs = st.callaway_santanna(df, control_group=cg, backend="lib", **KW)
+        post = cs.att_gt[cs.att_gt["post"]]
+        tau = df.set_index(["g", "time"])["tau"].groupby(level=[0, 1]).first()
+        assert np.allclose(post["estimate"], [tau[(g, t)] for g, t in zip(post["group"], post["time"])],
+                           atol=1e-12)
+        assert np.allclose(cs.att_gt.loc[~cs.att_gt["post"], "estimate"], 0, atol=1e-12)
+        assert cs.aggregate("simple").overall["estimate"] == pytest.approx(truth, abs=1e-12)
+        ev = cs.aggregate("event").estimates
+        e_truth = df[df["D"] == 1].groupby(df["time"] - df["g"])["tau"].mean()
+        assert np.allclose(ev.loc[e_truth.index, "estimate"], e_truth, atol=1e-12)
+    # TWFE is biased here: effects grow with event time and differ by cohort
+    assert abs(_twfe_coef(df) - truth) > 0.05
+
+
+def test_cs_aggregations_and_seeded_uniform_band():
+    df = _panel({3: 5, 5: 6, None: 10}, periods=range(1, 8), noise=0.4, seed=7)
+    cs = st.callaway_santanna(df, backend="lib", **KW)
+    a = cs.att_gt
+    grp = cs.aggregate("group")
+    for g in (3, 5):
+        assert grp.estimates.loc[g, "estimate"] == pytest.approx(
+            a.query("group == @g and post")["estimate"].mean(), abs=1e-12)
+    w = np.array([5, 6]) / 11
+    assert grp.overall["estimate"] == pytest.approx(w @ grp.estimates["estimate"], abs=1e-12)
+    ev = cs.aggregate("event")
+    assert ev.overall["estimate"] == pytest.approx(ev.estimates.loc[0:, "estimate"].mean(), abs=1e-12)
+    b1 = cs.aggregate("event", n_bootstrap=199, seed=11)
+    b2 = cs.aggregate("event", n_bootstrap=199, seed=11)
+    assert b1.crit_value == b2.crit_value and b1.crit_value > 1.96
+    assert (b1.estimates["cband_upper"] >= b1.estimates["ci_upper"]).all()
+    with pytest.raises(ValueError, match="kind must be"):
+        cs.aggregate("cohort")
+    with pytest.raises(ValueError, match="control_group"):
+        st.callaway_santanna(df, control_group="never", **KW)
+
+
+# ------------------------------------------------------------------ Sun-Abraham
+def test_sun_abraham_equals_cs_universal_never_treated():
+    df = _panel({3: 3, 5: 4, 7: 2, None: 5}, periods=range(1, 9), noise=0.3, seed=5)
+    sa = st.sun_abraham(df, window=(-6, 5), backend="lib", **KW)
+    cs = st.callaway_santanna(df, base_period="universal", backend="lib", **KW)
+    m = sa.cohort_effects.merge(cs.att_gt, on=["group", "event_time"])
+    assert len(m) == len(sa.cohort_effects) == len(cs.att_gt)
+    assert np.allclose(m["estimate_x"], m["estimate_y"], atol=1e-10)
+    ev = cs.aggregate("event").estimates
+    common = [e for e in sa.estimates.index if e in ev.index]
+    assert np.allclose(sa.estimates.loc[common, "estimate"], ev.loc[common, "estimate"], atol=1e-10)
+    assert sa.att["estimate"] == pytest.approx(cs.aggregate("simple").overall["estimate"], abs=1e-10)
+
+
+def test_sun_abraham_regression_matches_linearmodels():
+    from linearmodels.panel import PanelOLS
+
+    df = _panel({3: 3, 6: 4, None: 5}, periods=range(1, 9), noise=0.3, seed=9)
+    df["x"] = np.random.default_rng(1).normal(size=len(df))
+    sa = st.sun_abraham(df, controls=["x"], window=(-2, 2), backend="lib", **KW)
+    X = pd.DataFrame(index=df.index)
+    for name in sa.regression.params.index:
+        if name == "x":
+            X[name] = df["x"]
+            continue
+        g, e = (int(v) for v in name[1:].split("_e"))
+        X[name] = ((df["g"] == g) & (df["time"] - df["g"] == e)).astype(float)
+    mod = PanelOLS(df["y"].set_axis(pd.MultiIndex.from_frame(df[["unit", "time"]])),
+                   X.set_axis(pd.MultiIndex.from_frame(df[["unit", "time"]])),
+                   entity_effects=True, time_effects=True)
+    ref = mod.fit()
+    assert np.allclose(sa.regression.params, ref.params[sa.regression.params.index], atol=1e-10)
+    assert sa.estimates.loc[-1, "estimate"] == 0.0
+    assert sa.regression.nobs == len(df)
+
+
+# ------------------------------------------------------------------ maintained package
+def test_backends_agree_with_diff_diff():
+    pytest.importorskip("diff_diff")
+    df = _panel({3: 3, 5: 4, 7: 2, None: 5}, periods=range(1, 9), noise=0.3, seed=2)
+    a, b = (st.bacon_decomposition(df, backend=k, **KW) for k in ("lib", "diff_diff"))
+    m = a.components.merge(b.components, on=["type", "treated", "control"])
+    assert len(m) == len(a.components)
+    assert np.allclose(m["estimate_x"], m["estimate_y"], atol=1e-10)
+    assert np.allclose(m["weight_x"], m["weight_y"], atol=1e-10)
+    for cg in ("never_treated", "not_yet_treated"):
+        x, y = (st.callaway_santanna(df, control_group=cg, backend=k, **KW) for k in ("lib", "diff_diff"))
+        assert np.allclose(x.att_gt["estimate"], y.att_gt["estimate"], atol=1e-10)
+    x, y = (st.sun_abraham(df, backend=k, **KW) for k in ("lib", "diff_diff"))
+    assert np.allclose(x.estimates["estimate"], y.estimates["estimate"], atol=1e-10)
+
+
+def test_plots_return_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    df = _panel({3: 3, 5: 4, None: 5}, periods=range(1, 8), noise=0.3)
+    dec = st.bacon_decomposition(df, backend="lib", **KW)
+    cs = st.callaway_santanna(df, backend="lib", **KW)
+    sa = st.sun_abraham(df, window=(-3, 3), backend="lib", **KW)
+    for fig in (dec.plot(truth=1.0), cs.plot(), sa.plot(),
+                st.event_time_plot({"SA": sa.estimates, "CS": cs.aggregate("event").estimates},
+                                   truth=pd.Series([0.0, 1.0], index=[-1, 0]))):
+        assert fig.axes and fig.axes[0].get_xlabel()
+
+
+# ------------------------------------------------------------------ TWFE weights, targets, summary
+def test_twfe_weights_sum_to_one_reproduce_twfe_and_turn_negative():
+    df = _panel({3: 3, 5: 4, 7: 2, None: 5}, periods=range(1, 9), noise=0.0)
+    w = st.twfe_weights(df, idname="unit", tname="time", gname="g", yname="tau")
+    assert len(w) == int(df["D"].sum())
+    assert w["weight"].sum() == pytest.approx(1.0, abs=1e-12)
+    # without noise or period shocks in tau, TWFE on tau is exactly sum w * tau
+    target = _twfe_coef(df.assign(y=df["tau"]))
+    assert (w["weight"] * w["tau"]).sum() == pytest.approx(target, abs=1e-12)
+    # only staggered cohorts, no never treated: late event times get negative weight
+    only = _panel({2: 3, 5: 3, 7: 3}, periods=range(1, 9))
+    wo = st.twfe_weights(only, idname="unit", tname="time", gname="g")
+    assert (wo["weight"] < 0).any() and wo["weight"].sum() == pytest.approx(1.0, abs=1e-12)
+    by = st.weights_by(wo, "event_time")
+    assert by["twfe_weight"].sum() == pytest.approx(1.0) and by["att_weight"].sum() == pytest.approx(1.0)
+    assert by.loc[by.index.max(), "twfe_weight"] < 0
+    with pytest.raises(KeyError, match="cohort"):
+        st.weights_by(wo, "cohort")
+
+
+def test_with_true_effects_and_robust_summary_targets():
+    df = _panel({3: 3, 5: 4, None: 5}, periods=range(1, 8), noise=0.2, seed=4)
+    df = df.rename(columns={"unit": "city_id", "time": "year"})
+    effects = df.loc[df["D"] == 1, ["city_id", "year", "tau"]]
+    tf = st.with_true_effects(df, effects)
+    np.testing.assert_allclose(tf["true_effect"], df["tau"], atol=0)
+    df["x"] = np.random.default_rng(2).normal(size=len(df))
+    s = st.robust_summary(df, yname="y", idname="city_id", tname="year", gname="g", dname="D",
+                          controls=["x"], effects=effects, backend="lib")
+    truth = df.loc[df["D"] == 1, "tau"].mean()
+    assert list(s.index) == ["TWFE", "TWFE + controls", "Sun-Abraham",
+                             "Callaway-Sant'Anna (never treated)", "Callaway-Sant'Anna (not yet treated)"]
+    assert np.allclose(s["truth"], truth)
+    robust = s.index[2:]
+    assert np.allclose(s.loc[robust, "target"], truth, atol=1e-12)
+    assert s.loc["TWFE", "target"] < truth - 0.05  # growing effects: TWFE targets less than the ATT
+    assert s.loc["TWFE", "estimate"] == pytest.approx(
+        _twfe_coef(df.rename(columns={"city_id": "unit", "year": "time"})), abs=1e-12)
+
+
+def test_simulation_study_is_seeded_and_consistent():
+    a = st.simulation_study(2, seed=3)
+    b = st.simulation_study(2, seed=3)
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a.columns) == ["seed", "truth", "twfe_target", "TWFE", "CS never", "CS not yet"]
+    assert (a["truth"] > 0).all() and (a["twfe_target"] < a["truth"]).all()
+    with pytest.raises(ValueError, match="reps"):
+        st.simulation_study(0, seed=1)
+
+
+def test_simulation_study_counts_failed_draws(monkeypatch):
+    from lib import synthetic
+
+    real = synthetic.simulate_city_panel
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ValueError("rows of `employment` are negative")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(synthetic, "simulate_city_panel", flaky)
+    with pytest.raises(RuntimeError, match="failed on 1 of 2 draws"):
+        st.simulation_study(2, seed=3)
+    calls["n"] = 0
+    sim = st.simulation_study(2, seed=3, max_failed_share=0.5)
+    assert len(sim) == 1 and len(sim.attrs["failed"]) == 1
+    assert sim.attrs["failed"][0][1] == "rows of `employment` are negative"

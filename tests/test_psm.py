@@ -1,0 +1,317 @@
+"""Tests of lib.psm: matching by hand, balance by hand, score vs statsmodels,
+NN ATT vs scikit-learn, bootstrap reproducibility and equivalences, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special
+
+from lib import psm
+
+
+# ----------------------------------------------------------------------- helpers
+def _score_from(p, d, y, extra=None):
+    """A PropensityScore on a tiny frame with given scores (no model fitted)."""
+    frame = pd.DataFrame({"D": d, "y": y, "_score": p, "_index": special.ndtri(p),
+                          "city_id": np.arange(len(p)), "year": 2020})
+    if extra:
+        for k, v in extra.items():
+            frame[k] = v
+    return psm.PropensityScore(frame=frame, result=None, treatment="D",
+                               covariates=tuple(extra or ()), outcome="y", idname="city_id",
+                               tname="year", kind="probit")
+
+
+def _simulated(n=400, seed=7, n_years=1):
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    d = (0.3 + 0.8 * x1 - 0.5 * x2 + rng.normal(size=n) > 0.6).astype(int)
+    y = 1.0 + 0.5 * x1 + 0.3 * x2 + 0.4 * d + rng.normal(scale=0.5, size=n)
+    return pd.DataFrame({"D": d, "x1": x1, "x2": x2, "y": y,
+                         "city_id": np.arange(n) // n_years, "year": np.arange(n) % n_years})
+
+
+# ----------------------------------------------------------------- by hand
+def test_nn_weights_and_att_by_hand_with_ties():
+    # treated 0.40: control distances 0.10, 0.10 (a tie in exact arithmetic, not in floats),
+    # 0.05, 0.30 -> nearest 0.45, then 0.30 and 0.50 tied at the 2nd distance.
+    p = [0.40, 0.05, 0.30, 0.50, 0.45, 0.10]
+    d = [1, 1, 0, 0, 0, 0]
+    y = [5.0, 9.0, 1.0, 2.0, 4.0, 8.0]
+    s = _score_from(p, d, y)
+    keep = psm.nn_match(s, k=2, ties="keep")
+    np.testing.assert_allclose(keep.weights[0], [1 / 3, 1 / 3, 1 / 3, 0])
+    assert keep.att == pytest.approx(5.0 - (1 + 2 + 4) / 3, abs=1e-15)
+    # the treated row at 0.05 lies below the controls' minimum 0.10: off support, counted
+    assert keep.counts() == {"treated_on_support": 1, "treated_off_support": 1, "control": 4,
+                             "control_matched": 3, "total": 6}
+    rnd = psm.nn_match(s, k=2, ties="random", seed=3)
+    w = rnd.weights[0]
+    assert w[2] == 0.5 and w[3] == 0 and w.sum() == pytest.approx(1.0)
+    assert (w[0] == 0.5) != (w[1] == 0.5)          # exactly one of the tied pair
+    assert rnd.att == pytest.approx(5.0 - (4 + (1 if w[0] else 2)) / 2, abs=1e-15)
+    picks = {tuple(psm.nn_match(s, k=2, ties="random", seed=sd).weights[0]) for sd in range(12)}
+    assert len(picks) == 2                          # the seed decides the tie, both ways occur
+    assert tuple(psm.nn_match(s, k=2, ties="random", seed=3).weights[0]) == tuple(w)
+
+
+def test_nn_caliper_drops_and_counts():
+    s = _score_from([0.40, 0.90, 0.30, 0.45, 0.95], [1, 1, 0, 0, 0], [1.0, 2, 0, 0, 0])
+    m = psm.nn_match(s, k=1, caliper=0.06)
+    np.testing.assert_allclose(m.weights, [[0, 1, 0], [0, 0, 1]])
+    m = psm.nn_match(s, k=2, caliper=0.06)          # second neighbour of 0.40 is 0.10 away
+    np.testing.assert_allclose(m.weights[0], [0, 1, 0])
+
+
+def test_kernel_weights_and_att_by_hand():
+    p = [0.40, 0.30, 0.50, 0.45, 0.10]
+    d = [1, 0, 0, 0, 0]
+    y = [3.0, 1.0, 2.0, 4.0, 8.0]
+    s = _score_from(p, d, y)
+    m = psm.kernel_match(s, bandwidth=0.2)
+    # u = -0.5, 0.5, 0.25, -1.5 -> K = 0.5625, 0.5625, 0.703125, 0
+    K = np.array([0.5625, 0.5625, 0.703125, 0.0])
+    np.testing.assert_allclose(m.weights[0], K / K.sum(), rtol=1e-14)
+    assert m.att == pytest.approx(3.0 - (K @ [1, 2, 4, 8]) / K.sum(), abs=1e-14)
+    # bandwidth too small: no control within it -> no treated row left, clear message
+    with pytest.raises(psm.PSMError, match="no treated row has a control"):
+        psm.kernel_match(s, bandwidth=0.01)
+
+
+def test_abadie_imbens_se_by_hand_k1():
+    p_t = np.array([0.2, 0.5, 0.8])
+    p_c = np.array([0.19, 0.52, 0.53, 0.9])
+    y_t = np.array([2.0, 3.0, 5.0])
+    y_c = np.array([1.0, 1.5, 2.5, 3.0])
+    W = psm.match_weights_nn(p_t, p_c, k=1)
+    np.testing.assert_allclose(W, [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
+    tau = y_t - W @ y_c
+    # K_M(j) = 1, 1, 0, 1 -> K(K-1) = 0: only the first term survives
+    expected = np.sqrt(((tau - tau.mean()) ** 2).sum()) / 3
+    assert psm.abadie_imbens_se(W, y_t, y_c, p_t, p_c) == pytest.approx(expected, rel=1e-14)
+    # control 0.52 used twice: K = 2, K^(2) = 2 -> (4 - 2) * sigma^2, sigma^2 from its
+    # J = 1 same-group neighbour (0.53): J/(J+1) (1.5 - 2.5)^2 = 0.5
+    p_t2 = np.array([0.51, 0.515])
+    W2 = psm.match_weights_nn(p_t2, p_c, k=1)
+    tau2 = np.array([4.0, 6.0]) - W2 @ y_c
+    v = ((tau2 - tau2.mean()) ** 2).sum() + 2 * 0.5
+    got = psm.abadie_imbens_se(W2, [4.0, 6.0], y_c, p_t2, p_c, var_matches=1)
+    assert got == pytest.approx(np.sqrt(v) / 2, rel=1e-14)
+
+
+def test_balance_bias_and_reduction_by_hand():
+    x = np.array([3.0, 5.0, 1.0, 2.0, 4.0, 6.0])
+    d = np.array([1, 1, 0, 0, 0, 0])
+    p = np.array([0.40, 0.60, 0.38, 0.10, 0.62, 0.90])
+    s = _score_from(p, d, np.zeros(6), extra={"x": x})
+    m = psm.nn_match(s, k=1)                        # 0.40 -> 0.38 (x = 1); 0.60 -> 0.62 (x = 4)
+    b = psm.balance_table(m)
+    sd = np.sqrt((np.var([3, 5], ddof=1) + np.var([1, 2, 4, 6], ddof=1)) / 2)
+    bias_u = 100 * (4.0 - 13 / 4) / sd
+    bias_m = 100 * (4.0 - 2.5) / sd                 # matched controls' mean with the unmatched sd
+    assert b.loc[("x", "unmatched"), "std_bias"] == pytest.approx(bias_u, rel=1e-13)
+    assert b.loc[("x", "matched"), "std_bias"] == pytest.approx(bias_m, rel=1e-13)
+    assert b.loc[("x", "unmatched"), "bias_reduction_pct"] == pytest.approx(
+        100 * (1 - abs(bias_m) / abs(bias_u)), rel=1e-13)
+    assert b.loc[("x", "matched"), "control_mean"] == pytest.approx(2.5)
+    # the unmatched t-test is the pooled two-sample t
+    from scipy import stats
+    t_ref = stats.ttest_ind([3, 5], [1, 2, 4, 6]).statistic
+    assert b.loc[("x", "unmatched"), "t"] == pytest.approx(t_ref, rel=1e-12)
+
+
+# ------------------------------------------------------------ references
+def test_probit_score_matches_statsmodels():
+    import statsmodels.api as sm
+
+    df = _simulated()
+    s = psm.propensity_score(df, treatment="D", covariates=["x1", "x2"], outcome="y")
+    ref = sm.Probit(df["D"], sm.add_constant(df[["x1", "x2"]])).fit(disp=0)
+    np.testing.assert_allclose(s.score.to_numpy(), ref.predict(), rtol=1e-8, atol=1e-12)
+    assert s.pseudo_r2 == pytest.approx(ref.prsquared, rel=1e-10)
+    assert s.lr_chi2 == pytest.approx(ref.llr, rel=1e-8)
+    lg = psm.propensity_score(df, treatment="D", covariates=["x1", "x2"], outcome="y", kind="logit")
+    ref = sm.Logit(df["D"], sm.add_constant(df[["x1", "x2"]])).fit(disp=0)
+    np.testing.assert_allclose(lg.score.to_numpy(), ref.predict(), rtol=1e-8, atol=1e-12)
+
+
+def test_batched_mle_matches_weighted_statsmodels():
+    import statsmodels.api as sm
+
+    df = _simulated(n=300, seed=3)
+    X = sm.add_constant(df[["x1", "x2"]]).to_numpy()
+    w = np.random.default_rng(0).integers(0, 4, size=(2, len(df))).astype(float)
+    beta = psm.batched_binary_mle(X, df["D"].to_numpy(), w, kind="probit")
+    for b in range(2):
+        ref = sm.GLM(df["D"], X, family=sm.families.Binomial(sm.families.links.Probit()),
+                     freq_weights=w[b]).fit(tol=1e-12)
+        np.testing.assert_allclose(beta[b], ref.params, rtol=1e-7, atol=1e-9)
+    beta = psm.batched_binary_mle(X, df["D"].to_numpy(), w, kind="logit")
+    ref = sm.GLM(df["D"], X, family=sm.families.Binomial(), freq_weights=w[0]).fit(tol=1e-12)
+    np.testing.assert_allclose(beta[0], ref.params, rtol=1e-7, atol=1e-9)
+
+
+def test_nn_att_matches_sklearn():
+    from sklearn.neighbors import NearestNeighbors
+
+    df = _simulated(n=500, seed=11)
+    s = psm.propensity_score(df, treatment="D", covariates=["x1", "x2"], outcome="y")
+    m = psm.nn_match(s, k=5, common=False)
+    f = s.frame
+    t = f["D"].to_numpy() == 1
+    pc = f.loc[~t, "_score"].to_numpy()[:, None]
+    nn = NearestNeighbors(n_neighbors=5).fit(pc)
+    _, idx = nn.kneighbors(f.loc[t, "_score"].to_numpy()[:, None])
+    yc = f.loc[~t, "y"].to_numpy()
+    ref = np.mean(f.loc[t, "y"].to_numpy() - yc[idx].mean(axis=1))
+    assert abs(m.att - ref) < 1e-10
+    assert abs(psm.nn_match(s, k=5, common=False, ties="random", seed=1).att - ref) < 1e-10
+
+
+# ------------------------------------------------------------- bootstrap
+def test_bootstrap_seeded_and_vectorised_paths_agree():
+    df = _simulated(n=600, seed=5, n_years=3)      # 200 cities of 3 rows
+    s = psm.propensity_score(df, treatment="D", covariates=["x1", "x2"], outcome="y")
+    a = psm.bootstrap_att(s, reps=40, seed=9, bandwidth=0.1, progress=False)
+    b = psm.bootstrap_att(s, reps=40, seed=9, bandwidth=0.1, progress=False)
+    c = psm.bootstrap_att(s, reps=40, seed=10, bandwidth=0.1, progress=False)
+    np.testing.assert_array_equal(a.draws, b.draws)
+    assert not np.allclose(a.draws, c.draws)
+    assert a.n_clusters == 200 and np.isfinite(a.se)
+    # brute force: expand each resample and run kernel_match on it
+    f = s.frame
+    M = psm.cluster_multiplicities(f["city_id"], 40, 9)
+    codes = np.unique(f["city_id"], return_inverse=True)[1]
+    for r in range(3):
+        rows = np.repeat(np.arange(len(f)), M[r][codes].astype(int))
+        sub = f.iloc[rows].reset_index(drop=True)
+        s_r = psm.PropensityScore(frame=sub, result=None, treatment="D", covariates=("x1", "x2"),
+                                  outcome="y", idname="city_id", tname="year", kind="probit")
+        assert psm.kernel_match(s_r, bandwidth=0.1).att == pytest.approx(a.draws[r], abs=1e-10)
+        for tie_rule in ("keep", "random"):   # continuous scores: copies are the only ties
+            nb = psm.bootstrap_att(s, method="nn", k=3, ties=tie_rule, reps=3, seed=9,
+                                   progress=False)
+            ref = psm.nn_match(s_r, k=3, ties=tie_rule).att
+            assert nb.draws[r] == pytest.approx(ref, abs=1e-12)
+    # the prefix-sum path with a re-estimated score equals a per-rep refit
+    re = psm.bootstrap_att(s, reps=6, seed=9, bandwidth=0.1, reestimate_score=True, progress=False)
+    X = np.column_stack([np.ones(len(f)), f[["x1", "x2"]].to_numpy()])
+    for r in range(2):
+        m = M[r][codes]
+        beta = psm.batched_binary_mle(X, f["D"].to_numpy(), m[None])[0]
+        p = special.ndtr(X @ beta)
+        t = f["D"].to_numpy() == 1
+        att, _ = psm.kernel_att_sorted(p[t], f["y"].to_numpy()[t], m[t], p[~t],
+                                       f["y"].to_numpy()[~t], m[~t], bandwidth=0.1)
+        W = psm.match_weights_kernel(p[t], p[~t], bandwidth=0.1, control_mult=m[~t])
+        on = (m[t] > 0) & (W.sum(1) > 0) & (p[t] >= p[~t][m[~t] > 0].min()) & \
+            (p[t] <= p[~t][m[~t] > 0].max())
+        dense = np.average(f["y"].to_numpy()[t][on] - W[on] @ f["y"].to_numpy()[~t],
+                           weights=m[t][on])
+        assert att[0] == pytest.approx(dense, abs=1e-10)
+        assert re.draws[r] == pytest.approx(dense, abs=1e-10)
+
+
+# ------------------------------------------------------------- bad input
+def test_bad_input_messages():
+    df = _simulated(n=200, seed=2)
+    const = df.copy()
+    const.loc[const["D"] == 1, "x2"] = 0.5
+    with pytest.raises(psm.PSMError, match=r"'x2' is constant .* treated rows"):
+        psm.propensity_score(const, treatment="D", covariates=["x1", "x2"], outcome="y")
+    sep = df.copy()
+    sep["x3"] = sep["D"] * 10 + np.random.default_rng(0).random(len(sep))
+    with pytest.raises(psm.PSMError, match=r"'x3' perfectly predicts 'D'"):
+        psm.propensity_score(sep, treatment="D", covariates=["x1", "x3"], outcome="y")
+    bad = df.copy()
+    bad.loc[bad.index[:3], "D"] = 2
+    with pytest.raises(psm.PSMError, match=r"'D' must be 0/1; 3 rows"):
+        psm.propensity_score(bad, treatment="D", covariates=["x1"], outcome="y")
+    # no control on support: every treated score above the controls' range
+    s = _score_from([0.9, 0.95, 0.1, 0.2], [1, 1, 0, 0], [1.0, 1, 0, 0])
+    with pytest.raises(psm.PSMError, match="no treated row is on the common support"):
+        psm.nn_match(s)
+    with pytest.raises(psm.PSMError, match="no treated row is on the common support"):
+        psm.kernel_match(s)
+
+
+# --------------------------------------------------------- panel and truth
+@pytest.fixture(scope="module")
+def default_match():
+    from lib import book
+
+    data = book.chapter_data()
+    score = psm.propensity_score(data.frame)
+    return data, score, psm.kernel_match(score)
+
+
+def test_counts_truth_and_psm_did_against_twfe(default_match):
+    from lib import did
+
+    data, score, m = default_match
+    c = m.counts()
+    assert c["total"] == 3316 and c["treated_on_support"] + c["treated_off_support"] == 307
+    tr = m.treated_rows()
+    eff = data.truth.effects.set_index(["city_id", "year"])["tau"]
+    assert m.true_att(data.truth) == pytest.approx(
+        eff.reindex(pd.MultiIndex.from_frame(tr[["city_id", "year"]])).mean(), rel=1e-12)
+    # PSM-DID on the common-support sample with no treated row off support is the baseline
+    full = psm.kernel_match(score, common=False, bandwidth=1.0)
+    assert full.n_off_support == 0
+    res = psm.psm_did(data.frame, full, sample="support")
+    base = did.twfe(data.frame, yname="Inno", dname="CBEC", controls=list(psm.MATCHING_VARIABLES),
+                    vcov={"CRV1": "city_id"})
+    np.testing.assert_allclose(res.params.to_numpy(), base.params.to_numpy(), rtol=1e-8)
+    np.testing.assert_allclose(res.std_errors.to_numpy(), base.std_errors.to_numpy(), rtol=1e-8)
+    mres = psm.psm_did(data.frame, m, sample="matched")
+    assert mres.nobs == 3316 - m.n_off_support - int((m.control_weights() == 0).sum())
+
+
+def test_matching_on_ever_treated_truth_counts_pre_years_as_zero(default_match):
+    data, _, _ = default_match
+    s = psm.propensity_score(data.frame, treatment="treated")
+    m = psm.kernel_match(s)
+    tr = m.treated_rows()
+    tau = data.truth.effects.set_index(["city_id", "year"])["tau"]
+    vals = tau.reindex(pd.MultiIndex.from_frame(tr[["city_id", "year"]])).fillna(0.0)
+    assert m.true_att(data.truth) == pytest.approx(vals.mean(), rel=1e-12)
+    assert m.true_att(data.truth) < data.truth.att       # diluted by pre-adoption zeros
+
+
+def test_cohort_match_truth_and_reproducible(default_match):
+    data, _, _ = default_match
+    a = psm.cohort_match(data.frame, reps=3, seed=1, progress=False)
+    b = psm.cohort_match(data.frame, reps=3, seed=1, progress=False)
+    np.testing.assert_array_equal(a.boot, b.boot)
+    assert a.counts["treated_city_years"] == len(a.rows)
+    # every averaged row is a treated post-adoption city-year of its cohort
+    assert (a.rows["year"] >= a.rows["cohort"]).all()
+    assert np.isfinite(a.true_att(data.truth))
+
+
+def test_implied_share_points_at_cbec():
+    from lib import published
+
+    share = psm.implied_treated_share(published.published_balance(),
+                                      published.published_descriptives())
+    # Table 5's "treated" are pilot city-years (CBEC mean 0.0929), not ever-pilot cities
+    assert share.median() == pytest.approx(0.0929, abs=0.01)
+
+
+def test_nn_bootstrap_with_tied_controls_matches_expanded_resample():
+    p = np.array([0.40, 0.62, 0.30, 0.50, 0.50, 0.70, 0.20, 0.61])
+    d = np.array([1, 1, 0, 0, 0, 0, 0, 0])
+    y = np.array([5.0, 7.0, 1.0, 2.0, 3.0, 4.0, 8.0, 6.0])
+    s = _score_from(p, d, y)
+    M = np.array([[1, 1, 2, 0, 1, 1, 1, 1], [2, 1, 1, 1, 1, 0, 3, 1], [1, 0, 1, 1, 0, 2, 1, 1]],
+                 float)                                  # one city per row
+    got = psm.nn_att_city(p[:2], y[:2], np.arange(2), p[2:], y[2:], np.arange(2, 8), M, k=2,
+                          ties="keep")
+    for r in range(len(M)):
+        rows = np.repeat(np.arange(8), M[r].astype(int))
+        sub = s.frame.iloc[rows].reset_index(drop=True)
+        s_r = psm.PropensityScore(frame=sub, result=None, treatment="D", covariates=(),
+                                  outcome="y", idname="city_id", tname="year", kind="probit")
+        assert got[r] == pytest.approx(psm.nn_match(s_r, k=2, ties="keep").att, abs=1e-12)

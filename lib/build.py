@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from lib import ROOT, outputs_dir
+from lib import ROOT
 
 BUILD_DIR = ROOT / "_build"
 CACHE_DIR = BUILD_DIR / ".jupyter_cache"
@@ -82,7 +83,7 @@ def build(strict: bool = False, force: bool = False) -> int:
 
     # html_static_path lists outputs/; it must exist before Sphinx starts.
     for sub in ("tables", "figures", "results"):
-        (outputs_dir() / sub).mkdir(parents=True, exist_ok=True)
+        (ROOT / "outputs" / sub).mkdir(parents=True, exist_ok=True)
 
     cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(ROOT), "--builder", "html"]
     if rebuild_all:
@@ -90,7 +91,10 @@ def build(strict: bool = False, force: bool = False) -> int:
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
     print("$ " + " ".join(cmd), flush=True)
-    code = subprocess.call(cmd, cwd=ROOT)
+    # The book's tables and figures always go to outputs/ (served as _static), whatever
+    # a caller's environment says.
+    env = {k: v for k, v in os.environ.items() if k != "CBEC_BOOK_OUTPUTS"}
+    code = subprocess.call(cmd, cwd=ROOT, env=env)
     if code != 0:
         reports = BUILD_DIR / "html" / "reports"
         print(f"\nBook build FAILED (exit {code}). Execution reports, if any: {reports}",

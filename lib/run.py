@@ -151,6 +151,8 @@ VALIDATORS: dict[str, Callable[[Any], None]] = {
     "corpus_path": _validate_existing_path("corpus_path"),
     "themes_path": _validate_existing_path("themes_path"),
 }
+#: Kernel start-ups tried before a run gives up (see ``_execute``).
+KERNEL_START_ATTEMPTS = 3
 #: Parameters whose value is a file path: made absolute so the chapter finds them.
 PATH_PARAMETERS = ("data_path", "columns", "corpus_path", "themes_path")
 #: Column roles accepted by every chapter that reads a panel (it has a ``columns``
@@ -252,12 +254,23 @@ class RunResult:
 
 def run_chapter(chapter: str, parameters: dict[str, Any], out_dir: Path, *, label: str = "") -> RunResult:
     """Execute one chapter with papermill into ``out_dir`` (already validated parameters)."""
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    previous = os.environ.get("CBEC_BOOK_OUTPUTS")
+    os.environ["CBEC_BOOK_OUTPUTS"] = str(out_dir / "outputs")  # read by the kernel papermill starts
+    try:
+        return _execute(chapter, parameters, out_dir)
+    finally:
+        if previous is None:
+            os.environ.pop("CBEC_BOOK_OUTPUTS", None)
+        else:
+            os.environ["CBEC_BOOK_OUTPUTS"] = previous
+
+
+def _execute(chapter: str, parameters: dict[str, Any], out_dir: Path) -> RunResult:
     import nbformat
     import papermill
 
-    out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    os.environ["CBEC_BOOK_OUTPUTS"] = str(out_dir / "outputs")
     results_src = out_dir / "outputs" / "results" / f"{chapter}.json"
     if results_src.exists():
         results_src.unlink()
@@ -269,13 +282,21 @@ def run_chapter(chapter: str, parameters: dict[str, Any], out_dir: Path, *, labe
         source = Path(tmp) / f"{chapter}.ipynb"
         nbformat.write(nb, source)
         error = None
-        try:
-            papermill.execute_notebook(
-                str(source), str(output), parameters=parameters, cwd=str(CHAPTERS_DIR),
-                kernel_name="python3", progress_bar=False, log_output=False,
-            )
-        except papermill.PapermillExecutionError as err:
-            error = f"{err.ename}: {err.evalue}\n" + "".join(err.traceback[-3:])
+        for attempt in range(KERNEL_START_ATTEMPTS):
+            try:
+                papermill.execute_notebook(
+                    str(source), str(output), parameters=parameters, cwd=str(CHAPTERS_DIR),
+                    kernel_name="python3", progress_bar=False, log_output=False,
+                )
+                break
+            except papermill.PapermillExecutionError as err:
+                error = f"{err.ename}: {err.evalue}\n" + "".join(err.traceback[-3:])
+                break
+            except RuntimeError as err:
+                # Concurrent kernels can race for the same TCP port, and the kernel then
+                # never answers; that is not the chapter's failure, so start it again.
+                if "Kernel didn't respond" not in str(err) or attempt == KERNEL_START_ATTEMPTS - 1:
+                    raise
     results = None
     if error is None:
         if results_src.exists():

@@ -76,3 +76,11 @@ def test_provincial_chapters_accept_their_own_samples():
     assert "years_2012_2019" not in run.sample_names("baseline_did")
     with pytest.raises(RunError, match="not a named sample of baseline_did"):
         run._validate_sample("years_2012_2019", "baseline_did")
+
+
+def test_a_run_does_not_leak_its_output_folder_into_the_environment(broken_chapters, tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.delenv("CBEC_BOOK_OUTPUTS", raising=False)
+    run.run_chapter("broken", {}, tmp_path / "out")
+    assert "CBEC_BOOK_OUTPUTS" not in os.environ

@@ -87,6 +87,16 @@ def glue(key: str, value: Any, display: bool = False) -> None:
     _glue(key, _plain(value) if np.isscalar(value) else value, display=display)
 
 
+def glue_if_truth(key: str, data: "ChapterData", text: str, otherwise: str = "") -> None:
+    """Glue ``text`` when ``data`` has a known truth, else ``otherwise``.
+
+    For sentences about the truth, which mean nothing on a reader's own data
+    (where the truth is unknown): ``text`` may use ``{}``-free f-strings built
+    by the caller; the choice is made here so every chapter words it alike.
+    """
+    glue(key, text if data.synthetic else otherwise)
+
+
 def glue_estimate(prefix: str, result, term: str) -> None:
     """Glue ``<prefix>_beta, _se, _t, _p, _n`` for one term of a result."""
     c = result.coef(term)

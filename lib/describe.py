@@ -222,3 +222,23 @@ def plot_true_effects(truth, ax=None):
         right.set_ylabel("true ATT")
         right.legend(loc="upper right")
     return fig
+
+
+def truth_summary(truth) -> str:
+    """One paragraph on a panel's truth, computed from it (for the data chapter's prose)."""
+    cohort = truth.att_by_cohort
+    region = truth.att_by_group["region"].sort_values(ascending=False)
+    industry = truth.att_by_group["industry"]
+    size = truth.att_by_group["city_size"]
+    ev = truth.att_by_event_time.dropna()
+    post = ev[ev.index >= 0]
+    return (f"On this panel the average effect of the pilots on the treated city-years, the quantity a "
+            f"DID design targets, is {truth.att:.4f} index points. By adoption cohort it ranges from "
+            f"{cohort.min():.4f} ({cohort.idxmin()}) to {cohort.max():.4f} ({cohort.idxmax()}); by "
+            f"region it is largest in the {region.index[0]} ({region.iloc[0]:.4f}) and smallest in the "
+            f"{region.index[-1]} ({region.iloc[-1]:.4f}); it is {industry.get('tertiary', float('nan')):.4f} "
+            f"in tertiary- and {industry.get('secondary', float('nan')):.4f} in secondary-dominated cities, "
+            f"{size.get('megacity', float('nan')):.4f} in megacities and "
+            f"{size.get('large_medium', float('nan')):.4f} in large and medium cities; and it moves from "
+            f"{post.iloc[0]:.4f} in the year of designation to {post.iloc[-1]:.4f} at event time "
+            f"+{int(post.index[-1])}.")

@@ -139,3 +139,10 @@ def test_true_effects_figure(default_data):
     assert "event time" in left.get_xlabel() and right.get_xlabel() == "adoption cohort"
     assert len(right.patches) == 5
     assert "overall ATT" in right.get_legend().get_texts()[0].get_text()
+
+
+def test_truth_summary_is_computed_from_the_truth(default_data):
+    text = describe.truth_summary(default_data.truth)
+    assert f"{default_data.truth.att:.4f}" in text
+    cohort = default_data.truth.att_by_cohort
+    assert f"{cohort.max():.4f} ({cohort.idxmax()})" in text

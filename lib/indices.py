@@ -1,8 +1,9 @@
-r"""Composite indices used by the paper's mechanism chapter.
+r"""Composite indices built from several indicators.
 
-Only the producer-service agglomeration index of the paper's eq. (11) lives
-here for now (:func:`producer_service_agglomeration`); the entropy-weight
-index will join it.
+* :func:`producer_service_agglomeration`: the main paper's eq. (11), a location
+  quotient of producer-service employment (the mechanisms chapter's ``Spec``);
+* :func:`min_max_standardise`, :func:`entropy_weights`, :func:`entropy_index`:
+  the companion paper's entropy-weight digital-trade index.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["producer_service_agglomeration"]
+__all__ = ["producer_service_agglomeration", "min_max_standardise", "entropy_weights", "entropy_index",
+           "EntropyIndex"]
 
 
 def producer_service_agglomeration(
@@ -118,7 +120,6 @@ def producer_service_agglomeration(
 
 
 # --------------------------------------------------------------------------- entropy weights
-__all__ += ["min_max_standardise", "entropy_weights", "entropy_index", "EntropyIndex"]
 
 from dataclasses import dataclass, field  # noqa: E402  (appended section)
 from typing import Mapping  # noqa: E402

@@ -123,7 +123,10 @@ def wild_cluster_bootstrap(
       :math:`t^* = \hat\beta^*/\mathrm{se}^*`.
     * WCU: :math:`y^* = X\hat\beta + w_g\hat u`, :math:`t^* = (\hat\beta^*-\hat\beta)/\mathrm{se}^*`.
 
-    :math:`\mathrm{se}^*` is the CRV1 s.e. of each draw, and
+    :math:`\mathrm{se}^*` is the CRV1 s.e. of each draw, with the small-sample
+    factor's :math:`K = k + T` (the unit effects are not counted because they
+    are nested in the clusters, as in :func:`lib.did.twfe`; with a ``cluster``
+    coarser than the unit that still holds, with one finer it does not), and
     :math:`p = B^{-1}\sum_b 1[|t^*_b| \ge |t|]`. Weights: Rademacher
     (:math:`\pm 1`), or Webb's six-point distribution, better when
     :math:`G` is below about 12 (Rademacher has only :math:`2^G` distinct draws).

@@ -30,7 +30,7 @@ from lib import panel
 from lib.results import RegressionResult
 
 __all__ = ["twfe", "selection_logit", "event_study", "EventStudyResult", "placebo_test",
-           "PlaceboResult", "placebo_assignments", "placebo_fwl", "VALID_VCOV"]
+           "PlaceboResult", "placebo_assignments", "ri_pvalue", "placebo_fwl", "VALID_VCOV"]
 
 #: Accepted values of ``vcov``.
 VALID_VCOV = ('{"CRV1": <column>}', '"hetero" (HC1)', '"iid"')
@@ -903,6 +903,18 @@ def placebo_assignments(adoption: pd.Series, n_draws: int, *, seed: int) -> np.n
     return out
 
 
+def ri_pvalue(placebo: np.ndarray, actual: float) -> float:
+    """Randomization-inference p-value ``(1 + #{|placebo| >= |actual|}) / (B + 1)``.
+
+    The observed assignment is one of the ``B + 1`` equally likely draws under
+    the sharp null, so the p-value is never below ``1 / (B + 1)``
+    (Young 2019). NaN draws count as not as large.
+    """
+    placebo = np.asarray(placebo, dtype=float)
+    k = int(np.sum(np.abs(placebo) >= abs(float(actual))))
+    return float((1 + k) / (placebo.size + 1))
+
+
 @dataclass(frozen=True)
 class PlaceboResult:
     """Randomization-inference placebo test of the TWFE DID.
@@ -915,7 +927,9 @@ class PlaceboResult:
     actual : RegressionResult
         The estimate with the real assignment (:func:`twfe`).
     ri_pvalue : float
-        Share of draws with ``|placebo coefficient| >= |actual|``.
+        ``(1 + #{|placebo coefficient| >= |actual|}) / (B + 1)``: the observed
+        assignment counts as one of the ``B + 1`` draws, so the p-value is at
+        least ``1 / (B + 1)`` and exact under the sharp null (Young 2019).
     ri_pvalue_t : float
         The same with ``|t|`` (studentised randomization inference).
     assignments : numpy.ndarray
@@ -1022,13 +1036,15 @@ class PlaceboResult:
                   title=self.ri_text(), framealpha=0.95)
         return fig
 
+    @property
+    def n_as_large(self) -> int:
+        """Number of placebo draws with ``|coefficient| >= |actual|``."""
+        return int(round(self.ri_pvalue * (self.n_draws + 1))) - 1
+
     def ri_text(self) -> str:
-        """``"RI p-value = 0.012 (12 of 1,000 draws as large)"`` (a bound when none is)."""
-        k = int(round(self.ri_pvalue * self.n_draws))
-        if k == 0:
-            return f"RI p-value < {1 / self.n_draws:.3g} (no draw of {self.n_draws:,} as large)"
+        """``"RI p-value = 0.013 (12 of 1,000 draws as large)"``."""
+        k = self.n_as_large
         return f"RI p-value = {self.ri_pvalue:.3f} ({k:,} of {self.n_draws:,} draws as large)"
-        return fig
 
 
 def _twfe_engine(data: pd.DataFrame, *, yname: str, dname: str, idname: str, tname: str,
@@ -1347,6 +1363,6 @@ def placebo_test(
                 n_treated_units=int(np.isfinite(adoption.to_numpy()).sum()))
     return PlaceboResult(
         coefficients=fit.coef, std_errors=fit.std_error, tstats=tst, pvalues=pv, actual=actual,
-        ri_pvalue=float(np.mean(np.abs(fit.coef) >= abs(b0))),
-        ri_pvalue_t=float(np.mean(np.abs(tst) >= abs(t0))),
+        ri_pvalue=ri_pvalue(fit.coef, b0),
+        ri_pvalue_t=ri_pvalue(tst, t0),
         assignments=A, units=units, nobs=int(fit.nobs), spec=spec)

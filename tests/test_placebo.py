@@ -63,7 +63,12 @@ def test_actual_equals_twfe(frame, placebo):
 
 def test_ri_pvalue_and_pvalues_by_hand(placebo):
     b0 = placebo.actual.params["CBEC"]
-    assert placebo.ri_pvalue == np.mean(np.abs(placebo.coefficients) >= abs(b0))
+    k = np.sum(np.abs(placebo.coefficients) >= abs(b0))
+    assert placebo.ri_pvalue == (1 + k) / (placebo.n_draws + 1)
+    assert placebo.n_as_large == k
+    t0 = placebo.actual.tstats["CBEC"]
+    assert placebo.ri_pvalue_t == (1 + np.sum(np.abs(placebo.tstats) >= abs(t0))) / (placebo.n_draws + 1)
+    assert placebo.ri_pvalue >= 1 / (placebo.n_draws + 1)
     G = 280
     np.testing.assert_allclose(placebo.pvalues,
                                2 * stats.t.sf(np.abs(placebo.coefficients / placebo.std_errors),
@@ -116,6 +121,14 @@ def test_other_covariances_equal_fe_ols_treatments(frame, vcov):
     np.testing.assert_allclose(res.std_errors, ref.std_error, rtol=1e-8)
 
 
+def test_ri_pvalue_counts_the_observed_assignment():
+    # (1 + k) / (B + 1): never zero, 1 when every draw is as large (Young 2019)
+    assert did.ri_pvalue(np.array([0.1, -0.2, 0.3]), 5.0) == 0.25
+    assert did.ri_pvalue(np.array([0.1, -0.2, 0.3]), 0.2) == 0.75
+    assert did.ri_pvalue(np.array([0.1, -0.2, 0.3]), 0.0) == 1.0
+    assert did.ri_pvalue(np.array([0.1, np.nan]), 0.05) == 2 / 3
+
+
 def test_sharp_null_gives_uniform_ri_pvalues():
     # under random assignment and no effect, the RI p-value is (about) uniform
     rng = np.random.default_rng(0)
@@ -143,8 +156,7 @@ def test_plot_and_table(placebo):
     ax = fig.axes[0]
     assert ax.get_legend().get_title().get_text() == placebo.ri_text()
     k = int(np.sum(np.abs(placebo.coefficients) >= abs(placebo.actual_estimate)))
-    assert placebo.ri_text().startswith("RI p-value < 0.025" if k == 0 else
-                                        f"RI p-value = {k / 40:.3f} ({k} of 40")
+    assert placebo.ri_text().startswith(f"RI p-value = {(1 + k) / 41:.3f} ({k} of 40")
     assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "p-value"
     tab = placebo.table()
     assert "RI p-value (|coefficient|)" in tab.data.index

@@ -228,6 +228,27 @@ class GroupEffects:
         """Name of the ``level×CBEC`` term."""
         return interaction_term(level, self.dname)
 
+    def pairwise(self, first: Any, second: Any) -> dict[str, float]:
+        r"""Wald test that two levels' effects are equal in the interacted model.
+
+        :math:`H_0: \beta_a = \beta_b`, i.e. :func:`wald_equal` on the two
+        ``level×CBEC`` terms of ``interacted`` (cluster-robust covariance,
+        :math:`F(1, G-1)`). Adds ``difference`` (:math:`\hat\beta_a -
+        \hat\beta_b`) and its ``std_error``; :math:`F = (\text{difference} /
+        \text{std\_error})^2`.
+        """
+        for lev in (first, second):
+            if lev not in self.levels:
+                raise KeyError(f"pairwise: level {lev!r} not estimated; levels are {self.levels}")
+        ta, tb = self.term(first), self.term(second)
+        out = wald_equal(self.interacted.params, self.interacted.cov, [ta, tb],
+                         dof_resid=self.interacted.dof_resid)
+        V = self.interacted.cov
+        var = float(V.loc[ta, ta] + V.loc[tb, tb] - 2 * V.loc[ta, tb])
+        out["difference"] = float(self.interacted.params[ta] - self.interacted.params[tb])
+        out["std_error"] = float(np.sqrt(var))
+        return out
+
     def tidy(self, level: float = 0.95) -> pd.DataFrame:
         """One row per level and method: estimate, s.e., t, p, CI, N."""
         rows = []

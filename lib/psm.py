@@ -73,6 +73,8 @@ __all__ = [
     "cohort_match",
     "CohortMatch",
     "implied_treated_share",
+    "ci_covers",
+    "truth_clause",
     "support_plot",
     "love_plot",
 ]
@@ -467,15 +469,19 @@ class Matching:
         """The on-support treated rows of ``score.frame`` (what the ATT averages over)."""
         return self.score.frame.loc[self.treated_index[self.on_support]]
 
-    def true_att(self, truth) -> float:
+    def true_att(self, truth, *, support_only: bool = True) -> float:
         """The true ATT over exactly the treated rows this estimate averages over.
 
         Mean of :math:`\\tau_{it}` (``truth.effects``; zero for rows without a
         non-zero effect, e.g. pre-adoption years when matching on ``treated``).
+        ``support_only=False`` averages over every treated row of the score
+        sample instead, off-support rows included (the estimand before
+        ``psmatch2, common`` trims it).
         """
         if truth is None:
             return float("nan")
-        rows = self.treated_rows()
+        rows = (self.treated_rows() if support_only
+                else self.score.frame.loc[self.treated_index])
         s = self.score
         eff = truth.effects.set_index(["city_id", "year"])["tau"]
         keys = pd.MultiIndex.from_frame(rows[[s.idname, s.tname]].astype("int64"))
@@ -1504,6 +1510,31 @@ def cohort_match(data: pd.DataFrame, *, yname: str = "Inno", gname: str = "adopt
                 seed=seed, cohorts=cohorts)
     return CohortMatch(att=att, se=se, rows=rows, score=score, spec=spec,
                        counts=counts, boot=boot)
+
+
+# ================================================================ truth
+def ci_covers(estimate: float, se: float, truth: float, *, level: float = 0.95) -> bool:
+    """Whether the normal ``level`` interval ``estimate ± z se`` contains ``truth``
+    (``False`` when any input is not finite)."""
+    if not (np.isfinite(estimate) and np.isfinite(se) and np.isfinite(truth)):
+        return False
+    z = stats.norm.ppf(0.5 + level / 2)
+    return bool(estimate - z * se <= truth <= estimate + z * se)
+
+
+def truth_clause(label: str, estimate: float, se: float, truth: float, se_label: str) -> str:
+    """One clause comparing an estimate with the truth, for glued prose.
+
+    E.g. ``"the kernel ATT is 1.7 bootstrap s.e. below it and its 95 %
+    interval, from -0.2187 to 0.0267, covers it"`` ("it" is the truth, named
+    before the clause). Distance in s.e., side and coverage are computed.
+    """
+    z = stats.norm.ppf(0.975)
+    lo, hi = estimate - z * se, estimate + z * se
+    side = "below" if estimate < truth else "above"
+    covers = "covers" if ci_covers(estimate, se, truth) else "excludes"
+    return (f"{label} is {abs(estimate - truth) / se:.1f} {se_label} s.e. {side} it and its 95 % "
+            f"interval, from {lo:.4f} to {hi:.4f}, {covers} it")
 
 
 # ================================================================ figures

@@ -106,6 +106,23 @@ def test_interacted_model_and_wald_match_statsmodels(panel, ge):
     np.testing.assert_allclose(ge.wald["statistic"], ge.wald["chi2"] / 2, rtol=1e-12)
 
 
+def test_pairwise_wald_matches_statsmodels(panel, ge):
+    df = panel.copy()
+    for lev in ("A", "B", "C"):
+        df[f"d_{lev}"] = (df["grp"] == lev) * df["CBEC"]
+    ref = sm_fit(df, "Inno ~ d_A + d_B + d_C + x1 + C(city_id) + C(year)")
+    n, E, T = len(df), df["city_id"].nunique(), df["year"].nunique()
+    w_sm = float(ref.wald_test("d_A = d_C", scalar=True, use_f=False).statistic)
+    pw = ge.pairwise("A", "C")
+    np.testing.assert_allclose(pw["chi2"], w_sm / se_factor(n, 4, E, T) ** 2, rtol=1e-8)
+    np.testing.assert_allclose(pw["difference"], ref.params["d_A"] - ref.params["d_C"], rtol=1e-8)
+    np.testing.assert_allclose(pw["statistic"], (pw["difference"] / pw["std_error"]) ** 2,
+                               rtol=1e-10)
+    assert pw["df"] == 1 and pw["df_denom"] == E - 1
+    with pytest.raises(KeyError, match="not estimated"):
+        ge.pairwise("A", "Z")
+
+
 def test_wald_equal_hand_computation():
     params = pd.Series({"a": 1.0, "b": 0.0})
     cov = pd.DataFrame([[0.04, 0.0], [0.0, 0.05]], index=["a", "b"], columns=["a", "b"])

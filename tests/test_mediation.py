@@ -245,3 +245,32 @@ def test_comparison_rows_and_indirect_plot(med):
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_truth_gaps_by_hand(med):
+    truth = pd.DataFrame({"a": [med.a - 2 * med.se_a], "b": [med.b + med.se_b],
+                          "indirect": [med.indirect]}, index=["M"])
+    g = M.truth_gaps({"M": med}, truth)
+    assert g.loc["M", "a_gap_se"] == pytest.approx(2.0, rel=1e-10)
+    assert g.loc["M", "b_gap_se"] == pytest.approx(-1.0, rel=1e-10)
+    lo, hi = med.bootstrap_ci
+    assert g.loc["M", "ab_covered"] == bool(lo <= med.indirect <= hi)
+    far = truth.assign(indirect=hi + 1.0)
+    assert not M.truth_gaps({"M": med}, far).loc["M", "ab_covered"]
+    none = M.truth_gaps({"M": med}, None)       # a reader's panel: no truth
+    assert np.isnan(none.loc["M", "a_gap_se"]) and not none.loc["M", "ab_covered"]
+
+
+def test_seed_paths_equal_three_step_on_the_same_draw():
+    from lib import data as data_mod
+    from lib import synthetic
+    from lib.facts import sample_frame
+
+    out = M.seed_paths([1], ["Envir"])
+    raw, truth = synthetic.simulate_city_panel(sample_frame(), seed=1)
+    panel = data_mod.validate_panel(raw, source="test")
+    ref = M.three_step(panel.data, yname="Inno", dname="CBEC", mediator="Envir",
+                       controls=list(panel.spec.controls))
+    row = out.loc[(1, "Envir")]
+    assert row["a"] == pytest.approx(ref.a, rel=1e-12) and row["b"] == pytest.approx(ref.b, rel=1e-12)
+    assert row["a_gap_se"] == pytest.approx((ref.a - truth.indirect.loc["Envir", "a"]) / ref.se_a)

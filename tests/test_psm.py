@@ -278,6 +278,24 @@ def test_matching_on_ever_treated_truth_counts_pre_years_as_zero(default_match):
     vals = tau.reindex(pd.MultiIndex.from_frame(tr[["city_id", "year"]])).fillna(0.0)
     assert m.true_att(data.truth) == pytest.approx(vals.mean(), rel=1e-12)
     assert m.true_att(data.truth) < data.truth.att       # diluted by pre-adoption zeros
+    # support_only=False: every ever-pilot row of the score sample, off-support ones included
+    allrows = s.frame.loc[m.treated_index]
+    vals_all = tau.reindex(pd.MultiIndex.from_frame(allrows[["city_id", "year"]])).fillna(0.0)
+    assert len(allrows) == m.n_treated + m.n_off_support
+    assert m.true_att(data.truth, support_only=False) == pytest.approx(vals_all.mean(), rel=1e-12)
+    assert m.true_att(None, support_only=False) != m.true_att(None, support_only=False)  # nan
+
+
+def test_ci_covers_and_truth_clause():
+    assert psm.ci_covers(-0.096, 0.063, 0.012)            # -0.096 + 1.96 * 0.063 = 0.0275
+    assert not psm.ci_covers(-0.086, 0.028, 0.012)        # upper end -0.031
+    assert not psm.ci_covers(0.0, float("nan"), 0.0)
+    assert psm.ci_covers(0.0, 1.0, 1.95) and not psm.ci_covers(0.0, 1.0, 1.97)
+    c = psm.truth_clause("the kernel ATT", -0.096, 0.063, 0.012, "bootstrap")
+    assert c == ("the kernel ATT is 1.7 bootstrap s.e. below it and its 95 % interval, "
+                 "from -0.2195 to 0.0275, covers it")
+    assert "above it" in psm.truth_clause("x", 0.2, 0.01, 0.0, "AI") and "excludes it" in \
+        psm.truth_clause("x", 0.2, 0.01, 0.0, "AI")
 
 
 def test_cohort_match_truth_and_reproducible(default_match):

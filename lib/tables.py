@@ -52,8 +52,9 @@ __all__ = [
 ]
 
 #: The sentence every paper | book | truth table carries.
-COMPARISON_NOTE = ("book = estimate on the semi-synthetic default panel; "
-                   "truth = the effect built into that panel; paper = the printed number.")
+COMPARISON_NOTE = ("book = this book's estimate on the data the page was built with (by default the "
+                   "semi-synthetic panel); truth = the effect built into the semi-synthetic panel "
+                   "(empty on a reader's own data); paper = the printed number.")
 
 #: Where the book serves ``outputs/`` from, relative to a chapter page
 #: (chapters live one folder below the book root; ``html_static_path`` copies

@@ -85,6 +85,31 @@ def _drop_singletons(frame: pd.DataFrame, idname: str, tname: str) -> tuple[pd.D
     return frame, n0 - len(frame)
 
 
+def estimation_frame(data: pd.DataFrame, needed: Sequence[str], *, idname: str, tname: str,
+                     fn: str, drop_singletons: bool = True) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The rows a two-way FE model uses, and why the others were dropped.
+
+    Checks that ``needed`` columns exist, keeps complete cases (each dropped
+    row counted under its first missing column), drops singleton units or
+    periods iteratively (counted), and rejects an empty sample or duplicate
+    unit-period rows, naming ``fn`` in every message. Every FE estimator in
+    ``lib`` builds its sample here, so all of them report drops alike.
+    """
+    _check_columns(data, needed, fn)
+    frame, reasons = _model_frame(data, needed)
+    if drop_singletons:
+        frame, n_single = _drop_singletons(frame, idname, tname)
+        if n_single:
+            reasons[f"singleton {idname} or {tname}"] = n_single
+    if frame.empty:
+        raise ValueError(f"{fn}: no complete rows left; dropped {reasons}")
+    dup = frame.duplicated([idname, tname])
+    if dup.any():
+        raise ValueError(f"{fn}: {int(dup.sum())} duplicate ({idname}, {tname}) rows, e.g. rows "
+                         f"{list(frame.index[dup][:5])}; the panel must have one row per unit and period.")
+    return frame, reasons
+
+
 def _apply_sample(data: pd.DataFrame, sample) -> tuple[pd.DataFrame, int]:
     if sample is None:
         return data, 0
@@ -220,20 +245,10 @@ def twfe(
         raise ValueError("twfe: yname, dname and controls must be distinct columns")
 
     sub, n_excl = _apply_sample(data, sample)
-    frame, drop_reasons = _model_frame(sub, needed)
-    n_singleton = 0
-    if drop_singletons:
-        frame, n_singleton = _drop_singletons(frame, idname, tname)
-        if n_singleton:
-            drop_reasons[f"singleton {idname} or {tname}"] = n_singleton
+    frame, drop_reasons = estimation_frame(sub, needed, idname=idname, tname=tname, fn="twfe",
+                                           drop_singletons=drop_singletons)
+    n_singleton = drop_reasons.get(f"singleton {idname} or {tname}", 0)
     n_dropped = len(sub) - len(frame)
-    if frame.empty:
-        raise ValueError(f"twfe: no complete rows left; dropped {drop_reasons}")
-    dup = frame.duplicated([idname, tname])
-    if dup.any():
-        raise ValueError(
-            f"twfe: {int(dup.sum())} duplicate ({idname}, {tname}) rows; "
-            "the panel must have one row per city and year.")
     regressors = [dname, *controls]
     for c in regressors:
         if frame[c].nunique() < 2:
@@ -1056,17 +1071,7 @@ def _twfe_engine(data: pd.DataFrame, *, yname: str, dname: str, idname: str, tna
     """
     kind, ccol = _parse_vcov(vcov)
     needed = [yname, dname, *controls, idname, tname] + ([ccol] if ccol else [])
-    _check_columns(data, needed, "placebo_test")
-    frame, drop_reasons = _model_frame(data, needed)
-    frame, n_singleton = _drop_singletons(frame, idname, tname)
-    if n_singleton:
-        drop_reasons[f"singleton {idname} or {tname}"] = n_singleton
-    if frame.empty:
-        raise ValueError(f"placebo_test: no complete rows left; dropped {drop_reasons}")
-    dup = frame.duplicated([idname, tname])
-    if dup.any():
-        raise ValueError(f"placebo_test: {int(dup.sum())} duplicate ({idname}, {tname}) rows, "
-                         f"e.g. rows {list(frame.index[dup][:5])}")
+    frame, drop_reasons = estimation_frame(data, needed, idname=idname, tname=tname, fn="placebo_test")
     regressors = [dname, *controls]
     for c in regressors:
         if frame[c].nunique() < 2:

@@ -83,18 +83,14 @@ class WildBootstrapResult:
 
 
 def _fe_design(data, yname, dname, idname, tname, controls, cluster):
-    from lib.did import _check_columns, _drop_singletons, _model_frame
+    from lib.did import estimation_frame
     from lib.panel import within_transform
 
     cols = [yname, dname, *controls]
     needed = list(dict.fromkeys([*cols, idname, tname, cluster]))
-    _check_columns(data, needed, "inference")
-    frame, reasons = _model_frame(data, needed)
-    frame, n_single = _drop_singletons(frame, idname, tname)
-    if frame.empty:
-        raise ValueError(f"no complete rows left; dropped {reasons}")
+    frame, reasons = estimation_frame(data, needed, idname=idname, tname=tname, fn="inference")
     W = within_transform(frame, cols, idname, tname)
-    return frame, W[:, 0], W[:, 1:], len(data) - len(frame)
+    return frame, W[:, 0], W[:, 1:], reasons
 
 
 def wild_cluster_bootstrap(
@@ -158,7 +154,8 @@ def wild_cluster_bootstrap(
     controls = list(controls)
     if int(reps) != reps or reps < 1:
         raise ValueError(f"reps must be a positive integer, got {reps!r}")
-    frame, y, X, n_dropped = _fe_design(data, yname, dname, idname, tname, controls, cluster)
+    frame, y, X, reasons = _fe_design(data, yname, dname, idname, tname, controls, cluster)
+    n_dropped = len(data) - len(frame)
     N, k = X.shape
     cl, G = codes(frame[cluster].to_numpy())
     T = frame[tname].nunique()
@@ -235,7 +232,8 @@ def driscoll_kraay(
         ``vcov`` text names the bandwidth; ``extra["bandwidth"]``.
     """
     controls = list(controls)
-    frame, y, X, n_dropped = _fe_design(data, yname, dname, idname, tname, controls, idname)
+    frame, y, X, reasons = _fe_design(data, yname, dname, idname, tname, controls, idname)
+    n_dropped = len(data) - len(frame)
     N, k = X.shape
     periods = frame[tname].to_numpy()
     yrs = np.unique(periods)
@@ -261,6 +259,6 @@ def driscoll_kraay(
         r2=float(1 - (u @ u) / (ybar @ ybar)), r2_kind="within",
         fixed_effects=(idname, tname), controls=bool(controls),
         vcov=f"Driscoll-Kraay (Bartlett, bandwidth {L})", n_dropped=int(n_dropped),
-        drop_reasons={}, spec=dict(estimator="twfe_dk", yname=yname, dname=dname, idname=idname,
+        drop_reasons=dict(reasons), spec=dict(estimator="twfe_dk", yname=yname, dname=dname, idname=idname,
                                    tname=tname, controls=tuple(controls), vcov="DK"),
         extra={"bandwidth": L, "periods": T, "entities": int(E)})

@@ -543,7 +543,7 @@ def three_step(
     ...                  bootstrap_reps=1000, seed=1)             # doctest: +SKIP
     >>> med.indirect, med.sobel_z, med.bootstrap_ci               # doctest: +SKIP
     """
-    from lib.did import _check_columns, _drop_singletons, _model_frame, _parse_vcov, twfe
+    from lib.did import _parse_vcov, estimation_frame, twfe
 
     controls = list(controls)
     if mediator in (yname, dname) or mediator in controls:
@@ -553,13 +553,7 @@ def three_step(
         raise ValueError(f"bootstrap_reps must be a non-negative integer, got {bootstrap_reps!r}")
     kind, ccol = _parse_vcov(vcov)
     needed = [yname, dname, mediator, *controls, idname, tname] + ([ccol] if ccol else [])
-    _check_columns(data, needed, "three_step")
-    frame, reasons = _model_frame(data, needed)
-    frame, n_single = _drop_singletons(frame, idname, tname)
-    if n_single:
-        reasons[f"singleton {idname} or {tname}"] = n_single
-    if frame.empty:
-        raise ValueError(f"three_step: no complete rows left; dropped {reasons}")
+    frame, reasons = estimation_frame(data, needed, idname=idname, tname=tname, fn="three_step")
     n_dropped = len(data) - len(frame)
     mask = data.index.isin(frame.index)
 

@@ -1227,15 +1227,6 @@ def implied_treated_share(balance: pd.DataFrame, descriptives: pd.DataFrame) -> 
 
 
 # ================================================================ PSM-DID
-def _drop_singletons(frame: pd.DataFrame, idname: str, tname: str) -> pd.DataFrame:
-    while True:
-        keep = (frame.groupby(idname)[idname].transform("size") > 1) & (
-            frame.groupby(tname)[tname].transform("size") > 1)
-        if keep.all():
-            return frame
-        frame = frame.loc[keep]
-
-
 def psm_did(data: pd.DataFrame, match: Matching, *, yname: str = "Inno", dname: str = "CBEC",
             controls: Sequence[str] = MATCHING_VARIABLES, idname: str = "city_id",
             tname: str = "year", sample: Literal["matched", "support"] = "matched",
@@ -1259,6 +1250,7 @@ def psm_did(data: pd.DataFrame, match: Matching, *, yname: str = "Inno", dname: 
     singletons dropped iteratively.
     """
     from lib import panel
+    from lib.did import estimation_frame
 
     if sample not in ("matched", "support"):
         raise PSMError(f"sample must be 'matched' or 'support', got {sample!r}")
@@ -1280,19 +1272,17 @@ def psm_did(data: pd.DataFrame, match: Matching, *, yname: str = "Inno", dname: 
         base["_w"] = 1.0
         base.loc[off, "_w"] = 0.0
     n0 = len(base)
-    base = base.loc[base["_w"] > 0].dropna()
+    base = base.loc[base["_w"] > 0]
     n_unmatched = n0 - len(base)
-    base = _drop_singletons(base, idname, tname)
-    n_single = n0 - n_unmatched - len(base)
+    needed = list(dict.fromkeys([yname, dname, *controls, idname, tname, cluster, "_w"]))
+    base, more = estimation_frame(base, needed, idname=idname, tname=tname, fn="psm_did")
     regs = [dname, *controls]
     fit = panel.fe_ols(base[yname].to_numpy(float), base[regs].to_numpy(float),
                        base[idname].to_numpy(), base[tname].to_numpy(), base[cluster].to_numpy(),
                        vcov="CRV1", weights=base["_w"].to_numpy(float))
     params = pd.Series(fit.params, index=regs, name="estimate")
     cov = pd.DataFrame(fit.cov, index=regs, columns=regs)
-    reasons = {("not matched" if sample == "matched" else "off support"): int(n_unmatched)}
-    if n_single:
-        reasons[f"singleton {idname} or {tname}"] = int(n_single)
+    reasons = {("not matched" if sample == "matched" else "off support"): int(n_unmatched), **more}
     return RegressionResult(
         params=params, std_errors=pd.Series(fit.std_errors, index=regs, name="std_error"),
         cov=cov, nobs=int(fit.nobs), dof_resid=fit.dof_resid, r2=float(fit.r2_within),

@@ -341,8 +341,8 @@ def run_grid(chapter: str, grid: dict[str, list[str]], base: dict[str, Any], out
             from dask.distributed import Client
         except ImportError:
             raise RunError("--scheduler needs dask.distributed (pip install 'dask[distributed]')") from None
-        client = Client(scheduler)
-        results = client.gather(client.map(_worker, tasks, pure=False))
+        with Client(scheduler) as client:
+            results = client.gather(client.map(_worker, tasks, pure=False))
     elif jobs > 1 and len(tasks) > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(_worker, tasks))

@@ -78,3 +78,14 @@ def test_bad_parameter_is_rejected_before_running(tmp_path, capsys):
     assert main(["baseline_did", "-p", "sample", "mars", "--out", str(tmp_path)]) == 2
     assert "not a named sample" in capsys.readouterr().err
     assert not (tmp_path / "baseline_did.ipynb").exists()
+
+
+def test_grid_runs_on_a_dask_cluster(tmp_path):
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        code = main(["baseline_did", "--grid", "sample=all,east", "--scheduler", cluster.scheduler_address,
+                     "--out", str(tmp_path)])
+    assert code == 0
+    grid = pd.read_csv(tmp_path / "baseline_did_grid.csv")
+    assert set(grid["sample"]) == {"all", "east"}

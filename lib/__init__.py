@@ -6,6 +6,7 @@ in ``tests/``.
 """
 
 import os
+import re
 from pathlib import Path
 
 #: Repository root (the folder holding ``_config.yml``).
@@ -25,4 +26,23 @@ def outputs_dir() -> Path:
     return Path(env) if env else ROOT / "outputs"
 
 
-__all__ = ["ROOT", "DATA", "outputs_dir"]
+_STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def output_folder(name: str | None, kind: str, directory: str | Path | None = None, *,
+                  example: str) -> Path:
+    """Check an output's file stem and return its (created) folder.
+
+    ``kind`` is the sub-folder of :func:`outputs_dir` used when ``directory``
+    is not given (``"tables"``, ``"figures"``); the stem must be letters,
+    digits, ``_ - .`` so that it is a safe file name and link.
+    """
+    if not name or not _STEM.match(name):
+        raise ValueError(f"{kind.rstrip('s')} name must be a file stem of letters, digits, '_', '-' "
+                         f"or '.', got {name!r}; e.g. {example}")
+    folder = Path(directory) if directory is not None else outputs_dir() / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+__all__ = ["ROOT", "DATA", "outputs_dir", "output_folder"]

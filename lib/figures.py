@@ -10,7 +10,6 @@ same on every figure (:data:`MARKERS` fixes their marker shapes).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,6 @@ MARKERS: dict[str, str] = {"book": "o", "truth": "D", "paper": "s"}
 
 _BAND_ALPHA = 0.25
 _BAND2_ALPHA = 0.12
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def _marker_kw(role: str) -> dict[str, Any]:
@@ -108,16 +106,10 @@ def save_figure(fig: Any, name: str, directory: str | Path | None = None) -> Pat
     directory : path, optional
         Default ``lib.outputs_dir() / "figures"`` (created if needed).
     """
-    if not _NAME_RE.match(name or ""):
-        raise ValueError(f"figure name must be a file stem of letters, digits, '_', '-' or '.', "
-                         f"got {name!r}; e.g. save_figure(fig, 'fig1_event_study')")
-    if directory is None:
-        from lib import outputs_dir
+    from lib import output_folder
 
-        directory = outputs_dir() / "figures"
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{name}.png"
+    path = output_folder(name, "figures", directory,
+                         example="save_figure(fig, 'fig1_event_study')") / f"{name}.png"
     fig.savefig(path, format="png")
     return path
 

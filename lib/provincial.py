@@ -47,8 +47,6 @@ a reader's own file); :func:`chapter_data`; ``python -m lib.provincial
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import json
 import sys
 from dataclasses import asdict, dataclass, field
@@ -59,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from lib.indices import entropy_index
+from lib.synthetic import csv_bytes, manifest_mismatches, write_with_manifest
 
 __all__ = ["DEFAULT_SEED", "YEARS", "INDICATORS", "CONTROLS", "MEDIATORS", "TARGETS",
            "ProvincialParams", "ProvincialTruth", "simulate_province_panel", "write_default_panel",
@@ -72,7 +71,6 @@ BASE_YEAR = 2012
 DERIVED = ROOT / "data" / "derived" / "fdi"
 PANEL_FILE = "fdi_province_panel.csv"
 TRUTH_FILE = "fdi_province_panel_truth.json"
-FLOAT_FORMAT = "%.10g"
 
 #: indicator -> (dimension, direction, loading on L, log-scale of units, noise s.d.)
 INDICATORS: dict[str, tuple[str, int, float, float, float]] = {
@@ -365,34 +363,17 @@ def calibration_table(frame: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------------------ files
 def _files(seed: int = DEFAULT_SEED) -> dict[str, bytes]:
     panel, truth = simulate_province_panel(seed=seed)
-    buf = io.StringIO()
-    panel.to_csv(buf, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
-    return {PANEL_FILE: buf.getvalue().encode("utf-8"), TRUTH_FILE: truth.to_json().encode("utf-8")}
-
-
-def _sums(files: dict[str, bytes]) -> str:
-    return "".join(f"{hashlib.sha256(b).hexdigest()}  {k}\n" for k, b in sorted(files.items()))
+    return {PANEL_FILE: csv_bytes(panel), TRUTH_FILE: truth.to_json().encode("utf-8")}
 
 
 def write_default_panel(out_dir: str | Path = DERIVED) -> dict[str, str]:
     """Write the panel, its truth and ``SHA256SUMS`` under ``data/derived/fdi/``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files = _files()
-    for name, b in files.items():
-        (out / name).write_bytes(b)
-    (out / "SHA256SUMS").write_text(_sums(files))
-    return {k: hashlib.sha256(v).hexdigest() for k, v in files.items()}
+    return write_with_manifest(_files(), out_dir)
 
 
 def check_default_panel(out_dir: str | Path = DERIVED) -> list[str]:
     """Regenerate in memory and compare with ``SHA256SUMS``; return mismatching files."""
-    path = Path(out_dir) / "SHA256SUMS"
-    if not path.exists():
-        return ["SHA256SUMS (absent)"]
-    want = dict(reversed(line.split("  ", 1)) for line in path.read_text().splitlines() if line)
-    got = {k: hashlib.sha256(v).hexdigest() for k, v in _files().items()}
-    return sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
+    return manifest_mismatches(_files(), out_dir)
 
 
 def default_truth() -> ProvincialTruth:

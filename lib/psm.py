@@ -541,6 +541,16 @@ def _finish(method, W, on, tri, cti, yt, yc, score, outcome, spec, se, se_kind, 
                     outcome=outcome, spec=spec, extra=extra or {})
 
 
+def _treated_on_support(pt: np.ndarray, pc: np.ndarray, common: bool, method: str) -> np.ndarray:
+    """Mask of treated scores inside the controls' range (all True without ``common``)."""
+    on = common_support(np.r_[pt, pc], np.r_[np.ones(pt.size, int), np.zeros(pc.size, int)])[:pt.size] \
+        if common else np.ones(pt.size, bool)
+    if not on.any():
+        raise PSMError(f"{method}: no treated row is on the common support ({pt.size} treated "
+                       f"rows, control scores in [{pc.min():.4g}, {pc.max():.4g}]).")
+    return on
+
+
 def nn_match(score: PropensityScore, *, outcome: str | None = None, k: int = 5,
              caliper: float | None = None, ties: Literal["keep", "random"] = "keep",
              seed: int = 0, common: bool = True, var_matches: int = 2) -> Matching:
@@ -570,11 +580,7 @@ def nn_match(score: PropensityScore, *, outcome: str | None = None, k: int = 5,
     """
     outcome = outcome or score.outcome
     tri, cti, pt, pc, yt, yc = _split(score, outcome)
-    on = common_support(np.r_[pt, pc], np.r_[np.ones(pt.size, int), np.zeros(pc.size, int)])[:pt.size] \
-        if common else np.ones(pt.size, bool)
-    if not on.any():
-        raise PSMError(f"nn matching: no treated row is on the common support ({pt.size} treated "
-                       f"rows, control scores in [{pc.min():.4g}, {pc.max():.4g}]).")
+    on = _treated_on_support(pt, pc, common, "nn matching")
     W = np.zeros((pt.size, pc.size))
     W[on] = match_weights_nn(pt[on], pc, k=k, caliper=caliper, ties=ties, seed=seed)
     on = on & (W.sum(axis=1) > 0)
@@ -605,11 +611,7 @@ def kernel_match(score: PropensityScore, *, outcome: str | None = None, bandwidt
     """
     outcome = outcome or score.outcome
     tri, cti, pt, pc, yt, yc = _split(score, outcome)
-    on = common_support(np.r_[pt, pc], np.r_[np.ones(pt.size, int), np.zeros(pc.size, int)])[:pt.size] \
-        if common else np.ones(pt.size, bool)
-    if not on.any():
-        raise PSMError(f"kernel matching: no treated row is on the common support ({pt.size} "
-                       f"treated rows, control scores in [{pc.min():.4g}, {pc.max():.4g}]).")
+    on = _treated_on_support(pt, pc, common, "kernel matching")
     W = np.zeros((pt.size, pc.size))
     W[on] = match_weights_kernel(pt[on], pc, bandwidth=bandwidth)
     n_no_control = int((on & (W.sum(axis=1) == 0)).sum())

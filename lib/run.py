@@ -252,7 +252,7 @@ class RunResult:
         return self.error is None
 
 
-def run_chapter(chapter: str, parameters: dict[str, Any], out_dir: Path, *, label: str = "") -> RunResult:
+def run_chapter(chapter: str, parameters: dict[str, Any], out_dir: Path) -> RunResult:
     """Execute one chapter with papermill into ``out_dir`` (already validated parameters)."""
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -323,9 +323,9 @@ def _run_label(params: dict[str, Any], grid_names: list[str]) -> str:
     return "__".join(parts) or "default"
 
 
-def _worker(args: tuple[str, dict[str, Any], str, str]) -> RunResult:
-    chapter, params, out_dir, label = args
-    return run_chapter(chapter, params, Path(out_dir), label=label)
+def _worker(args: tuple[str, dict[str, Any], str]) -> RunResult:
+    chapter, params, out_dir = args
+    return run_chapter(chapter, params, Path(out_dir))
 
 
 def run_grid(chapter: str, grid: dict[str, list[str]], base: dict[str, Any], out_dir: Path, *,
@@ -335,7 +335,8 @@ def run_grid(chapter: str, grid: dict[str, list[str]], base: dict[str, Any], out
 
     runs = _grid_runs(chapter, grid, base)
     names = list(grid)
-    tasks = [(chapter, p, str(Path(out_dir) / _run_label(p, names)), _run_label(p, names)) for p in runs]
+    labels = [_run_label(p, names) for p in runs]
+    tasks = [(chapter, p, str(Path(out_dir) / label)) for p, label in zip(runs, labels)]
     if scheduler:
         try:
             from dask.distributed import Client
@@ -349,7 +350,7 @@ def run_grid(chapter: str, grid: dict[str, list[str]], base: dict[str, Any], out
     else:
         results = [_worker(t) for t in tasks]
     rows = []
-    for (_, params, _, label), res in zip(tasks, results):
+    for params, label, res in zip(runs, labels, results):
         if not res.ok:
             continue
         payload = json.loads(res.results.read_text())

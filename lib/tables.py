@@ -61,7 +61,6 @@ COMPARISON_NOTE = ("book = this book's estimate on the data the page was built w
 #: ``outputs/`` into ``_static/``).
 STATIC_PREFIX = "../_static/"
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MINUS = "\u2212"  # used in column headers ("Book − truth")
 
 
@@ -282,16 +281,10 @@ class Table:
         ``regression_table(...).save("table4")`` and show the table with its
         download links.
         """
-        name = name or self.name
-        if not name or not _NAME_RE.match(name):
-            raise ValueError(f"table name must be a file stem of letters, digits, '_', '-' or '.', "
-                             f"got {name!r}; e.g. save('table4_baseline')")
-        if directory is None:
-            from lib import outputs_dir
+        from lib import output_folder
 
-            directory = outputs_dir() / "tables"
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        name = name or self.name
+        directory = output_folder(name, "tables", directory, example="save('table4_baseline')")
         self.name = name
         self.paths = {"csv": self.to_csv(directory / f"{name}.csv"),
                       "tex": directory / f"{name}.tex"}

@@ -26,6 +26,19 @@ def outputs_dir() -> Path:
     return Path(env) if env else ROOT / "outputs"
 
 
+def shown_path(path: str | Path) -> str:
+    """``path`` as a message shows it: relative to the working folder when inside it.
+
+    Keeps messages short, and keeps a build machine's absolute checkout path out
+    of the pages (two machines' builds must give the same page text).
+    """
+    resolved = Path(path).expanduser().resolve()
+    try:
+        return resolved.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(resolved)
+
+
 _STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -45,4 +58,4 @@ def output_folder(name: str | None, kind: str, directory: str | Path | None = No
     return folder
 
 
-__all__ = ["ROOT", "DATA", "outputs_dir", "output_folder"]
+__all__ = ["ROOT", "DATA", "outputs_dir", "output_folder", "shown_path"]

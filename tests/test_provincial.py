@@ -14,10 +14,6 @@ def drawn():
     return P.simulate_province_panel()
 
 
-def test_shipped_files_match_generator():
-    assert P.check_default_panel() == []
-
-
 def test_calibrated_to_printed_moments(drawn):
     df, _ = drawn
     assert df.shape[0] == 31 * 11 and df["province"].nunique() == 31

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from lib import outputs_dir
+from lib.build import MACHINE_KEY_PREFIX
 
 
 @dataclass
@@ -87,6 +88,26 @@ def glue(key: str, value: Any, display: bool = False) -> None:
     _glue(key, _plain(value) if np.isscalar(value) else value, display=display)
 
 
+def median_seconds(fn, repeats: int = 3) -> float:
+    """Wall-clock seconds of ``fn()``, the median of ``repeats`` calls."""
+    import time
+
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def glue_machine(key: str, value: Any) -> None:
+    """Glue a machine-dependent value (a timing): ``key`` must start with ``machine_``."""
+    if not key.startswith(MACHINE_KEY_PREFIX):
+        raise ValueError(f"glue_machine: key {key!r} must start with {MACHINE_KEY_PREFIX!r}, so the "
+                         "determinism checks know to ignore it")
+    glue(key, value)
+
+
 def glue_if_truth(key: str, data: "ChapterData", text: str, otherwise: str = "") -> None:
     """Glue ``text`` when ``data`` has a known truth, else ``otherwise``.
 
@@ -129,8 +150,12 @@ def recorded() -> dict[str, dict[str, Any]]:
     return dict(_STATE.estimates)
 
 
-def save_results(path: Path | None = None) -> Path:
-    """Write ``{chapter, parameters, estimates}`` as JSON (sorted keys, stable)."""
+def save_results(path: Path | None = None) -> None:
+    """Write ``{chapter, parameters, estimates}`` as JSON (sorted keys, stable).
+
+    Returns nothing, so the chapter's last cell shows no output (a path there
+    would put the build machine's folder into the executed notebook).
+    """
     if not _STATE.chapter:
         raise RuntimeError("call lib.book.setup(chapter, parameters) at the top of the chapter")
     path = path or outputs_dir() / "results" / f"{_STATE.chapter}.json"
@@ -141,7 +166,6 @@ def save_results(path: Path | None = None) -> Path:
         "estimates": list(_STATE.estimates.values()),
     }
     path.write_text(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-    return path
 
 
 # --------------------------------------------------------------------------- data

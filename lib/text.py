@@ -56,7 +56,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from lib import DATA, ROOT
+from lib import DATA, ROOT, shown_path
 
 __all__ = [
     "POLICY_DIR",
@@ -411,12 +411,12 @@ def load_corpus(path: str | Path = "", *, seed: int | None = None) -> Corpus:
                       f"({len(corpus)} generated documents, seed {truth['seed']})", True, truth)
     p = _resolve(path)
     if not p.exists():
-        raise CorpusError(f"corpus_path {str(path)!r} does not exist (looked at {p}); give a folder "
+        raise CorpusError(f"corpus_path {str(path)!r} does not exist (looked at {shown_path(p)}); give a folder "
                           f"of .txt files or a CSV with columns id, date, issuer, title, text")
     if p.is_dir():
         files = sorted(p.glob("*.txt"))
         if not files:
-            raise CorpusError(f"corpus folder {p} holds no .txt files; put one UTF-8 text file per "
+            raise CorpusError(f"corpus folder {shown_path(p)} holds no .txt files; put one UTF-8 text file per "
                               f"document there (and optionally metadata.csv)")
         df = pd.DataFrame({"doc_id": [f.stem for f in files],
                            "text": [f.read_text(encoding="utf-8") for f in files]})

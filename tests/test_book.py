@@ -145,3 +145,14 @@ def test_download_links_resolve(built_site):
             if not target.exists():
                 broken.append(f"{page.relative_to(built_site)} -> {href}")
     assert not broken, f"download links to missing files: {broken}"
+
+
+def test_pages_hold_no_checkout_path_and_timings_only_in_machine_dependent_elements(built_site):
+    from lib.build import MACHINE_DEPENDENT_CLASS, page_problems
+
+    assert page_problems(built_site) == []
+    # the timings the chapters do show sit inside such an element, and it renders
+    for chapter in ("did_placebo", "mechanisms", "psm_did"):
+        html = (built_site / "chapters" / f"{chapter}.html").read_text(encoding="utf-8")
+        block = re.search(rf'<div class="[^"]*\b{MACHINE_DEPENDENT_CLASS}\b[^"]*">(.*?)</div>', html, re.S)
+        assert block and "seconds" in block.group(1), chapter

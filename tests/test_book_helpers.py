@@ -72,12 +72,14 @@ def test_record_and_save_results_write_stable_json(tmp_path):
     book.setup("unit_test_chapter", parameters={"sample": "all", "n": np.int64(3)})
     book.record("x", estimate=np.float64(0.5), std_error=0.1, t=5.0, p=np.float64(1e-6), nobs=np.int64(10),
                 truth=float("nan"))
-    path = book.save_results(tmp_path / "r.json")
+    path = tmp_path / "r.json"
+    assert book.save_results(path) is None, "no output in the chapter's last cell"
     payload = json.loads(path.read_text())
     assert payload["chapter"] == "unit_test_chapter" and payload["parameters"]["n"] == 3
     (entry,) = payload["estimates"]
     assert entry["estimate"] == 0.5 and entry["truth"] is None and entry["nobs"] == 10
-    assert path.read_text() == book.save_results(tmp_path / "r2.json").read_text()
+    book.save_results(tmp_path / "r2.json")
+    assert path.read_text() == (tmp_path / "r2.json").read_text()
 
 
 def test_adoption_timeline_matches_the_treatment_dummy(default_data):

@@ -2,16 +2,27 @@
 
 Each chapter's first code cell is tagged ``parameters`` and holds only literals.
 This command reads those defaults, validates the reader's values against them
-*before anything runs*, executes the chapter with papermill and writes
+*before anything runs*, executes the chapter with papermill and writes, in
+``DIR/CHAPTER/`` (``DIR`` is ``--out``, default ``runs/``):
 
-* ``DIR/CHAPTER.ipynb`` — the executed notebook,
-* ``DIR/CHAPTER.json`` — every headline estimate (name, estimate, s.e., t, p, N,
+* ``CHAPTER.ipynb`` — the executed notebook,
+* ``CHAPTER.json`` — every headline estimate (name, estimate, s.e., t, p, N,
   truth, paper) and the parameters used,
-* ``DIR/outputs/`` — the chapter's tables and figures.
+* ``outputs/`` — the chapter's tables and figures.
 
 ``--grid NAME=V1,V2 ...`` runs the cartesian product of values in parallel
 processes (``--jobs``, default 2; or on a Dask cluster with ``--scheduler ADDRESS``)
-and writes one tidy CSV of all runs' estimates, ``DIR/CHAPTER_grid.csv``.
+into ``DIR/CHAPTER_grid/``: one folder per run and one tidy CSV of all runs,
+``CHAPTER_grid.csv``, with each run's status, error and full parameters.
+
+A run never mixes with, or half-overwrites, an earlier one: it writes into a
+hidden folder that replaces ``DIR/CHAPTER/`` (or the grid's folder) only when it
+is complete. A failed run is kept in ``DIR/CHAPTER.failed/``, an interrupted one
+(Ctrl-C) in ``DIR/CHAPTER.interrupted/``; Ctrl-C also ends the Jupyter kernels.
+
+Exit codes: 0 all runs succeeded; 1-99 that many runs failed; 100 the request
+was rejected before anything ran (unknown chapter or parameter, bad value,
+unreachable ``--scheduler``); 130 interrupted.
 
 Examples::
 
@@ -26,14 +37,18 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import itertools
 import json
 import os
+import re
+import shutil
+import signal
 import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -219,8 +234,6 @@ def resolve_parameters(chapter: str, pairs: list[tuple[str, str]] | dict[str, An
 
 def _column_file(roles: dict[str, str], columns: str) -> str:
     """Write the role parameters (merged over a given column file) as a YAML column file."""
-    import hashlib
-
     import yaml
 
     spec: dict[str, Any] = {}
@@ -238,12 +251,29 @@ def _column_file(roles: dict[str, str], columns: str) -> str:
 
 
 # --------------------------------------------------------------------------- running
+#: Exit codes of the command: 0 when every run succeeded, else the number of failed
+#: runs (at most 99); these two mean nothing ran to the end.
+EXIT_REJECTED = 100     # the request was rejected before anything ran
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+#: Seconds to wait for a reader's Dask scheduler before giving up.
+SCHEDULER_TIMEOUT = 10
+#: Columns of each estimate in a grid's CSV.
+ESTIMATE_FIELDS = ("name", "estimate", "std_error", "t", "p", "nobs", "truth", "paper")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 @dataclass(frozen=True)
 class RunResult:
+    """One chapter run: where it wrote, how long it took and, if it failed, why.
+
+    ``folder`` holds ``CHAPTER.ipynb`` (the executed notebook), ``CHAPTER.json``
+    (its estimates) and ``outputs/``. A failed run's folder ends in ``.failed`` and
+    never replaces an earlier successful run's folder.
+    """
+
     chapter: str
     parameters: dict[str, Any]
-    notebook: Path
-    results: Path | None
+    folder: Path
     seconds: float
     error: str | None = None
 
@@ -251,37 +281,112 @@ class RunResult:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def notebook(self) -> Path:
+        return self.folder / f"{self.chapter}.ipynb"
+
+    @property
+    def results(self) -> Path | None:
+        return self.folder / f"{self.chapter}.json" if self.ok else None
+
+    def moved(self, old: Path, new: Path) -> "RunResult":
+        """The same result after its enclosing folder ``old`` was renamed ``new``."""
+        return replace(self, folder=new / self.folder.relative_to(old))
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; ``partial`` is where its unfinished output was kept."""
+
+    def __init__(self, what: str, partial: Path):
+        super().__init__(what)
+        self.what, self.partial = what, partial
+
+
+def _swap_into_place(partial: Path, target: Path) -> None:
+    """Rename the finished ``partial`` folder to ``target``, replacing an older ``target``."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+    partial.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _new_partial(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+
 
 def run_chapter(chapter: str, parameters: dict[str, Any], out_dir: Path) -> RunResult:
-    """Execute one chapter with papermill into ``out_dir`` (already validated parameters)."""
-    out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Execute one chapter with papermill; its files end up in ``out_dir`` only if it succeeds.
+
+    The run writes into a hidden sibling folder and renames it to ``out_dir`` when
+    the chapter ran to the end and wrote its results, so ``out_dir`` always holds
+    one complete run. A failed run's output goes to ``out_dir.failed`` (the
+    notebook there shows the traceback) and an interrupted one's to
+    ``out_dir.interrupted``; an earlier run in ``out_dir`` is left as it was.
+    """
+    target = Path(out_dir).resolve()
+    partial = _new_partial(target)
     previous = os.environ.get("CBEC_BOOK_OUTPUTS")
-    os.environ["CBEC_BOOK_OUTPUTS"] = str(out_dir / "outputs")  # read by the kernel papermill starts
+    os.environ["CBEC_BOOK_OUTPUTS"] = str(partial / "outputs")  # read by the kernel papermill starts
     try:
-        return _execute(chapter, parameters, out_dir)
+        seconds, error = _execute(chapter, parameters, partial)
+    except KeyboardInterrupt:
+        kept = target.with_name(target.name + ".interrupted")
+        shutil.rmtree(kept, ignore_errors=True)
+        partial.rename(kept)
+        raise RunInterrupted(chapter, kept) from None
     finally:
         if previous is None:
             os.environ.pop("CBEC_BOOK_OUTPUTS", None)
         else:
             os.environ["CBEC_BOOK_OUTPUTS"] = previous
+    if error is None:
+        _swap_into_place(partial, target)
+        return RunResult(chapter, parameters, target, seconds)
+    failed = target.with_name(target.name + ".failed")
+    shutil.rmtree(failed, ignore_errors=True)
+    partial.rename(failed)
+    return RunResult(chapter, parameters, failed, seconds, error)
 
 
-def _execute(chapter: str, parameters: dict[str, Any], out_dir: Path) -> RunResult:
+def _cell_error(chapter: str, err, nb) -> str:
+    """A failed cell as the reader needs it: the chapter, the cell, the message (with its fix).
+
+    The cell is counted among the chapter's code cells (papermill's injected
+    parameters cell shifts execution counts, so those would mislead).
+    """
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    number = next((i for i, s in enumerate(code, 1) if s.strip() == str(err.source).strip()), None)
+    cell = f"code cell {number}" if number else f"the cell executed {err.exec_count}th"
+    frames = _ANSI.sub("", "\n".join(err.traceback or []))
+    # IPython marks the failing line of the cell's frame with an arrow: "----> 7     raise ..."
+    line = re.search(r"^Cell In\[\d+\], line (\d+)\n(?:.*\n)*?-+> *\d+ (.*)$", frames, re.M)
+    if line:
+        where = f"{cell}, line {line.group(1)} (`{line.group(2).strip()[:80]}`)"
+    else:
+        source = [ln for ln in str(err.source).splitlines() if ln.strip()]
+        where = cell + (f" (`{source[0].strip()[:80]}`)" if source else "")
+    message = _ANSI.sub("", f"{err.ename}: {err.evalue}").strip()
+    return f"chapter {chapter}, {where} failed:\n    {message}"
+
+
+def _execute(chapter: str, parameters: dict[str, Any], out_dir: Path) -> tuple[float, str | None]:
+    """Run the chapter into ``out_dir``; return (seconds, error message or None)."""
     import nbformat
     import papermill
 
-    results_src = out_dir / "outputs" / "results" / f"{chapter}.json"
-    if results_src.exists():
-        results_src.unlink()
     started = time.perf_counter()
     nb = read_notebook(chapter_path(chapter))
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     output = out_dir / f"{chapter}.ipynb"
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / f"{chapter}.ipynb"
-        nbformat.write(nb, source)
-        error = None
+    source = out_dir / f".{chapter}.source.ipynb"
+    nbformat.write(nb, source)
+    error = None
+    try:
         for attempt in range(KERNEL_START_ATTEMPTS):
             try:
                 papermill.execute_notebook(
@@ -290,22 +395,24 @@ def _execute(chapter: str, parameters: dict[str, Any], out_dir: Path) -> RunResu
                 )
                 break
             except papermill.PapermillExecutionError as err:
-                error = f"{err.ename}: {err.evalue}\n" + "".join(err.traceback[-3:])
+                error = _cell_error(chapter, err, nb)
                 break
             except RuntimeError as err:
                 # Concurrent kernels can race for the same TCP port, and the kernel then
                 # never answers; that is not the chapter's failure, so start it again.
                 if "Kernel didn't respond" not in str(err) or attempt == KERNEL_START_ATTEMPTS - 1:
-                    raise
-    results = None
+                    error = f"chapter {chapter}: the Jupyter kernel failed: {_ANSI.sub('', str(err))}"
+                    break
+    finally:
+        source.unlink(missing_ok=True)
+    results_src = out_dir / "outputs" / "results" / f"{chapter}.json"
     if error is None:
         if results_src.exists():
-            results = out_dir / f"{chapter}.json"
-            results.write_text(results_src.read_text())
+            (out_dir / f"{chapter}.json").write_text(results_src.read_text())
         else:
-            error = (f"{chapter} ran but wrote no results file; the chapter must end with "
+            error = (f"chapter {chapter} ran but wrote no results file; the chapter must end with "
                      f"lib.book.save_results()")
-    return RunResult(chapter, parameters, output, results, time.perf_counter() - started, error)
+    return time.perf_counter() - started, error
 
 
 def _grid_runs(chapter: str, grid: dict[str, list[str]], base: dict[str, Any]) -> list[dict[str, Any]]:
@@ -318,9 +425,25 @@ def _grid_runs(chapter: str, grid: dict[str, list[str]], base: dict[str, Any]) -
     return runs
 
 
-def _run_label(params: dict[str, Any], grid_names: list[str]) -> str:
-    parts = [f"{n}={Path(str(params[n])).name if n in PATH_PARAMETERS else params[n]}" for n in grid_names]
-    return "__".join(parts) or "default"
+def run_labels(runs: list[dict[str, Any]], grid_names: list[str]) -> list[str]:
+    """A distinct, file-safe folder name per run.
+
+    Readable (``sample=east__seed=2``; a path shows its file name), and where two
+    runs would share a name (two ``panel.csv`` in different folders) each of them
+    gets a short hash of its full parameters, so no run overwrites another.
+    """
+    def readable(params):
+        parts = [f"{n}={Path(str(params[n])).name if n in PATH_PARAMETERS else params[n]}"
+                 for n in grid_names]
+        return re.sub(r"[^A-Za-z0-9_.=,+-]", "_", "__".join(parts)) or "default"
+
+    labels = [readable(p) for p in runs]
+    counts = {label: labels.count(label) for label in labels}
+    for i, params in enumerate(runs):
+        if counts[labels[i]] > 1:
+            key = json.dumps({n: params[n] for n in grid_names}, sort_keys=True, default=str)
+            labels[i] += "-" + hashlib.sha256(key.encode()).hexdigest()[:8]
+    return labels
 
 
 def _worker(args: tuple[str, dict[str, Any], str]) -> RunResult:
@@ -328,40 +451,107 @@ def _worker(args: tuple[str, dict[str, Any], str]) -> RunResult:
     return run_chapter(chapter, params, Path(out_dir))
 
 
-def run_grid(chapter: str, grid: dict[str, list[str]], base: dict[str, Any], out_dir: Path, *,
-             jobs: int = 2, scheduler: str | None = None) -> tuple[list[RunResult], Path]:
-    """Run the cartesian product of ``grid`` and write ``CHAPTER_grid.csv``."""
-    import pandas as pd
+def _dask_client(address: str):
+    """A client of the reader's Dask scheduler, or a one-line :class:`RunError`."""
+    if not re.fullmatch(r"(?:(?:tcp|tls|ws|wss|ucx)://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}/?", address):
+        raise RunError(f"--scheduler {address!r} is not a Dask scheduler address; give "
+                       f"tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786")
+    try:
+        import logging
 
-    runs = _grid_runs(chapter, grid, base)
-    names = list(grid)
-    labels = [_run_label(p, names) for p in runs]
-    tasks = [(chapter, p, str(Path(out_dir) / label)) for p, label in zip(runs, labels)]
-    if scheduler:
+        from dask.distributed import Client
+    except ImportError:
+        raise RunError("--scheduler needs dask.distributed (pip install 'dask[distributed]')") from None
+    quiet = logging.getLogger("distributed")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # its retries would print a traceback per attempt
+    try:
+        return Client(address, timeout=f"{SCHEDULER_TIMEOUT}s")
+    except (OSError, TimeoutError, ValueError) as err:
+        raise RunError(f"--scheduler {address!r}: no Dask scheduler answered there within "
+                       f"{SCHEDULER_TIMEOUT} s ({type(err).__name__}); start one with "
+                       f"`dask scheduler` or check the address") from None
+    finally:
+        quiet.setLevel(level)
+
+
+def _stop_descendants(grace: float = 5.0) -> int:
+    """Terminate every process this one started (pool workers, Jupyter kernels); return the count.
+
+    Kernels run in sessions of their own, so Ctrl-C in a terminal does not reach
+    them; without this they would outlive the command.
+    """
+    import psutil
+
+    children = psutil.Process().children(recursive=True)
+    for child in children:
         try:
-            from dask.distributed import Client
-        except ImportError:
-            raise RunError("--scheduler needs dask.distributed (pip install 'dask[distributed]')") from None
-        with Client(scheduler) as client:
-            results = client.gather(client.map(_worker, tasks, pure=False))
-    elif jobs > 1 and len(tasks) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(_worker, tasks))
-    else:
-        results = [_worker(t) for t in tasks]
+            child.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(children, timeout=grace)
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    return len(children)
+
+
+def _grid_rows(chapter, runs, labels, results) -> list[dict[str, Any]]:
+    """One row per estimate of each run, with all its parameters (defaults included);
+    a failed run gets one row with its error."""
+    defaults = chapter_parameters(chapter)
+    shown = sorted(set(defaults).union(*runs))
     rows = []
     for params, label, res in zip(runs, labels, results):
+        full = {**defaults, **params}
+        head = {"run": label, "status": "ok" if res.ok else "failed", "error": res.error or "",
+                **{k: full.get(k, "") for k in shown}}
         if not res.ok:
+            rows.append(head)
             continue
-        payload = json.loads(res.results.read_text())
-        for est in payload["estimates"]:
-            row = {"run": label, **{n: params[n] for n in names}}
-            row.update({k: est.get(k) for k in ("name", "estimate", "std_error", "t", "p", "nobs",
-                                               "truth", "paper")})
-            rows.append(row)
-    table = Path(out_dir) / f"{chapter}_grid.csv"
-    pd.DataFrame(rows).to_csv(table, index=False)
-    return results, table
+        for est in json.loads(res.results.read_text())["estimates"]:
+            rows.append({**head, **{k: est.get(k) for k in ESTIMATE_FIELDS}})
+    return rows
+
+
+def run_grid(chapter: str, grid: dict[str, list[str]], base: dict[str, Any], out_dir: Path, *,
+             jobs: int = 2, scheduler: str | None = None) -> tuple[list[RunResult], Path]:
+    """Run the cartesian product of ``grid`` into ``out_dir`` and write ``CHAPTER_grid.csv`` there.
+
+    ``out_dir`` is replaced as a whole when the grid has run (its CSV lists every
+    run, failed ones with status and error, and each run's full parameters), so it
+    never mixes runs of two grids. Each run's folder is named by :func:`run_labels`.
+    """
+    import pandas as pd
+
+    target = Path(out_dir).resolve()
+    runs = _grid_runs(chapter, grid, base)
+    names = list(grid)
+    labels = run_labels(runs, names)
+    client = _dask_client(scheduler) if scheduler else None
+    partial = _new_partial(target)
+    tasks = [(chapter, p, str(partial / label)) for p, label in zip(runs, labels)]
+    try:
+        if client is not None:
+            with client:
+                results = client.gather(client.map(_worker, tasks, pure=False))
+        elif jobs > 1 and len(tasks) > 1:
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                results = list(pool.map(_worker, tasks))
+        else:
+            results = [_worker(t) for t in tasks]
+    except KeyboardInterrupt:
+        _stop_descendants()
+        kept = target.with_name(target.name + ".interrupted")
+        shutil.rmtree(kept, ignore_errors=True)
+        partial.rename(kept)
+        raise RunInterrupted(f"{chapter} grid", kept) from None
+    table = partial / f"{chapter}_grid.csv"
+    pd.DataFrame(_grid_rows(chapter, runs, labels, results)).to_csv(table, index=False)
+    _swap_into_place(partial, target)
+    return [r.moved(partial, target) for r in results], target / table.name
 
 
 # --------------------------------------------------------------------------- CLI
@@ -394,13 +584,44 @@ def list_chapters() -> str:
     return "\n".join(lines)
 
 
+_STOPPED = [0]
+
+
+def _on_ctrl_c(signum, frame):
+    """Ctrl-C: end the kernels and workers first, so none writes on or logs over a
+    closed channel, then interrupt the command where it is."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+    _STOPPED[0] = _stop_descendants(grace=3.0)
+    raise KeyboardInterrupt
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse exits 2, which would read as "2 runs failed"
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_REJECTED, f"error: {message}\n")
+
+
+def _report(results: list[RunResult]) -> int:
+    failed = 0
+    for i, res in enumerate(results, 1):
+        status = "ok" if res.ok else "FAILED"
+        print(f"[{i}/{len(results)}] {res.chapter} {res.parameters or '(defaults)'}: {status} "
+              f"in {res.seconds:.1f} s -> {res.folder}", flush=True)
+        if not res.ok:
+            failed += 1
+            print(f"{res.error}\n    The executed notebook, with the full traceback: {res.notebook}",
+                  file=sys.stderr)
+    return failed
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lib.run", description=__doc__.splitlines()[0],
-                                     epilog="See the module docstring for examples.")
+    parser = _Parser(prog="python -m lib.run", description=__doc__.splitlines()[0],
+                     epilog="See the module docstring for examples and exit codes.")
     parser.add_argument("chapter", nargs="?", help="chapter name (file stem in chapters/)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                         metavar=("NAME", "VALUE"), help="override one parameter (repeatable)")
-    parser.add_argument("--out", default="runs", help="output folder (default: runs/)")
+    parser.add_argument("--out", default="runs", help="output folder (default: runs/); a run "
+                        "writes OUT/CHAPTER/, a grid OUT/CHAPTER_grid/")
     parser.add_argument("--grid", nargs="+", default=[], metavar="NAME=V1,V2",
                         help="run the cartesian product of these values in parallel")
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes for --grid (default 2)")
@@ -408,6 +629,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list chapters and their parameters")
     args = parser.parse_args(argv)
 
+    table = None
+    previous_handler = signal.signal(signal.SIGINT, _on_ctrl_c)
     try:
         if args.list:
             print(list_chapters())
@@ -420,29 +643,32 @@ def main(argv: list[str] | None = None) -> int:
         if args.grid:
             grid = _parse_grid(args.grid)
             runs = _grid_runs(args.chapter, grid, base)  # validates every value before running
-            print(f"running {args.chapter}: {len(runs)} runs, {args.jobs} processes", flush=True)
-            results, table = run_grid(args.chapter, grid, base, out_dir, jobs=args.jobs,
-                                      scheduler=args.scheduler)
+            where = (f"Dask scheduler {args.scheduler}" if args.scheduler
+                     else f"{args.jobs} process{'es' if args.jobs != 1 else ''}")
+            print(f"running {args.chapter}: {len(runs)} runs on {where}", flush=True)
+            results, table = run_grid(args.chapter, grid, base, out_dir / f"{args.chapter}_grid",
+                                      jobs=args.jobs, scheduler=args.scheduler)
         else:
             print(f"[1/1] {args.chapter} {base or '(defaults)'} ...", flush=True)
-            results, table = [run_chapter(args.chapter, base, out_dir)], None
+            results = [run_chapter(args.chapter, base, out_dir / args.chapter)]
     except RunError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_REJECTED
+    except KeyboardInterrupt as err:
+        stopped = _stop_descendants()
+        where = (f"; its unfinished output is in {err.partial}, and no earlier result was replaced"
+                 if isinstance(err, RunInterrupted) else "")
+        print(f"\ninterrupted: {getattr(err, 'what', args.chapter)} stopped{where} "
+              f"({_STOPPED[0] + stopped} child processes ended)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
 
-    failed = 0
-    for i, res in enumerate(results, 1):
-        status = "ok" if res.ok else "FAILED"
-        print(f"[{i}/{len(results)}] {res.chapter} {res.parameters or '(defaults)'}: {status} "
-              f"in {res.seconds:.1f} s -> {res.notebook}", flush=True)
-        if not res.ok:
-            failed += 1
-            print(res.error, file=sys.stderr)
-        elif res.results:
-            print(f"    results: {res.results}")
+    failed = _report(results)
     if table is not None:
-        print(f"grid estimates: {table}")
-    return 1 if failed else 0
+        print(f"grid estimates: {table}" + (f" ({failed} of {len(results)} runs failed, "
+                                            "listed with their errors)" if failed else ""))
+    return min(failed, 99)
 
 
 if __name__ == "__main__":

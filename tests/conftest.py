@@ -19,3 +19,14 @@ def chapter_source(*cells: str, title: str = "Broken") -> str:
     """A jupytext MyST chapter with the given code cells (``:tags:`` lines allowed)."""
     body = "".join(f"\n```{{code-cell}} ipython3\n{cell.strip()}\n```\n" for cell in cells)
     return f"{FRONT_MATTER}\n# {title}\n{body}"
+
+
+def install_chapter(tmp_path, monkeypatch, name: str, source: str):
+    """Point the run command at a folder holding one test chapter ``name``; return the folder."""
+    import lib.run as run
+
+    chapters = tmp_path / "chapters"
+    chapters.mkdir()
+    (chapters / f"{name}.md").write_text(source)
+    monkeypatch.setattr(run, "CHAPTERS_DIR", chapters)
+    return chapters

@@ -7,7 +7,7 @@ import pytest
 import lib.run as run
 from lib.run import RunError, coerce, main, resolve_parameters
 
-from conftest import chapter_source
+from conftest import chapter_source, install_chapter
 
 BROKEN = chapter_source(':tags: [parameters]\nsample = "all"\nn_draws = 10',
                         'raise ZeroDivisionError("deliberately broken 91c2")')
@@ -15,11 +15,7 @@ BROKEN = chapter_source(':tags: [parameters]\nsample = "all"\nn_draws = 10',
 
 @pytest.fixture
 def broken_chapters(tmp_path, monkeypatch):
-    chapters = tmp_path / "chapters"
-    chapters.mkdir()
-    (chapters / "broken.md").write_text(BROKEN)
-    monkeypatch.setattr(run, "CHAPTERS_DIR", chapters)
-    return chapters
+    return install_chapter(tmp_path, monkeypatch, "broken", BROKEN)
 
 
 def test_parameters_are_read_from_the_tagged_cell(broken_chapters):
@@ -52,16 +48,20 @@ def test_coerce_booleans_and_literals():
 
 
 def test_unknown_chapter_fails_before_running(capsys):
-    assert main(["no_such_chapter"]) == 2
+    assert main(["no_such_chapter"]) == run.EXIT_REJECTED
     assert "unknown chapter 'no_such_chapter'" in capsys.readouterr().err
 
 
 def test_a_failing_cell_fails_the_run_and_shows_the_error(broken_chapters, tmp_path, capsys):
     code = main(["broken", "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
-    assert code == 1
-    assert "deliberately broken 91c2" in err
-    assert (tmp_path / "out" / "broken.ipynb").exists(), "the executed notebook is kept for inspection"
+    assert code == 1, "the exit code is the number of failed runs"
+    assert "chapter broken, code cell 2, line 1 (`raise ZeroDivisionError(\"deliberately broken 91c2\")`) failed:" in err
+    assert "    ZeroDivisionError: deliberately broken 91c2" in err
+    assert "\x1b[" not in err, "no ANSI-coloured traceback frames"
+    kept = tmp_path / "out" / "broken.failed" / "broken.ipynb"
+    assert kept.exists() and str(kept) in err, "the executed notebook is kept for inspection, and named"
+    assert not (tmp_path / "out" / "broken").exists(), "a failed run is never put where results go"
 
 
 def test_list_shows_chapters_and_parameters(capsys):

@@ -10,7 +10,7 @@ import pytest
 
 from lib import did
 from lib.data import load_panel
-from lib.run import main
+from lib.run import EXIT_REJECTED, main
 from lib.synthetic import default_truth
 
 pytestmark = [pytest.mark.slow]
@@ -24,7 +24,7 @@ def _estimates(path):
 
 def test_default_run_reproduces_the_book_and_another_sample_differs(tmp_path):
     assert main(["baseline_did", "--out", str(tmp_path / "default")]) == 0
-    got = _estimates(tmp_path / "default" / "baseline_did.json")
+    got = _estimates(tmp_path / "default" / "baseline_did" / "baseline_did.json")
     panel = load_panel().data
     direct = did.twfe(panel, yname="Inno", dname="CBEC", controls=CONTROLS)
     assert got["table4_col2"]["estimate"] == pytest.approx(direct.params["CBEC"], rel=1e-12)
@@ -33,16 +33,16 @@ def test_default_run_reproduces_the_book_and_another_sample_differs(tmp_path):
     assert got["table4_col2"]["truth"] == pytest.approx(default_truth().att_on(used), rel=1e-12)
 
     assert main(["baseline_did", "-p", "sample", "east", "--out", str(tmp_path / "east")]) == 0
-    east = _estimates(tmp_path / "east" / "baseline_did.json")
+    east = _estimates(tmp_path / "east" / "baseline_did" / "baseline_did.json")
     east_direct = did.twfe(panel[panel["region"] == "East"], yname="Inno", dname="CBEC", controls=CONTROLS)
     assert east["table4_col2"]["estimate"] == pytest.approx(east_direct.params["CBEC"], rel=1e-12)
-    payload = json.loads((tmp_path / "east" / "baseline_did.json").read_text())
+    payload = json.loads((tmp_path / "east" / "baseline_did" / "baseline_did.json").read_text())
     assert payload["parameters"]["sample"] == "east"
 
 
 def test_grid_of_two_samples_writes_one_tidy_csv(tmp_path):
     assert main(["baseline_did", "--grid", "sample=all,no_municipalities", "--out", str(tmp_path)]) == 0
-    grid = pd.read_csv(tmp_path / "baseline_did_grid.csv")
+    grid = pd.read_csv(tmp_path / "baseline_did_grid" / "baseline_did_grid.csv")
     assert set(grid["sample"]) == {"all", "no_municipalities"}
     col2 = grid[grid["name"] == "table4_col2"].set_index("sample")
     assert col2.loc["all", "nobs"] == 3316
@@ -58,7 +58,7 @@ def test_readers_own_file_with_other_column_names(tmp_path):
     code = main(["baseline_did", "-p", "data_path", str(path), "-p", "unit", "code", "-p", "time", "yr",
                  "-p", "outcome", "patents_index", "-p", "treatment", "pilot", "--out", str(tmp_path / "run")])
     assert code == 0
-    got = _estimates(tmp_path / "run" / "baseline_did.json")
+    got = _estimates(tmp_path / "run" / "baseline_did" / "baseline_did.json")
     direct = did.twfe(panel, yname="Inno", dname="CBEC", controls=CONTROLS)
     assert got["table4_col2"]["estimate"] == pytest.approx(direct.params["CBEC"], rel=1e-9)
     assert got["table4_col2"]["truth"] is None, "no truth is claimed on a reader's data"
@@ -75,9 +75,9 @@ def test_bad_data_file_fails_with_a_clear_message(tmp_path, capsys):
 
 
 def test_bad_parameter_is_rejected_before_running(tmp_path, capsys):
-    assert main(["baseline_did", "-p", "sample", "mars", "--out", str(tmp_path)]) == 2
+    assert main(["baseline_did", "-p", "sample", "mars", "--out", str(tmp_path)]) == EXIT_REJECTED
     assert "not a named sample" in capsys.readouterr().err
-    assert not (tmp_path / "baseline_did.ipynb").exists()
+    assert list(tmp_path.iterdir()) == [], "nothing is written for a rejected request"
 
 
 def test_grid_runs_on_a_dask_cluster(tmp_path):
@@ -87,5 +87,5 @@ def test_grid_runs_on_a_dask_cluster(tmp_path):
         code = main(["baseline_did", "--grid", "sample=all,east", "--scheduler", cluster.scheduler_address,
                      "--out", str(tmp_path)])
     assert code == 0
-    grid = pd.read_csv(tmp_path / "baseline_did_grid.csv")
+    grid = pd.read_csv(tmp_path / "baseline_did_grid" / "baseline_did_grid.csv")
     assert set(grid["sample"]) == {"all", "east"}

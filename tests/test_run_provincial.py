@@ -20,7 +20,7 @@ def test_fdi_empirics_runs_on_a_readers_panel_without_claiming_a_truth(tmp_path)
     code = main(["fdi_empirics", "-p", "data_path", str(path), "-p", "bootstrap_reps", "19",
                  "--out", str(tmp_path / "run")])
     assert code == 0
-    payload = json.loads((tmp_path / "run" / "fdi_empirics.json").read_text())
+    payload = json.loads((tmp_path / "run" / "fdi_empirics" / "fdi_empirics.json").read_text())
     estimates = {e["name"]: e for e in payload["estimates"]}
     assert estimates["baseline DT"]["truth"] is None
     assert estimates["baseline DT"]["nobs"] == len(panel.dropna(subset=["FDI", "DT"]))

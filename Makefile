@@ -18,14 +18,14 @@ $(STAMP): requirements.txt requirements-lock.txt pyproject.toml
 env: $(STAMP)
 
 book: $(STAMP)
-	$(PY) -m lib.build
+	$(PY) -m lib.book.build
 
 # The strict build runs first, on its own: it executes the chapters whose cache is
 # stale, so that the tests' own (cached, strict) rebuild starts no kernel while the
 # chapter tests start theirs. pytest exits 5 when it collects nothing; that must not
 # pass, and it does not (any non-zero exit fails `make test`).
 test: $(STAMP)
-	$(PY) -m lib.build --strict
+	$(PY) -m lib.book.build --strict
 	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile
 
 benchmarks: $(STAMP)

@@ -24,12 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lib.run import runnable_chapters  # noqa: E402
+from lib.book.run import runnable_chapters  # noqa: E402
 
 
 def build() -> tuple[float, int, str]:
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "lib.build"], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "lib.book.build"], cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     log = proc.stdout + proc.stderr
     if proc.returncode != 0:

@@ -3,7 +3,7 @@
 Compares, on the book's default panel (mediator Diginf, eight controls, city
 and year effects, N = 3,292):
 
-* ``lib.mediation.bootstrap_paths`` -- 1,000 replications, vectorised across
+* ``lib.methods.mediation.bootstrap_paths`` -- 1,000 replications, vectorised across
   replications (city frequency weights; per-city cross-products; one matrix
   product and batched solves), median of 3 runs;
 * the reference: a per-replication loop that builds each resample (cities
@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from lib import mediation  # noqa: E402
+from lib.methods import mediation# noqa: E402
 from lib.data import load_panel  # noqa: E402
-from lib.did import _drop_singletons, _model_frame  # noqa: E402
+from lib.methods.did import _drop_singletons, _model_frame  # noqa: E402
 
 REPS = 1000
 LOOP_REPS = 20
@@ -64,7 +64,7 @@ def main() -> None:
     t0 = time.perf_counter()
     full = mediation.three_step(panel.data, yname="Inno", dname="CBEC", mediator=MEDIATOR,
                                 controls=controls, vcov={"CRV1": "city_id"},
-                                bootstrap_reps=REPS, seed=20241123)
+                                bootstrap_reps=REPS, seed=20241123, idname="city_id", tname="year")
     t_three = time.perf_counter() - t0
 
     groups = dict(tuple(frame.groupby("city_id")))
@@ -93,8 +93,8 @@ def main() -> None:
     print(f"single-threaded (OPENBLAS/MKL/OMP_NUM_THREADS=1); numpy {np.__version__}, "
           f"linearmodels {linearmodels.__version__}")
     print(f"{'method':<58}{'reps':>6}{'seconds':>12}")
-    print(f"{'lib.mediation.bootstrap_paths (vectorised, median of 3)':<58}{REPS:>6}{t_vec:>12.4f}")
-    print(f"{'lib.mediation.three_step (3 linearmodels fits + bootstrap)':<58}{REPS:>6}"
+    print(f"{'lib.methods.mediation.bootstrap_paths (vectorised, median of 3)':<58}{REPS:>6}{t_vec:>12.4f}")
+    print(f"{'lib.methods.mediation.three_step (3 linearmodels fits + bootstrap)':<58}{REPS:>6}"
           f"{t_three:>12.4f}")
     print(f"{'loop of 2 linearmodels PanelOLS fits per rep (measured)':<58}{LOOP_REPS:>6}"
           f"{t_loop_per * LOOP_REPS:>12.4f}")

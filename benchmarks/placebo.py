@@ -1,4 +1,4 @@
-"""Benchmark: 1,000 placebo draws, vectorised (lib.did.placebo_test) vs per-draw loops.
+"""Benchmark: 1,000 placebo draws, vectorised (lib.methods.did.placebo_test) vs per-draw loops.
 
 Run: ``.venv/bin/python benchmarks/placebo.py [--draws 1000] [--repeats 3]``.
 
@@ -7,7 +7,7 @@ baseline TWFE (Inno on the pseudo-treatment and the eight controls, city and
 year effects, CRV1 s.e. by city) on the book's default panel, with setup
 included (model frame, index, design):
 
-* ``vectorised`` -- ``lib.did.placebo_test`` (one Frisch-Waugh-Lovell pass,
+* ``vectorised`` -- ``lib.methods.did.placebo_test`` (one Frisch-Waugh-Lovell pass,
   the actual estimate and the draws of the assignments included);
 * ``linearmodels`` -- a lean loop of ``PanelOLS(...).fit(cov_type="clustered")``,
   one per draw (the panel index built once);
@@ -40,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from lib import did, synthetic  # noqa: E402
+from lib.data import synthetic
+from lib.methods import did# noqa: E402
 from lib.data import load_panel  # noqa: E402
 
 CONTROLS = list(synthetic.CONTROLS)
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"placebo test: {args.draws:,} draws, N = {res.nobs:,}, 9 regressors, city and year "
           f"effects, CRV1 by city; single-threaded (OPENBLAS/OMP/MKL/NUMBA_NUM_THREADS=1)")
     print(f"{'method':<34}{'seconds':>10}{'per draw (ms)':>15}{'ratio':>9}{'max |diff b|':>15}")
-    rows = [("vectorised FWL (lib.did)", t_vec, 1.0, 0.0),
+    rows = [("vectorised FWL (lib.methods.did)", t_vec, 1.0, 0.0),
             ("linearmodels PanelOLS loop", t_lm, t_lm / t_vec,
              float(np.abs(b_lm - res.coefficients).max())),
             ("pyfixest feols loop", t_pf, t_pf / t_vec,

@@ -1,17 +1,17 @@
-"""Benchmark: the 500-rep city bootstrap of the kernel-matching ATT (lib.psm).
+"""Benchmark: the 500-rep city bootstrap of the kernel-matching ATT (lib.methods.psm).
 
 Run: ``.venv/bin/python benchmarks/psm_bootstrap.py``
 
 Compares, on the book's default panel (3,316 city-years, 280 cities):
 
-* ``lib.psm.bootstrap_att(..., reestimate_score=False)`` -- the book's default:
+* ``lib.methods.psm.bootstrap_att(..., reestimate_score=False)`` -- the book's default:
   score held at its full-sample estimate; all replications in two matrix
-  products (``lib.psm.kernel_att_city``);
+  products (``lib.methods.psm.kernel_att_city``);
 * the reference: a per-rep NumPy loop doing the same thing (draw cities,
   dense (n_T x n_C) Epanechnikov kernel with multiplicity weights, ATT);
 * the same pair with the score re-estimated in each replication: batched
-  Newton probit for all replications (``lib.psm.batched_binary_mle``) + prefix
-  sums over sorted scores (``lib.psm.kernel_att_sorted``), against a per-rep
+  Newton probit for all replications (``lib.methods.psm.batched_binary_mle``) + prefix
+  sums over sorted scores (``lib.methods.psm.kernel_att_sorted``), against a per-rep
   loop (one Newton probit per rep, warm-started, + the dense kernel).
 
 All four give the same draws (checked below). Timed single-threaded
@@ -35,7 +35,8 @@ from scipy import special  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lib import book, psm  # noqa: E402
+from lib import book
+from lib.methods import psm# noqa: E402
 
 REPS, SEED, H = 500, 20241123, 0.06
 
@@ -94,7 +95,7 @@ def timed(fn, runs: int = 3):
 
 def main() -> None:
     data = book.chapter_data()
-    score = psm.propensity_score(data.frame)
+    score = psm.propensity_score(data.frame, treatment="CBEC", outcome="Inno", idname="city_id", tname="year")
     print(f"kernel-matching ATT, city bootstrap: {REPS} reps, {score.counts()['rows']:,} city-years, "
           f"280 cities; single-threaded (OPENBLAS/OMP/MKL_NUM_THREADS=1); median of 3 runs")
     rows = []
@@ -105,7 +106,7 @@ def main() -> None:
         diff = float(np.nanmax(np.abs(draws_v - draws_l)))
         rows.append((reest, tv, tl, diff, float(np.nanstd(draws_v, ddof=1))))
     t_att, m = timed(lambda: psm.kernel_match(score, bootstrap_reps=REPS, seed=SEED, progress=False))
-    print(f"{'score in each rep':<20}{'lib.psm (s)':>14}{'per-rep loop (s)':>18}{'speed-up':>10}"
+    print(f"{'score in each rep':<20}{'lib.methods.psm (s)':>14}{'per-rep loop (s)':>18}{'speed-up':>10}"
           f"{'max |draw diff|':>17}{'boot s.e.':>11}")
     for reest, tv, tl, diff, se in rows:
         print(f"{'re-estimated' if reest else 'fixed (default)':<20}{tv:>14.4f}{tl:>18.4f}"
@@ -113,7 +114,7 @@ def main() -> None:
     print(f"kernel_match(bootstrap_reps={REPS}) end to end (ATT + s.e., fixed score): "
           f"{t_att:.3f} s (median of 3); ATT = {m.att:.5f}, s.e. = {m.se:.5f}")
     tv, tl = rows[1][1], rows[1][2]
-    print(f"headline: 500-rep kernel ATT cluster bootstrap (fixed score), lib.psm vs per-rep "
+    print(f"headline: 500-rep kernel ATT cluster bootstrap (fixed score), lib.methods.psm vs per-rep "
           f"NumPy loop: {tl / tv:.1f}x faster")
 
 

@@ -1,6 +1,6 @@
-"""A stand-in city frame with the columns and cohort counts of ``lib.facts.sample_frame``.
+"""A stand-in city frame with the columns and cohort counts of ``lib.data.facts.sample_frame``.
 
-Used by the synthetic-DGP tests so they do not depend on ``lib.facts``. The
+Used by the synthetic-DGP tests so they do not depend on ``lib.data.facts``. The
 cities are fictitious ("City 001" ...); the structure (regions, cohorts,
 municipalities, capitals, agglomerations) mimics the real frame.
 """

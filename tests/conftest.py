@@ -23,7 +23,7 @@ def chapter_source(*cells: str, title: str = "Broken") -> str:
 
 def install_chapter(tmp_path, monkeypatch, name: str, source: str):
     """Point the run command at a folder holding one test chapter ``name``; return the folder."""
-    import lib.run as run
+    import lib.book.run as run
 
     chapters = tmp_path / "chapters"
     chapters.mkdir()

@@ -1,6 +1,6 @@
 """The built book: a strict build (warnings are errors) and checks on its HTML.
 
-The build runs once per test session (``python -m lib.build --strict``): every
+The build runs once per test session (``python -m lib.book.build --strict``): every
 page is re-rendered from the execution cache with ``-W -n --keep-going``, so a
 Sphinx warning anywhere fails the suite.
 """
@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from lib import ROOT
-from lib.run import toc_chapters
+from lib.book.run import toc_chapters
 
 pytestmark = [pytest.mark.slow]
 
@@ -26,7 +26,7 @@ HTML = ROOT / "_build" / "html"
 
 @pytest.fixture(scope="module")
 def built_site() -> Path:
-    proc = subprocess.run([sys.executable, "-m", "lib.build", "--strict"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "lib.book.build", "--strict"], cwd=ROOT,
                           capture_output=True, text=True)
     assert proc.returncode == 0, (
         f"strict book build failed (exit {proc.returncode})\n--- stdout ---\n{proc.stdout[-6000:]}"
@@ -148,7 +148,7 @@ def test_download_links_resolve(built_site):
 
 
 def test_pages_hold_no_checkout_path_and_timings_only_in_machine_dependent_elements(built_site):
-    from lib.build import MACHINE_DEPENDENT_CLASS, page_problems
+    from lib.book.build import MACHINE_DEPENDENT_CLASS, page_problems
 
     assert page_problems(built_site) == []
     # the timings the chapters do show sit inside such an element, and it renders

@@ -1,4 +1,4 @@
-"""lib.book (chapter data, truth helpers, results record) and lib.describe."""
+"""lib.book (chapter data, truth helpers, results record) and lib.book.describe."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import book, describe, facts
-from lib.did import twfe
-from lib.synthetic import SyntheticParams, simulate_city_panel
+from lib import book
+from lib.book import describe
+from lib.data import facts
+from lib.methods.did import twfe
+from lib.data.synthetic import SyntheticParams, simulate_city_panel
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def test_readers_file_has_no_truth(tmp_path, default_data):
 
 
 def test_true_att_of_uses_the_rows_the_model_used(default_data):
-    res = twfe(default_data.frame, yname="Inno", dname="CBEC", controls=["lnaca", "Urban"])
+    res = twfe(default_data.frame, yname="Inno", dname="CBEC", controls=["lnaca", "Urban"], idname="city_id", tname="year", vcov={"CRV1": "city_id"})
     used = default_data.frame.dropna(subset=["lnaca", "Urban"])
     assert default_data.true_att_of(res) == pytest.approx(default_data.truth.att_on(used), rel=1e-12)
 
@@ -51,7 +53,7 @@ def test_twfe_target_is_exact_under_a_constant_effect():
     panel, truth = simulate_city_panel(facts.sample_frame(), SyntheticParams(heterogeneity=0, dynamics=0),
                                        seed=3)
     data = book.ChapterData(panel=None, frame=panel, sample={"name": "all"}, truth=truth, source="test")
-    res = twfe(panel, yname="Inno", dname="CBEC")
+    res = twfe(panel, yname="Inno", dname="CBEC", idname="city_id", tname="year", vcov={"CRV1": "city_id"})
     tau = truth.effects.loc[truth.effects["CBEC"] == 1, "tau"]
     assert tau.std() < 1e-12
     assert data.twfe_target(res) == pytest.approx(float(tau.iloc[0]), rel=1e-9)
@@ -63,8 +65,8 @@ def test_twfe_target_plus_untreated_part_is_the_estimate(default_data):
     eff = default_data.truth.effects.set_index(["city_id", "year"])["tau"]
     tau = eff.reindex(pd.MultiIndex.from_frame(frame[["city_id", "year"]])).fillna(0).to_numpy()
     frame["y0"] = frame["Inno"] - tau
-    res = twfe(frame, yname="Inno", dname="CBEC")
-    untreated = twfe(frame, yname="y0", dname="CBEC").params["CBEC"]
+    res = twfe(frame, yname="Inno", dname="CBEC", idname="city_id", tname="year", vcov={"CRV1": "city_id"})
+    untreated = twfe(frame, yname="y0", dname="CBEC", idname="city_id", tname="year", vcov={"CRV1": "city_id"}).params["CBEC"]
     assert default_data.twfe_target(res) + untreated == pytest.approx(res.params["CBEC"], abs=1e-12)
 
 
@@ -104,7 +106,7 @@ def test_batch_summary_counts(default_data):
 
 
 def test_table3_comparison_lines_up_book_and_paper(default_data):
-    from lib.published import published_descriptives
+    from lib.data.published import published_descriptives
 
     t3 = describe.table3_comparison(default_data.frame, published_descriptives())
     assert t3.loc["CBEC", "mean (book)"] == pytest.approx(312 / 3360)

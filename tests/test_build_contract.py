@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lib import ROOT
-from lib.build import content_hash
+from lib.book.build import content_hash
 
 from conftest import chapter_source
 

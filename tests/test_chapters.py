@@ -9,7 +9,7 @@ A chapter run with its default parameters is a second, independent execution
 of what the book build executed (``make test`` builds first): its outputs must
 equal the build's cached ones, glued ``machine_`` values (timings) apart. That
 is the page-determinism check on every chapter it covers at no extra cost;
-``python -m lib.build --check-determinism`` compares two whole clean builds.
+``python -m lib.book.build --check-determinism`` compares two whole clean builds.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import math
 import nbformat
 import pytest
 
-from lib.build import cached_notebook, notebook_output_differences
-from lib.run import chapter_parameters, resolve_parameters, run_chapter, runnable_chapters
+from lib.book.build import cached_notebook, notebook_output_differences
+from lib.book.run import chapter_parameters, resolve_parameters, run_chapter, runnable_chapters
 
 pytestmark = [pytest.mark.slow]
 

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from lib import book
-from lib.build import (TIMING_PATTERN, notebook_output_differences, page_differences, page_problems,
+from lib.book.build import (TIMING_PATTERN, notebook_output_differences, page_differences, page_problems,
                        page_text)
 
 PAGE = """<html><head><script>var t = "1.5 s";</script><style>p{}</style></head><body>

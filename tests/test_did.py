@@ -1,4 +1,4 @@
-"""Tests of lib.did: TWFE (eq. 7, Table 4) and the selection logit (section 3.1.3).
+"""Tests of lib.methods.did: TWFE (eq. 7, Table 4) and the selection logit (section 3.1.3).
 
 Reference implementations and tolerances (see METHODS.md):
 
@@ -9,7 +9,7 @@ Reference implementations and tolerances (see METHODS.md):
   ``twfe(..., k_fixef="nonnested")`` (reghdfe's convention) to 1e-8.
 * pyfixest ``feols`` with ``ssc(k_fixef=..., G_df="conventional")`` set
   explicitly: 1e-8 for both conventions.
-* ``lib.panel.fe_ols``: 1e-10.
+* ``lib.methods.panel.fe_ols``: 1e-10.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
-from lib import did, panel
-from lib.results import RegressionResult
+from lib.methods import did, panel
+from lib.methods.results import RegressionResult
 
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
 
@@ -67,7 +67,8 @@ def _complete(df, cols=("Inno", "CBEC", *CONTROLS)):
 
 
 def _fit(df, **kw):
-    args = dict(yname="Inno", dname="CBEC", controls=CONTROLS, vcov={"CRV1": "city_id"})
+    args = dict(yname="Inno", dname="CBEC", idname="city_id", tname="year", controls=CONTROLS,
+                vcov={"CRV1": "city_id"})
     args.update(kw)
     return did.twfe(df, **args)
 
@@ -203,7 +204,7 @@ def test_result_fields():
     assert res.dof_resid == 59
     assert res.extra["entities"] == 60 and res.extra["periods"] == 10
     assert res.spec["controls"] == ("x1", "x2") and res.spec["vcov"] == {"CRV1": "city_id"}
-    no_ctrl = did.twfe(d, yname="Inno", dname="CBEC", vcov={"CRV1": "city_id"})
+    no_ctrl = did.twfe(d, yname="Inno", dname="CBEC", vcov={"CRV1": "city_id"}, idname="city_id", tname="year")
     assert no_ctrl.controls is False and list(no_ctrl.params.index) == ["CBEC"]
     assert no_ctrl.n_dropped == 2                                  # only Inno's NaNs matter
     assert "CBEC" in res.summary() and res.coef("CBEC")["nobs"] == res.nobs
@@ -274,7 +275,7 @@ def sel():
 def test_selection_logit_equals_statsmodels(sel, kind):
     cov = ["z0", "z1", "z2"]
     res = did.selection_logit(sel, treated="treated", covariates=cov, kind=kind,
-                              vcov={"CRV1": "city_id"})
+                              vcov={"CRV1": "city_id"}, idname="city_id", tname="year")
     cc = sel.dropna(subset=cov)
     Model = sm.Logit if kind == "logit" else sm.Probit
     ref = Model(cc["treated"], sm.add_constant(cc[cov])).fit(
@@ -294,24 +295,24 @@ def test_selection_logit_equals_statsmodels(sel, kind):
 
 def test_selection_logit_period_cross_section(sel):
     res = did.selection_logit(sel, treated="treated", covariates=["z0", "z1"], period=2012,
-                              vcov="hetero")
+                              vcov="hetero", idname="city_id", tname="year")
     assert res.nobs == 120 and res.spec["period"] == 2012
     with pytest.raises(ValueError, match="no rows with year == 1990"):
-        did.selection_logit(sel, covariates=["z0"], period=1990, vcov="iid")
+        did.selection_logit(sel, covariates=["z0"], period=1990, vcov="iid", treated="treated", idname="city_id", tname="year")
 
 
 def test_selection_logit_errors(sel):
     d = sel.copy()
     d["flat"] = 2.0
     with pytest.raises(ValueError, match="'flat' is constant"):
-        did.selection_logit(d, covariates=["z0", "flat"], vcov={"CRV1": "city_id"})
+        did.selection_logit(d, covariates=["z0", "flat"], vcov={"CRV1": "city_id"}, treated="treated", idname="city_id", tname="year")
     d["leak"] = d["treated"] * 10.0 + np.random.default_rng(0).uniform(size=len(d))
     with pytest.raises(ValueError, match="'leak' perfectly predicts 'treated'"):
-        did.selection_logit(d, covariates=["z0", "leak"], vcov={"CRV1": "city_id"})
+        did.selection_logit(d, covariates=["z0", "leak"], vcov={"CRV1": "city_id"}, treated="treated", idname="city_id", tname="year")
     d["y3"] = d["treated"] + 1
     with pytest.raises(ValueError, match="must be 0/1"):
-        did.selection_logit(d, treated="y3", covariates=["z0"], vcov="iid")
+        did.selection_logit(d, treated="y3", covariates=["z0"], vcov="iid", idname="city_id", tname="year")
     with pytest.raises(ValueError, match="valid values"):
-        did.selection_logit(d, covariates=["z0"], vcov="bootstrap")
+        did.selection_logit(d, covariates=["z0"], vcov="bootstrap", treated="treated", idname="city_id", tname="year")
     with pytest.raises(KeyError, match="Popu"):
-        did.selection_logit(d, covariates=["Popu"], vcov="iid")
+        did.selection_logit(d, covariates=["Popu"], vcov="iid", treated="treated", idname="city_id", tname="year")

@@ -1,10 +1,10 @@
-"""Entropy-weight index (lib.indices): hand-computed example and invariances."""
+"""Entropy-weight index (lib.data.indices): hand-computed example and invariances."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lib.indices import entropy_index, entropy_weights, min_max_standardise
+from lib.data.indices import entropy_index, entropy_weights, min_max_standardise
 
 
 def test_hand_computed_weights():

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import facts
+from lib.data import facts
 
 YEARS = range(2010, 2022)
 

@@ -1,4 +1,4 @@
-"""lib.figures: one style, labelled axes, truth/paper markers, PNG output."""
+"""lib.present.figures: one style, labelled axes, truth/paper markers, PNG output."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from lib import figures  # noqa: E402
+from lib.present import figures# noqa: E402
 
 
 @pytest.fixture(autouse=True)

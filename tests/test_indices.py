@@ -1,10 +1,10 @@
-"""Tests of lib.indices (eq. 11 producer-service agglomeration)."""
+"""Tests of lib.data.indices (eq. 11 producer-service agglomeration)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lib.indices import producer_service_agglomeration
+from lib.data.indices import producer_service_agglomeration
 
 
 def _example():

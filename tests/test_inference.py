@@ -1,12 +1,12 @@
-"""Wild cluster bootstrap and Driscoll-Kraay s.e. (lib.inference)."""
+"""Wild cluster bootstrap and Driscoll-Kraay s.e. (lib.methods.inference)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lib.did import twfe
-from lib.inference import bootstrap_weights, driscoll_kraay, wild_cluster_bootstrap
-from lib.panel import within_transform
+from lib.methods.did import twfe
+from lib.methods.inference import bootstrap_weights, driscoll_kraay, wild_cluster_bootstrap
+from lib.methods.panel import within_transform
 
 
 def _panel(beta=0.5, n=20, T=8, seed=0):

@@ -1,4 +1,4 @@
-"""Tests of lib.mediation (the paper's eqs. 9-11, Tables 11-13).
+"""Tests of lib.methods.mediation (the paper's eqs. 9-11, Tables 11-13).
 
 References and tolerances:
 
@@ -7,7 +7,7 @@ References and tolerances:
   the identity c = c' + a·b on the common sample (1e-12).
 * The vectorised cluster bootstrap against a per-replication loop that builds
   each resample explicitly (relabelled city copies) and fits two two-way FE
-  regressions with ``lib.panel.fe_ols`` (all reps) and linearmodels
+  regressions with ``lib.methods.panel.fe_ols`` (all reps) and linearmodels
   ``PanelOLS`` (one rep): 1e-10 relative.
 * Eq. (11) on a hand example, and the shipped panel's Spec recomputed from the
   shipped sector table.
@@ -23,9 +23,10 @@ import pytest
 import statsmodels.formula.api as smf
 from scipy import stats
 
-from lib import mediation as M
-from lib import panel as P
-from lib.indices import producer_service_agglomeration
+from lib.book import simulations
+from lib.methods import mediation as M
+from lib.methods import panel as P
+from lib.data.indices import producer_service_agglomeration
 
 VCOV = {"CRV1": "city_id"}
 
@@ -58,7 +59,7 @@ def df():
 @pytest.fixture(scope="module")
 def med(df):
     return M.three_step(df, yname="Inno", dname="CBEC", mediator="M", controls=["x1"],
-                        vcov=VCOV, bootstrap_reps=40, seed=7)
+                        vcov=VCOV, bootstrap_reps=40, seed=7, idname="city_id", tname="year")
 
 
 def test_sobel_hand_computation():
@@ -97,7 +98,7 @@ def test_paths_match_statsmodels_and_identity(df, med):
 
 def test_common_sample_and_drops():
     d = make_panel(3, unbalanced=True)
-    res = M.three_step(d, yname="Inno", dname="CBEC", mediator="M", controls=["x1"], vcov=VCOV)
+    res = M.three_step(d, yname="Inno", dname="CBEC", mediator="M", controls=["x1"], vcov=VCOV, idname="city_id", tname="year")
     assert res.nobs == len(d) - 3 - res.drop_reasons.get("singleton city_id or year", 0)
     assert res.drop_reasons["M"] == 3
     for r in (res.total, res.a_path, res.b_path):
@@ -119,7 +120,7 @@ def test_vectorised_bootstrap_equals_loop(unbalanced):
     levels = np.sort(d["city_id"].unique())
     draws = M.cluster_draws(len(levels), 4, seed=11)
     vec = M.bootstrap_paths(d, yname="Inno", dname="CBEC", mediator="M", controls=["x1"],
-                            draws=draws, chunk=3)
+                            draws=draws, chunk=3, idname="city_id", tname="year")
     groups = dict(tuple(d.groupby("city_id")))
     for r in range(draws.shape[0]):
         bs = _resample(d, draws[r], groups, levels)
@@ -141,12 +142,12 @@ def test_vectorised_bootstrap_equals_loop(unbalanced):
 
 def test_bootstrap_seeded_and_reproducible(df, med):
     again = M.three_step(df, yname="Inno", dname="CBEC", mediator="M", controls=["x1"],
-                         vcov=VCOV, bootstrap_reps=40, seed=7)
+                         vcov=VCOV, bootstrap_reps=40, seed=7, idname="city_id", tname="year")
     # same seed, same draws: values compared to 1e-12, never bytes (threaded BLAS sums)
     pd.testing.assert_frame_equal(med.bootstrap_draws, again.bootstrap_draws, rtol=1e-12)
     np.testing.assert_allclose(med.bootstrap_ci, again.bootstrap_ci, rtol=1e-12)
     other = M.three_step(df, yname="Inno", dname="CBEC", mediator="M", controls=["x1"],
-                         vcov=VCOV, bootstrap_reps=40, seed=8)
+                         vcov=VCOV, bootstrap_reps=40, seed=8, idname="city_id", tname="year")
     assert not np.allclose(other.bootstrap_draws["indirect"], med.bootstrap_draws["indirect"])
     np.testing.assert_array_equal(M.cluster_draws(10, 3, 5), M.cluster_draws(10, 3, 5))
     lo, hi = med.bootstrap_ci
@@ -158,17 +159,17 @@ def test_bootstrap_seeded_and_reproducible(df, med):
 def test_bootstrap_province_clusters(df):
     d = df.assign(province=df["city_id"] // 5)
     res = M.three_step(d, yname="Inno", dname="CBEC", mediator="M", controls=["x1"],
-                       vcov={"CRV1": "province"}, bootstrap_reps=10, seed=1)
+                       vcov={"CRV1": "province"}, bootstrap_reps=10, seed=1, idname="city_id", tname="year")
     assert res.bootstrap_draws["indirect"].notna().all()
     bad = df.assign(province=df["year"])   # cities not nested in clusters
     with pytest.raises(ValueError, match="several 'province' clusters"):
         M.three_step(bad, yname="Inno", dname="CBEC", mediator="M", vcov={"CRV1": "province"},
-                     bootstrap_reps=5)
+                     bootstrap_reps=5, idname="city_id", tname="year")
 
 
 def test_known_truth_recovery():
     d = make_panel(5, n_units=200, a=0.8, b=0.5, c=0.4)
-    res = M.three_step(d, yname="Inno", dname="CBEC", mediator="M", controls=["x1"], vcov=VCOV)
+    res = M.three_step(d, yname="Inno", dname="CBEC", mediator="M", controls=["x1"], vcov=VCOV, idname="city_id", tname="year")
     assert abs(res.a - 0.8) < 4 * res.se_a
     assert abs(res.b - 0.5) < 4 * res.se_b
     assert abs(res.indirect - 0.4) < 4 * res.indirect_se
@@ -193,11 +194,11 @@ def test_outputs(med):
 
 def test_errors(df):
     with pytest.raises(ValueError, match="mediator 'Inno' must differ"):
-        M.three_step(df, yname="Inno", dname="CBEC", mediator="Inno", vcov=VCOV)
+        M.three_step(df, yname="Inno", dname="CBEC", mediator="Inno", vcov=VCOV, idname="city_id", tname="year")
     with pytest.raises(KeyError, match="nomed"):
-        M.three_step(df, yname="Inno", dname="CBEC", mediator="nomed", vcov=VCOV)
+        M.three_step(df, yname="Inno", dname="CBEC", mediator="nomed", vcov=VCOV, idname="city_id", tname="year")
     with pytest.raises(ValueError, match="bootstrap_reps"):
-        M.three_step(df, yname="Inno", dname="CBEC", mediator="M", vcov=VCOV, bootstrap_reps=-1)
+        M.three_step(df, yname="Inno", dname="CBEC", mediator="M", vcov=VCOV, bootstrap_reps=-1, idname="city_id", tname="year")
 
 
 def test_eq11_hand_example():
@@ -237,7 +238,7 @@ def test_comparison_rows_and_indirect_plot(med):
     assert by["M: CBEC (c', eq. 10)"]["truth"] == pytest.approx(0.4)   # ATT - a*b
     assert by["M: indirect a·b"]["book"] == med.indirect
     med2 = M.three_step(make_panel(2).rename(columns={"M": "Diginf"}), yname="Inno", dname="CBEC",
-                        mediator="Diginf", vcov=VCOV)
+                        mediator="Diginf", vcov=VCOV, idname="city_id", tname="year")
     printed = {r["quantity"]: r for r in M.comparison_rows(med2)}
     assert printed["Table 11: Sobel z"]["paper"] == pytest.approx(16.39)
     assert printed["Table 11: Diginf (b, eq. 10)"]["paper"] == pytest.approx(0.2024)
@@ -264,14 +265,14 @@ def test_truth_gaps_by_hand(med):
 
 def test_seed_paths_equal_three_step_on_the_same_draw():
     from lib import data as data_mod
-    from lib import synthetic
-    from lib.facts import sample_frame
+    from lib.data import synthetic
+    from lib.data.facts import sample_frame
 
-    out = M.seed_paths([1], ["Envir"])
+    out = simulations.seed_paths([1], ["Envir"])
     raw, truth = synthetic.simulate_city_panel(sample_frame(), seed=1)
     panel = data_mod.validate_panel(raw, source="test")
     ref = M.three_step(panel.data, yname="Inno", dname="CBEC", mediator="Envir",
-                       controls=list(panel.spec.controls))
+                       controls=list(panel.spec.controls), idname="city_id", tname="year", vcov={"CRV1": "city_id"})
     row = out.loc[(1, "Envir")]
     assert row["a"] == pytest.approx(ref.a, rel=1e-12) and row["b"] == pytest.approx(ref.b, rel=1e-12)
     assert row["a_gap_se"] == pytest.approx((ref.a - truth.indirect.loc["Envir", "a"]) / ref.se_a)

@@ -1,4 +1,4 @@
-"""Tests of lib.panel: within transformation, CRV1/HC1/iid, K counting, FE engine.
+"""Tests of lib.methods.panel: within transformation, CRV1/HC1/iid, K counting, FE engine.
 
 References: statsmodels OLS/WLS with unit and year dummies (exact LSDV),
 pyfixest ``feols`` and its ``demean``. Tolerances: demeaning 1e-10 absolute on
@@ -14,7 +14,7 @@ import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
-from lib import panel
+from lib.methods import panel
 
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
 

@@ -1,12 +1,12 @@
-"""Tests of lib.did.placebo_test (the paper's Fig. 2, section 4.3.1).
+"""Tests of lib.methods.did.placebo_test (the paper's Fig. 2, section 4.3.1).
 
 References and tolerances:
 
 * every sampled draw's coefficient equals a per-draw linearmodels regression
-  (``lib.did.twfe``, i.e. ``PanelOLS`` with city and year effects) to 1e-10,
+  (``lib.methods.did.twfe``, i.e. ``PanelOLS`` with city and year effects) to 1e-10,
   and its CRV1 s.e. to 1e-8 (relative), on the default panel with controls
   (unbalanced: rows with missing controls dropped);
-* ``lib.panel.fe_ols_treatments`` (the library's generic FWL engine) for HC1
+* ``lib.methods.panel.fe_ols_treatments`` (the library's generic FWL engine) for HC1
   and iid covariances;
 * the assignment draws keep the real number of pilots and their years; a
   reader-supplied matrix reproduces a run exactly.
@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from lib import did, panel, synthetic
+from lib.data import synthetic
+from lib.methods import did, panel
 from lib.data import load_panel
 
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
@@ -35,7 +36,7 @@ def frame():
 @pytest.fixture(scope="module")
 def placebo(frame):
     return did.placebo_test(frame, yname="Inno", controls=CONTROLS, n_draws=40, seed=3,
-                            vcov={"CRV1": "city_id"})
+                            vcov={"CRV1": "city_id"}, dname="CBEC", idname="city_id", tname="year", gname="adoption_year")
 
 
 def _fake_treatment(frame, units, years):
@@ -46,14 +47,14 @@ def _fake_treatment(frame, units, years):
 def test_vectorised_draws_equal_per_draw_linearmodels(frame, placebo):
     for b in (0, 17, 39):
         d = frame.assign(fake=_fake_treatment(frame, placebo.units, placebo.assignments[b]))
-        ref = did.twfe(d, yname="Inno", dname="fake", controls=CONTROLS, vcov={"CRV1": "city_id"})
+        ref = did.twfe(d, yname="Inno", dname="fake", controls=CONTROLS, vcov={"CRV1": "city_id"}, idname="city_id", tname="year")
         assert abs(placebo.coefficients[b] - ref.params["fake"]) < 1e-10
         np.testing.assert_allclose(placebo.std_errors[b], ref.std_errors["fake"], rtol=1e-8)
         np.testing.assert_allclose(placebo.pvalues[b], ref.pvalues["fake"], rtol=1e-7)
 
 
 def test_actual_equals_twfe(frame, placebo):
-    ref = did.twfe(frame, yname="Inno", dname="CBEC", controls=CONTROLS, vcov={"CRV1": "city_id"})
+    ref = did.twfe(frame, yname="Inno", dname="CBEC", controls=CONTROLS, vcov={"CRV1": "city_id"}, idname="city_id", tname="year")
     np.testing.assert_allclose(placebo.actual.params, ref.params, atol=1e-10)
     np.testing.assert_allclose(placebo.actual.std_errors, ref.std_errors, rtol=1e-8)
     assert placebo.actual.nobs == ref.nobs == placebo.nobs
@@ -93,26 +94,26 @@ def test_assignments_keep_the_real_timing(frame, placebo):
 
 def test_reader_supplied_assignments_reproduce_the_run(frame, placebo):
     again = did.placebo_test(frame, yname="Inno", controls=CONTROLS,
-                             assignments=placebo.assignments[:10], vcov={"CRV1": "city_id"})
+                             assignments=placebo.assignments[:10], vcov={"CRV1": "city_id"}, dname="CBEC", idname="city_id", tname="year", gname="adoption_year")
     # same draws, fewer columns: equal up to BLAS blocking (1e-18 here)
     np.testing.assert_allclose(again.coefficients, placebo.coefficients[:10], atol=1e-15)
     as_frame = pd.DataFrame(placebo.assignments[:10, ::-1], columns=placebo.units[::-1])
     again2 = did.placebo_test(frame, yname="Inno", controls=CONTROLS, assignments=as_frame,
-                              vcov={"CRV1": "city_id"})
+                              vcov={"CRV1": "city_id"}, dname="CBEC", idname="city_id", tname="year", gname="adoption_year")
     np.testing.assert_allclose(again2.coefficients, placebo.coefficients[:10], atol=1e-14)
     assert again.spec["assignments"] == "reader-supplied"
     with pytest.raises(ValueError, match=r"must be \(n_draws, 280\)"):
         did.placebo_test(frame, yname="Inno", assignments=np.zeros((3, 5)),
-                         vcov={"CRV1": "city_id"})
+                         vcov={"CRV1": "city_id"}, dname="CBEC", idname="city_id", tname="year", gname="adoption_year")
     with pytest.raises(KeyError, match="no column for 1 units"):
         did.placebo_test(frame, yname="Inno", assignments=as_frame.iloc[:, 1:],
-                         vcov={"CRV1": "city_id"})
+                         vcov={"CRV1": "city_id"}, dname="CBEC", idname="city_id", tname="year", gname="adoption_year")
 
 
 @pytest.mark.parametrize("vcov", ["hetero", "iid"])
 def test_other_covariances_equal_fe_ols_treatments(frame, vcov):
     d = frame.dropna(subset=CONTROLS).sort_values(["city_id", "year"])
-    res = did.placebo_test(d, yname="Inno", controls=CONTROLS, n_draws=8, seed=5, vcov=vcov)
+    res = did.placebo_test(d, yname="Inno", controls=CONTROLS, n_draws=8, seed=5, vcov=vcov, dname="CBEC", idname="city_id", tname="year", gname="adoption_year")
     ucode = np.searchsorted(res.units, d["city_id"].to_numpy())
     D = (d["year"].to_numpy()[:, None] >= res.assignments.T[ucode]).astype(float)
     ref = panel.fe_ols_treatments(d["Inno"].to_numpy(), D, d[CONTROLS].to_numpy(),
@@ -144,7 +145,7 @@ def test_sharp_null_gives_uniform_ri_pvalues():
         df["CBEC"] = (df["year"] >= df["adoption_year"]).astype(float)
         df["y"] = rng.normal(size=n_units)[df["city_id"]] + rng.normal(size=len(df))
         ps.append(did.placebo_test(df, yname="y", n_draws=200, seed=rep,
-                                   vcov={"CRV1": "city_id"}).ri_pvalue)
+                                   vcov={"CRV1": "city_id"}, dname="CBEC", idname="city_id", tname="year", gname="adoption_year").ri_pvalue)
     assert stats.kstest(ps, "uniform").pvalue > 0.01
 
 
@@ -164,10 +165,10 @@ def test_plot_and_table(placebo):
 
 def test_errors(frame):
     with pytest.raises(KeyError, match="nope"):
-        did.placebo_test(frame, yname="Inno", gname="nope", vcov={"CRV1": "city_id"})
+        did.placebo_test(frame, yname="Inno", gname="nope", vcov={"CRV1": "city_id"}, dname="CBEC", idname="city_id", tname="year")
     bad = frame.copy()
     bad.loc[0, "adoption_year"] = 2011
     with pytest.raises(ValueError, match="varies within 1 units"):
-        did.placebo_test(bad, yname="Inno", vcov={"CRV1": "city_id"})
+        did.placebo_test(bad, yname="Inno", vcov={"CRV1": "city_id"}, dname="CBEC", idname="city_id", tname="year", gname="adoption_year")
     with pytest.raises(ValueError, match="n_draws must be >= 1"):
-        did.placebo_test(frame, yname="Inno", n_draws=0, vcov={"CRV1": "city_id"})
+        did.placebo_test(frame, yname="Inno", n_draws=0, vcov={"CRV1": "city_id"}, dname="CBEC", idname="city_id", tname="year", gname="adoption_year")

@@ -1,12 +1,13 @@
-"""Provincial semi-synthetic panel (lib.provincial): calibration, truth, contract."""
+"""Provincial semi-synthetic panel (lib.data.provincial): calibration, truth, contract."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lib import provincial as P
+from lib.book import fdi as F
+from lib.data import provincial as P
 from lib.data import DataContractError
-from lib.did import twfe
+from lib.methods.did import twfe
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def _within(frame, cols):
 
 
 def _fe_slopes(frame, y, xs):
-    """FE OLS point estimates of ``y`` on ``xs`` + controls (fast twin of lib.did.twfe, checked below)."""
+    """FE OLS point estimates of ``y`` on ``xs`` + controls (fast twin of lib.methods.did.twfe, checked below)."""
     W = _within(frame, [y, *xs, *P.CONTROLS])
     beta = np.linalg.lstsq(W[:, 1:], W[:, 0], rcond=None)[0]
     return dict(zip(xs, beta[: len(xs)]))
@@ -61,8 +62,8 @@ def recovery():
             rows[f"a_{m}"] = (r.params["DT"], r.std_errors["DT"], truth.paths[f"a_{m}"])
         r = twfe(df, yname="FDI", dname="DT", **KW)
         rows["DT -> FDI"] = (r.params["DT"], r.std_errors["DT"],
-                             P.twfe_target(P.ProvincialData(df, {}, truth, ""), r))
-        het = P.group_slopes(df)
+                             F.twfe_target(F.ProvincialData(df, {}, truth, ""), r))
+        het = F.group_slopes(df)
         for lev in P.LEVELS:
             c = het.subsamples[lev].coef("DT")
             rows[f"table2 {lev}"] = (c["estimate"], c["std_error"], truth.total[lev])
@@ -160,20 +161,20 @@ def test_samples():
 # ------------------------------------------------ estimates against targets (chapter fdi_empirics)
 @pytest.fixture(scope="module")
 def shipped():
-    return P.chapter_data(seed=P.DEFAULT_SEED)
+    return F.chapter_data(seed=P.DEFAULT_SEED)
 
 
 def test_fe_slopes_match_twfe(drawn):
     df, _ = drawn
     r = twfe(df, yname="FDI", dname="DT", **KW)
-    assert P.fe_slopes(df, "FDI", ["DT"])["DT"] == pytest.approx(r.params["DT"], rel=1e-8)
+    assert F.fe_slopes(df, "FDI", ["DT"])["DT"] == pytest.approx(r.params["DT"], rel=1e-8)
 
 
 def test_estimate_gaps_are_estimate_minus_target(shipped):
-    gaps = P.estimate_gaps(shipped.frame, shipped.truth)
+    gaps = F.estimate_gaps(shipped.frame, shipped.truth)
     r = twfe(shipped.frame, yname="FDI", dname="DT", **KW)
-    assert gaps["pooled slope"] == pytest.approx(r.params["DT"] - P.twfe_target(shipped, r), rel=1e-6)
-    het = P.group_slopes(shipped.frame)
+    assert gaps["pooled slope"] == pytest.approx(r.params["DT"] - F.twfe_target(shipped, r), rel=1e-6)
+    het = F.group_slopes(shipped.frame)
     for lev in P.LEVELS:
         want = het.subsamples[lev].params["DT"] - shipped.truth.total[lev]
         assert gaps[f"Table 2, {lev}"] == pytest.approx(want, rel=1e-6)
@@ -183,8 +184,8 @@ def test_estimate_gaps_are_estimate_minus_target(shipped):
 
 def test_seed_gaps_centre_on_zero():
     """What the chapter's gap table shows over GAP_SEEDS: no mean gap beyond 3 of its s.e."""
-    g = P.seed_gaps()
-    assert list(g.index) == list(P.GAP_SEEDS)
+    g = F.seed_gaps()
+    assert list(g.index) == list(F.GAP_SEEDS)
     z = g.mean() / (g.std(ddof=1) / np.sqrt(len(g)))
     assert (z.abs() < 3).all(), z.round(2).to_dict()
 
@@ -192,53 +193,53 @@ def test_seed_gaps_centre_on_zero():
 def test_gap_table_and_text():
     rows = {"x": (0.7, 0.05, 0.85), "y": (0.4, 0.1, 0.3)}
     seeds = pd.DataFrame({"x": [0.01, -0.01, 0.0], "y": [0.02, 0.0, -0.02]})
-    t = P.gap_table(rows, seeds)
+    t = F.gap_table(rows, seeds)
     assert t.loc["x", "gap / s.e."] == pytest.approx(-3.0)
     assert t.loc["y", "mean gap, 3 draws"] == pytest.approx(0.0)
-    text = P.gap_summary_text(t)
+    text = F.gap_summary_text(t)
     assert "1 of 2 estimates lie below" in text and "Over 3 other draws" in text
     assert "not a bias" in text
-    assert "Over" not in P.gap_summary_text(P.gap_table(rows))
-    assert P.side(-0.1) == "below" and P.side(0.1) == "above" and P.side(1e-5) == "on"
+    assert "Over" not in F.gap_summary_text(F.gap_table(rows))
+    assert F.side(-0.1) == "below" and F.side(0.1) == "above" and F.side(1e-5) == "on"
 
 
 def test_robustness_targets_and_text(shipped):
-    rob = P.robustness(shipped.frame)
-    tg = P.robustness_targets(shipped, rob)
+    rob = F.robustness(shipped.frame)
+    tg = F.robustness_targets(shipped, rob)
     assert np.isnan(tg["DT lagged"])
-    assert tg["baseline"] == pytest.approx(P.twfe_target(shipped, rob["baseline"]), rel=1e-8)
+    assert tg["baseline"] == pytest.approx(F.twfe_target(shipped, rob["baseline"]), rel=1e-8)
     assert tg["FDI_alt"] == pytest.approx(shipped.truth.params["alt_scale"] * tg["baseline"], rel=1e-8)
-    pers = P.lag_persistence(shipped.frame)
-    text, lag = P.robustness_text(rob, tg, persistence=pers, expected_lag=P.lag_expected(shipped))
+    pers = F.lag_persistence(shipped.frame)
+    text, lag = F.robustness_text(rob, tg, persistence=pers, expected_lag=F.lag_expected(shipped))
     assert "target" in text and "same-year DT only" in lag
-    reader = P.ProvincialData(shipped.frame, {}, None, "reader")
-    tr = P.robustness_targets(reader, rob)
-    assert all(np.isnan(v) for v in tr.values()) and np.isnan(P.lag_expected(reader))
-    text, lag = P.robustness_text(rob, tr, persistence=pers)
+    reader = F.ProvincialData(shipped.frame, {}, None, "reader")
+    tr = F.robustness_targets(reader, rob)
+    assert all(np.isnan(v) for v in tr.values()) and np.isnan(F.lag_expected(reader))
+    text, lag = F.robustness_text(rob, tr, persistence=pers)
     assert "target" not in text and "truth" not in lag and "these data" not in lag
-    assert P.baseline_truth_text(0.7, float("nan"), float("nan"), {"CRV1": 0.06}) == ""
-    assert "0.150 below, 2.5 CRV1" in P.baseline_truth_text(0.7, 0.85, 0.69, {"CRV1": 0.06})
-    assert P.mediation_truth_text({}, None) == ""
+    assert F.baseline_truth_text(0.7, float("nan"), float("nan"), {"CRV1": 0.06}) == ""
+    assert "0.150 below, 2.5 CRV1" in F.baseline_truth_text(0.7, 0.85, 0.69, {"CRV1": 0.06})
+    assert F.mediation_truth_text({}, None) == ""
 
 
 def test_between_share_and_group_sizes(drawn):
     df, _ = drawn
     flat = df.assign(x=df["province"].map({p: i for i, p in enumerate(df["province"].unique())}))
-    assert P.between_share(flat, "x") == pytest.approx(1.0)
-    assert 0 < P.between_share(df, "DT") < 1
-    assert P.group_sizes_text(df) == "10 or 11"
+    assert F.between_share(flat, "x") == pytest.approx(1.0)
+    assert 0 < F.between_share(df, "DT") < 1
+    assert F.group_sizes_text(df) == "10 or 11"
 
 
 def test_fdi_index_phrases():
     w = pd.Series({"a": 0.1, "b": 0.3, "c": 0.2, "d": 0.4})
-    assert P.weight_rank_phrase(w, "a") == "the smallest of the 4"
-    assert P.weight_rank_phrase(w, "c") == "the 2nd smallest of the 4"
-    assert P.weight_rank_phrase(w, "d") == "the largest of the 4"
+    assert F.weight_rank_phrase(w, "a") == "the smallest of the 4"
+    assert F.weight_rank_phrase(w, "c") == "the 2nd smallest of the 4"
+    assert F.weight_rank_phrase(w, "d") == "the largest of the 4"
     comp = pd.DataFrame({"rho": {"entropy, per-year weights": 0.94, "entropy, two-level": 0.99,
                                  "equal weights": 0.99, "first principal component": 0.98}})
-    ph = P.weighting_phrases(comp, synthetic=True)
+    ph = F.weighting_phrases(comp, synthetic=True)
     assert ph == {"rank_alike": "rank almost alike", "peryear_cmp": "less",
                   "rank_reason": ", because all the simulated indicators load on one latent development level"}
     comp.loc["equal weights", "rho"] = 0.5
-    ph = P.weighting_phrases(comp, synthetic=False)
+    ph = F.weighting_phrases(comp, synthetic=False)
     assert ph["rank_alike"] == "rank differently" and ph["peryear_cmp"] == "more" and ph["rank_reason"] == ""

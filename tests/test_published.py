@@ -1,10 +1,10 @@
-"""lib.published: the printed numbers load exactly as printed."""
+"""lib.data.published: the printed numbers load exactly as printed."""
 
 from __future__ import annotations
 
 import pytest
 
-from lib import published
+from lib.data import published
 
 
 def test_table4_col2_exact():

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib.did import twfe
-from lib.facts import sample_frame
-from lib.synthetic import SyntheticParams, simulate_city_panel
+from lib.methods.did import twfe
+from lib.data.facts import sample_frame
+from lib.data.synthetic import SyntheticParams, simulate_city_panel
 
 SEEDS = (101, 202, 303, 404, 505, 606)
 
@@ -26,7 +26,7 @@ def homogeneous_fits():
     fits = []
     for seed in SEEDS:
         panel, truth = simulate_city_panel(frame, params, seed=seed)
-        fits.append((twfe(panel, yname="Inno", dname="CBEC"), truth))
+        fits.append((twfe(panel, yname="Inno", dname="CBEC", idname="city_id", tname="year", vcov={"CRV1": "city_id"}), truth))
     return fits
 
 

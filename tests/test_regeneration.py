@@ -5,7 +5,7 @@ the artifact; their ``SHA256SUMS`` verify the files. The generators must
 reproduce the files' *values* whatever kernel OpenBLAS picks: each check runs
 in a fresh interpreter with ``OPENBLAS_CORETYPE`` set (the variable is read
 when OpenBLAS loads, so it cannot be changed inside this process), and each
-compares values within ``lib.synthetic.REGEN_RTOL``, never bytes of floats.
+compares values within ``lib.data.synthetic.REGEN_RTOL``, never bytes of floats.
 
 Kernels: the one this machine uses (``OPENBLAS_CORETYPE`` as the environment
 sets it, or OpenBLAS's own choice) and every kernel in :data:`KERNELS` whose
@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 
 from lib import ROOT
-from lib import synthetic as S
+from lib.data import synthetic as S
 
 #: OpenBLAS core type -> the /proc/cpuinfo flags it needs (SSE3 is "pni" there).
 KERNELS = {
@@ -38,7 +38,7 @@ _CHECK = """
 import json
 import numpy
 from threadpoolctl import threadpool_info
-from lib import provincial, synthetic
+from lib.data import provincial, synthetic
 kernels = sorted({i.get("architecture") for i in threadpool_info() if i["internal_api"] == "openblas"})
 print(json.dumps({"kernels": kernels, "city": synthetic.check_default_panel(),
                   "provincial": provincial.check_default_panel()}))

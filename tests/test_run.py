@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-import lib.run as run
-from lib.run import RunError, coerce, main, resolve_parameters
+import lib.book.run as run
+from lib.book.run import RunError, coerce, main, resolve_parameters
 
 from conftest import chapter_source, install_chapter
 

@@ -8,10 +8,10 @@ import json
 import pandas as pd
 import pytest
 
-from lib import did
+from lib.methods import did
 from lib.data import load_panel
-from lib.run import EXIT_REJECTED, main
-from lib.synthetic import default_truth
+from lib.book.run import EXIT_REJECTED, main
+from lib.data.synthetic import default_truth
 
 pytestmark = [pytest.mark.slow]
 
@@ -26,7 +26,7 @@ def test_default_run_reproduces_the_book_and_another_sample_differs(tmp_path):
     assert main(["baseline_did", "--out", str(tmp_path / "default")]) == 0
     got = _estimates(tmp_path / "default" / "baseline_did" / "baseline_did.json")
     panel = load_panel().data
-    direct = did.twfe(panel, yname="Inno", dname="CBEC", controls=CONTROLS)
+    direct = did.twfe(panel, yname="Inno", dname="CBEC", controls=CONTROLS, idname="city_id", tname="year", vcov={"CRV1": "city_id"})
     assert got["table4_col2"]["estimate"] == pytest.approx(direct.params["CBEC"], rel=1e-12)
     assert got["table4_col2"]["nobs"] == 3316
     used = panel.dropna(subset=CONTROLS)
@@ -34,7 +34,7 @@ def test_default_run_reproduces_the_book_and_another_sample_differs(tmp_path):
 
     assert main(["baseline_did", "-p", "sample", "east", "--out", str(tmp_path / "east")]) == 0
     east = _estimates(tmp_path / "east" / "baseline_did" / "baseline_did.json")
-    east_direct = did.twfe(panel[panel["region"] == "East"], yname="Inno", dname="CBEC", controls=CONTROLS)
+    east_direct = did.twfe(panel[panel["region"] == "East"], yname="Inno", dname="CBEC", controls=CONTROLS, idname="city_id", tname="year", vcov={"CRV1": "city_id"})
     assert east["table4_col2"]["estimate"] == pytest.approx(east_direct.params["CBEC"], rel=1e-12)
     payload = json.loads((tmp_path / "east" / "baseline_did" / "baseline_did.json").read_text())
     assert payload["parameters"]["sample"] == "east"
@@ -59,7 +59,7 @@ def test_readers_own_file_with_other_column_names(tmp_path):
                  "-p", "outcome", "patents_index", "-p", "treatment", "pilot", "--out", str(tmp_path / "run")])
     assert code == 0
     got = _estimates(tmp_path / "run" / "baseline_did" / "baseline_did.json")
-    direct = did.twfe(panel, yname="Inno", dname="CBEC", controls=CONTROLS)
+    direct = did.twfe(panel, yname="Inno", dname="CBEC", controls=CONTROLS, idname="city_id", tname="year", vcov={"CRV1": "city_id"})
     assert got["table4_col2"]["estimate"] == pytest.approx(direct.params["CBEC"], rel=1e-9)
     assert got["table4_col2"]["truth"] is None, "no truth is claimed on a reader's data"
 

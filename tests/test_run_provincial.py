@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from lib import DATA
-from lib.run import main
+from lib.book.run import main
 
 pytestmark = [pytest.mark.slow]
 

@@ -21,9 +21,9 @@ import pandas as pd
 import psutil
 import pytest
 
-import lib.run as run
+import lib.book.run as run
 from lib import ROOT
-from lib.run import EXIT_INTERRUPTED, EXIT_REJECTED, main
+from lib.book.run import EXIT_INTERRUPTED, EXIT_REJECTED, main
 
 from conftest import chapter_source, install_chapter
 
@@ -111,7 +111,7 @@ def test_a_failed_rerun_never_touches_the_earlier_results(tiny, tmp_path, capsys
 
 # ------------------------------------------------------------------ Ctrl-C
 def _start(tiny: Path, out: Path, *args: str) -> subprocess.Popen:
-    code = (f"import sys; from pathlib import Path; import lib.run as r; "
+    code = (f"import sys; from pathlib import Path; import lib.book.run as r; "
             f"r.CHAPTERS_DIR = Path({str(tiny)!r}); sys.exit(r.main({list(args) + ['--out', str(out)]!r}))")
     return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

@@ -8,7 +8,7 @@ import pytest
 
 from fixtures.panels import make_panel, write
 from lib.data import DataContractError, load_panel, validate_panel
-from lib.samples import SAMPLES, Sample, apply_sample, describe_samples
+from lib.data.samples import SAMPLES, Sample, apply_sample, describe_samples
 
 YEARS = range(2010, 2022)
 # Beijing 2015, Hangzhou 2016, Zhengzhou 2020, Chongqing 2020, Zigong 2018, Anshan never

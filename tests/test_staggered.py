@@ -1,4 +1,4 @@
-"""Tests of lib.staggered against hand-computed 2x2s, a TWFE reference and a known truth."""
+"""Tests of lib.methods.staggered against hand-computed 2x2s, a TWFE reference and a known truth."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import staggered as st
-from lib.did import twfe
+from lib.book import simulations
+from lib.methods import staggered as st
+from lib.methods.did import twfe
 
 KW = dict(yname="y", idname="unit", tname="time", gname="g")
 
@@ -265,7 +266,7 @@ def test_with_true_effects_and_robust_summary_targets():
     df = _panel({3: 3, 5: 4, None: 5}, periods=range(1, 8), noise=0.2, seed=4)
     df = df.rename(columns={"unit": "city_id", "time": "year"})
     effects = df.loc[df["D"] == 1, ["city_id", "year", "tau"]]
-    tf = st.with_true_effects(df, effects)
+    tf = st.with_true_effects(df, effects, idname="city_id", tname="year")
     np.testing.assert_allclose(tf["true_effect"], df["tau"], atol=0)
     df["x"] = np.random.default_rng(2).normal(size=len(df))
     s = st.robust_summary(df, yname="y", idname="city_id", tname="year", gname="g", dname="D",
@@ -282,17 +283,17 @@ def test_with_true_effects_and_robust_summary_targets():
 
 
 def test_simulation_study_is_seeded_and_consistent():
-    a = st.simulation_study(2, seed=3)
-    b = st.simulation_study(2, seed=3)
+    a = simulations.simulation_study(2, seed=3)
+    b = simulations.simulation_study(2, seed=3)
     pd.testing.assert_frame_equal(a, b, rtol=1e-12)
     assert list(a.columns) == ["seed", "truth", "twfe_target", "TWFE", "CS never", "CS not yet"]
     assert (a["truth"] > 0).all() and (a["twfe_target"] < a["truth"]).all()
     with pytest.raises(ValueError, match="reps"):
-        st.simulation_study(0, seed=1)
+        simulations.simulation_study(0, seed=1)
 
 
 def test_simulation_study_counts_failed_draws(monkeypatch):
-    from lib import synthetic
+    from lib.data import synthetic
 
     real = synthetic.simulate_city_panel
     calls = {"n": 0}
@@ -305,8 +306,8 @@ def test_simulation_study_counts_failed_draws(monkeypatch):
 
     monkeypatch.setattr(synthetic, "simulate_city_panel", flaky)
     with pytest.raises(RuntimeError, match="failed on 1 of 2 draws"):
-        st.simulation_study(2, seed=3)
+        simulations.simulation_study(2, seed=3)
     calls["n"] = 0
-    sim = st.simulation_study(2, seed=3, max_failed_share=0.5)
+    sim = simulations.simulation_study(2, seed=3, max_failed_share=0.5)
     assert len(sim) == 1 and len(sim.attrs["failed"]) == 1
     assert sim.attrs["failed"][0][1] == "rows of `employment` are negative"

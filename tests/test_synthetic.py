@@ -1,4 +1,4 @@
-"""Tests of the semi-synthetic DGP (lib.synthetic): determinism, calibration,
+"""Tests of the semi-synthetic DGP (lib.data.synthetic): determinism, calibration,
 selection, missingness, and the consistency of the known truth."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import synthetic as S
-from lib.indices import producer_service_agglomeration
+from lib.data import synthetic as S
+from lib.data.indices import producer_service_agglomeration
 
 from _standin_frame import COHORTS, standin_frame
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.xdist_group("synthetic")
 
 def _real_frame():
     try:
-        from lib.facts import sample_frame
+        from lib.data.facts import sample_frame
         return sample_frame()
     except Exception:  # pragma: no cover - facts layer not available
         return None
@@ -159,7 +159,7 @@ def test_truth_consistency(sim):
 
 def test_directions_of_heterogeneity():
     if REAL is None:
-        pytest.skip("lib.facts.sample_frame() not available")
+        pytest.skip("lib.data.facts.sample_frame() not available")
     _, truth = S.simulate_city_panel(REAL)
     g = truth.att_by_group
     assert g["region"]["East"] > g["region"]["Central"] > g["region"]["West"]

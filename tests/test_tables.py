@@ -1,4 +1,4 @@
-"""lib.tables: exact cell strings, notes, files and HTML of the one table formatter."""
+"""lib.present.tables: exact cell strings, notes, files and HTML of the one table formatter."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import lib
-from lib import tables
-from lib.results import RegressionResult
-from lib.tables import (Table, comparison_row, comparison_table, descriptive_table, format_number,
+from lib.present import tables
+from lib.methods.results import RegressionResult
+from lib.present.tables import (Table, comparison_row, comparison_table, descriptive_table, format_number,
                         format_stat, frame_table, regression_table)
 
 
@@ -194,7 +194,7 @@ def test_comparison_table_differences_and_nan():
 
 
 def test_comparison_row_from_result_and_published():
-    from lib.published import published_estimate
+    from lib.data.published import published_estimate
 
     r = make_result({"CBEC": 0.0160}, {"CBEC": 0.0020}, nobs=3316, dof_resid=279)
     row = comparison_row("T4 (2)", r, "CBEC", paper=published_estimate("cbec", 4, 2, "CBEC"),
@@ -304,8 +304,8 @@ def test_table_repr_and_notes_string():
 def test_sample_table_reports_n_drops_and_reasons():
     import pandas as pd
 
-    from lib.results import RegressionResult
-    from lib.tables import sample_table
+    from lib.methods.results import RegressionResult
+    from lib.present.tables import sample_table
 
     def res(n, dropped, reasons, g):
         p = pd.Series({"CBEC": 0.01})

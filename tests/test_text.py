@@ -1,4 +1,4 @@
-"""Policy-text theme counts (lib.text): hand-counted corpora, known-truth recovery, loaders."""
+"""Policy-text theme counts (lib.methods.text): hand-counted corpora, known-truth recovery, loaders."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import facts, text
+from lib.data import facts
+from lib.methods import text
 
 DIG, SVC, BIZ = "Digital infrastructure", "Service industry agglomeration", "Business environment"
 
@@ -39,7 +40,7 @@ def themes():
 
 
 def test_theme_file_matches_the_papers_keyword_lists(themes):
-    from lib.published import policy_themes
+    from lib.data.published import policy_themes
 
     printed = policy_themes().set_index("theme")["keywords"]
     for theme, words in themes.keywords("en").items():

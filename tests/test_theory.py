@@ -1,4 +1,4 @@
-"""The growth model of the CBEC paper's §2.2 (lib.theory): eq 6, the knowledge path, statics."""
+"""The growth model of the CBEC paper's §2.2 (lib.methods.theory): eq 6, the knowledge path, statics."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.integrate import quad
 
-from lib import theory as th
+from lib.methods import theory as th
 
 
 def test_eq6_follows_from_eqs_4_5_symbolically():

@@ -26,7 +26,12 @@ import numpy as np
 import pandas as pd
 
 from lib import outputs_dir
-from lib.build import MACHINE_KEY_PREFIX
+
+#: Prefix of every glue key whose value depends on the machine (a timing; see
+#: :func:`glue_machine`). Such a value may appear only inside an element of
+#: class ``machine-dependent`` (a ``:class: machine-dependent`` admonition), and the
+#: output comparison ignores it: it is the only thing two builds may differ in.
+MACHINE_KEY_PREFIX = "machine_"
 
 
 @dataclass
@@ -43,7 +48,7 @@ def setup(chapter: str, parameters: dict[str, Any] | None = None) -> None:
     """Start a chapter: book figure style, pandas display, empty results record."""
     import pandas as pd
 
-    from lib import figures
+    from lib.present import figures
 
     figures.use_book_style()
     pd.set_option("display.precision", 4)
@@ -62,7 +67,7 @@ def show(fig, name: str) -> None:
     import matplotlib.pyplot as plt
     from IPython.display import display
 
-    from lib.figures import save_figure
+    from lib.present.figures import save_figure
 
     save_figure(fig, name)
     display(fig)
@@ -138,7 +143,7 @@ def record(name: str, *, estimate: float, std_error: float | None = None, t: flo
 
 def record_result(name: str, result, term: str, *, truth: float | None = None,
                   paper: float | None = None, **extra: Any) -> None:
-    """Record one term of a :class:`~lib.results.RegressionResult`."""
+    """Record one term of a :class:`~lib.methods.results.RegressionResult`."""
     c = result.coef(term)
     record(name, estimate=c["estimate"], std_error=c["std_error"], t=c["t"], p=c["p"],
            nobs=c["nobs"], truth=truth, paper=paper, term=term,
@@ -180,8 +185,8 @@ class ChapterData:
     frame : DataFrame
         ``panel.data`` restricted to the named ``sample``.
     sample : dict
-        :func:`lib.samples.apply_sample`'s record (name, description, counts).
-    truth : lib.synthetic.Truth or None
+        :func:`lib.data.samples.apply_sample`'s record (name, description, counts).
+    truth : lib.data.synthetic.Truth or None
         The known truth when the data are the book's semi-synthetic panel
         (shipped or regenerated with another seed or timing rule); ``None``
         on a reader's own data, where no truth exists.
@@ -231,7 +236,7 @@ class ChapterData:
         Goodman-Bacon 2021); its gap to the ATT is the bias from effect
         heterogeneity, the rest of the estimate's gap is noise.
         """
-        from lib.did import twfe
+        from lib.methods.did import twfe
 
         if self.truth is None:
             return float("nan")
@@ -252,12 +257,12 @@ def chapter_data(data_path: str = "", columns: str = "", sample: str = "all", *,
 
     ``data_path`` empty means the book's semi-synthetic panel: the shipped file
     when ``seed`` and ``timing_rule`` are the defaults, otherwise a fresh
-    draw of :func:`lib.synthetic.simulate_city_panel` with them (same
+    draw of :func:`lib.data.synthetic.simulate_city_panel` with them (same
     generator, so the truth is known). A ``data_path`` is read and validated
     by :func:`lib.data.load_panel` with the column mapping ``columns``.
     """
     from lib import data as data_mod
-    from lib import samples, synthetic
+    from lib.data import samples, synthetic
 
     if data_path:
         panel = data_mod.load_panel(data_path, columns=columns or None)
@@ -268,7 +273,7 @@ def chapter_data(data_path: str = "", columns: str = "", sample: str = "all", *,
         truth = synthetic.default_truth()
         source = "the book's semi-synthetic default panel"
     else:
-        from lib.facts import sample_frame
+        from lib.data.facts import sample_frame
 
         seed = synthetic.DEFAULT_SEED if seed is None else int(seed)
         raw, truth = synthetic.simulate_city_panel(sample_frame(rule=timing_rule), seed=seed)

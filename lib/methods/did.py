@@ -10,10 +10,10 @@ r"""Difference-in-differences estimators (the paper's section 3.3 and 3.1.3).
   vectorised Frisch-Waugh-Lovell pass, with randomization inference
   (Fig. 2, section 4.3.1).
 
-The first two return :class:`lib.results.RegressionResult`; the last two
+The first two return :class:`lib.methods.results.RegressionResult`; the last two
 return frozen result objects with ``tidy()``, ``table()`` and ``plot()``. The numerics that later
 methods reuse (within transformation, CRV1, a vectorised FE engine) live in
-:mod:`lib.panel`; ``METHODS.md`` is the registry of conventions and
+:mod:`lib.methods.panel`; ``METHODS.md`` is the registry of conventions and
 tolerances.
 """
 
@@ -26,8 +26,8 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import pandas as pd
 
-from lib import panel
-from lib.results import RegressionResult
+from lib.methods import panel
+from lib.methods.results import RegressionResult
 
 __all__ = ["twfe", "selection_logit", "event_study", "EventStudyResult", "placebo_test",
            "PlaceboResult", "placebo_assignments", "ri_pvalue", "placebo_fwl", "VALID_VCOV"]
@@ -131,10 +131,10 @@ def twfe(
     *,
     yname: str,
     dname: str,
-    idname: str = "city_id",
-    tname: str = "year",
+    idname: str,
+    tname: str,
     controls: Sequence[str] = (),
-    vcov: dict[str, str] | str = {"CRV1": "city_id"},  # noqa: B006 (read-only)
+    vcov: dict[str, str] | str,
     sample=None,
     k_fixef: Literal["nonnested", "full", "none"] = "nonnested",
     drop_singletons: bool = True,
@@ -193,7 +193,7 @@ def twfe(
         ``data`` returning one. Rows it excludes are counted in
         ``extra["n_excluded_by_sample"]``, not in ``n_dropped``.
     k_fixef : {"nonnested", "full", "none"}
-        Fixed-effect parameters counted in ``K``; see :func:`lib.panel.fe_dof_k`.
+        Fixed-effect parameters counted in ``K``; see :func:`lib.methods.panel.fe_dof_k`.
     drop_singletons : bool
         Drop units (or years) with a single complete observation, iteratively,
         as reghdfe and pyfixest do; they carry no within variation but would
@@ -224,7 +224,7 @@ def twfe(
     -----
     Source: the paper, section 3.3, eq. (7). The staggered TWFE estimand is a
     variance-weighted average of 2x2 comparisons (Goodman-Bacon 2021); the
-    heterogeneity-robust estimators are in :mod:`lib.staggered`.
+    heterogeneity-robust estimators are in :mod:`lib.methods.staggered`.
 
     Examples
     --------
@@ -343,13 +343,13 @@ def twfe(
 def selection_logit(
     data: pd.DataFrame,
     *,
-    treated: str = "treated",
+    treated: str,
     covariates: Sequence[str],
-    idname: str = "city_id",
-    tname: str = "year",
+    idname: str,
+    tname: str,
     period: Any = None,
     kind: Literal["logit", "probit"] = "logit",
-    vcov: dict[str, str] | str = {"CRV1": "city_id"},  # noqa: B006 (read-only)
+    vcov: dict[str, str] | str,
 ) -> RegressionResult:
     r"""Pooled panel logit (or probit) of pilot designation on city antecedents.
 
@@ -618,7 +618,7 @@ class EventStudyResult:
 
     def table(self, title: str | None = "Event-study coefficients", *, truth=None):
         """The estimates as a book table (optionally with a ``truth`` column)."""
-        from lib import tables
+        from lib.present import tables
 
         cols = ["estimate", "std_error", "ci_lower", "ci_upper", "band_lower", "band_upper",
                 "n_treated"]
@@ -665,9 +665,9 @@ class EventStudyResult:
         ``truth`` is one value per event time (a Series indexed like
         ``estimates``, e.g. :meth:`true_effects`); ``overlay`` a frame indexed
         by event time with estimate, ci_lower, ci_upper (e.g.
-        ``lib.staggered.sun_abraham(...).estimates``), drawn slightly offset.
+        ``lib.methods.staggered.sun_abraham(...).estimates``), drawn slightly offset.
         """
-        from lib.figures import PALETTE, _legend, band_plot
+        from lib.present.figures import PALETTE, _legend, band_plot
 
         e = self.estimates
         x = e.index.to_numpy(dtype=float)
@@ -707,14 +707,14 @@ def event_study(
     data: pd.DataFrame,
     *,
     yname: str,
-    idname: str = "city_id",
-    tname: str = "year",
-    gname: str = "adoption_year",
+    idname: str,
+    tname: str,
+    gname: str,
     controls: Sequence[str] = (),
     window: tuple[int, int] = (-5, 5),
     ref: int = -1,
     bin_endpoints: bool = True,
-    vcov: dict[str, str] | str = {"CRV1": "city_id"},  # noqa: B006 (read-only)
+    vcov: dict[str, str] | str,
     level: float = 0.95,
     band_draws: int = 100_000,
     seed: int = 0,
@@ -737,7 +737,7 @@ def event_study(
     time (:math:`1\{K_{it} \le \underline e\}`, :math:`1\{K_{it} \ge \overline
     e\}`), so no treated row falls silently into the reference; with
     ``False`` treated rows outside the window are dropped and counted. City
-    and year effects are absorbed (:func:`lib.panel.fe_ols`, equal to
+    and year effects are absorbed (:func:`lib.methods.panel.fe_ols`, equal to
     linearmodels ``PanelOLS`` to 1e-10); CRV1 covariance as in :func:`twfe`
     (``K`` counts the slopes and the year effects, reghdfe's convention).
 
@@ -792,7 +792,7 @@ def event_study(
     -----
     Under staggered adoption with effects that differ across cohorts the
     :math:`\beta_e` mix cohorts' effects at other event times (Sun and
-    Abraham 2021); ``lib.staggered.sun_abraham`` gives the
+    Abraham 2021); ``lib.methods.staggered.sun_abraham`` gives the
     interaction-weighted alternative. Pre-tests have low power and
     conditioning on passing them distorts inference (Roth 2022).
 
@@ -851,7 +851,7 @@ def event_study(
         fixed_effects=(idname.removesuffix("_id"), tname.removesuffix("_id")),
         controls=bool(controls), vcov=vtext, n_dropped=int(n_dropped), drop_reasons=drop_reasons,
         spec=spec, extra={"n_clusters": G, "dof_k": fit.dof_k, "missing_event_times": missing,
-                          "backend": "lib.panel.fe_ols"})
+                          "backend": "lib.methods.panel.fe_ols"})
 
     # pre-trend test: all leads except the reference
     pre = [n for n, e in zip(names, present) if e < 0]
@@ -999,7 +999,7 @@ class PlaceboResult:
         return pd.DataFrame({"value": rows}).rename_axis("quantity")
 
     def table(self, title: str | None = "Placebo test: randomization inference"):
-        from lib import tables
+        from lib.present import tables
 
         return tables.frame_table(self.summary_frame(), title=title, notes=[
             f"{self.n_draws:,} random pseudo-treatments (the real number of pilot cities and "
@@ -1013,7 +1013,7 @@ class PlaceboResult:
         """
         from scipy.stats import gaussian_kde
 
-        from lib.figures import MARKERS, PALETTE, new_axes
+        from lib.present.figures import MARKERS, PALETTE, new_axes
 
         fig, ax = new_axes(ax)
         c = self.coefficients
@@ -1064,7 +1064,7 @@ class PlaceboResult:
 
 def _twfe_engine(data: pd.DataFrame, *, yname: str, dname: str, idname: str, tname: str,
                  controls: Sequence[str], vcov) -> tuple[RegressionResult, pd.DataFrame]:
-    """:func:`twfe` on the :mod:`lib.panel` engine (same sample, K and s.e. to 1e-10).
+    """:func:`twfe` on the :mod:`lib.methods.panel` engine (same sample, K and s.e. to 1e-10).
 
     Returns the result and the estimation frame sorted by unit and period;
     linearmodels would cost more than all the placebo draws together.
@@ -1096,7 +1096,7 @@ def _twfe_engine(data: pd.DataFrame, *, yname: str, dname: str, idname: str, tna
         drop_reasons=drop_reasons, spec=spec,
         extra={"n_clusters": fit.n_clusters, "dof_k": int(fit.dof_k),
                "entities": int(frame[idname].nunique()), "periods": int(frame[tname].nunique()),
-               "backend": "lib.panel.fe_ols"})
+               "backend": "lib.methods.panel.fe_ols"})
     return res, frame
 
 
@@ -1125,7 +1125,7 @@ def placebo_fwl(y, assignments, controls, unit_codes, time, cluster=None, *,
     :math:`a` residualised on both effects and the controls). :math:`y` and
     the controls are treated once; the :math:`B` pseudo-treatments together
     cost two matrix products with the :math:`n \times (T - 1 + p)` basis.
-    CRV1 variance, as in :func:`lib.panel.fe_ols_treatments`:
+    CRV1 variance, as in :func:`lib.methods.panel.fe_ols_treatments`:
 
     .. math::
 
@@ -1146,12 +1146,12 @@ def placebo_fwl(y, assignments, controls, unit_codes, time, cluster=None, *,
     cluster : array, shape (n,), optional
     vcov : {"CRV1", "hetero", "iid"}
     dof_k : int, optional
-        ``K`` of the small-sample factor (default :func:`lib.panel.fe_dof_k`
+        ``K`` of the small-sample factor (default :func:`lib.methods.panel.fe_dof_k`
         with ``1 + p`` slopes, reghdfe's convention).
 
     Returns
     -------
-    lib.panel.TreatmentsFit
+    lib.methods.panel.TreatmentsFit
         ``coef`` and ``std_error`` per draw.
     """
     from scipy import sparse
@@ -1232,15 +1232,15 @@ def placebo_test(
     data: pd.DataFrame,
     *,
     yname: str,
-    dname: str = "CBEC",
-    idname: str = "city_id",
-    tname: str = "year",
-    gname: str = "adoption_year",
+    dname: str,
+    idname: str,
+    tname: str,
+    gname: str,
     controls: Sequence[str] = (),
     n_draws: int = 1000,
     seed: int = 20241123,
     assignments=None,
-    vcov: dict[str, str] | str = {"CRV1": "city_id"},  # noqa: B006 (read-only)
+    vcov: dict[str, str] | str,
 ) -> PlaceboResult:
     r"""Random pseudo-treatment placebo test (the paper's Fig. 2, section 4.3.1).
 
@@ -1256,7 +1256,7 @@ def placebo_test(
                  + \varepsilon_{it}.
 
     All draws are computed in one pass by Frisch-Waugh-Lovell
-    (:func:`lib.panel.fe_ols_treatments`): with :math:`M` the annihilator of
+    (:func:`lib.methods.panel.fe_ols_treatments`): with :math:`M` the annihilator of
     the two-way effects and the controls, :math:`\hat\beta^{(b)} =
     (M\tilde D^{(b)})'My / \|M\tilde D^{(b)}\|^2`; :math:`y` and :math:`X` are
     demeaned once, the :math:`B` pseudo-treatments together. The CRV1 s.e. of

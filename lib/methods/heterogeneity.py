@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lib.results import RegressionResult
+from lib.methods.results import RegressionResult
 
 __all__ = [
     "GroupEffects",
@@ -71,10 +71,10 @@ def published_group_effects(group: str) -> dict[str, dict[str, Any]]:
     """The paper's printed ``level×CBEC`` estimates of one grouping: level -> printed dict.
 
     The paper's parentheses in Tables 7-10 are t statistics (its notes say
-    standard errors); :func:`lib.published.published_estimate` records them as
+    standard errors); :func:`lib.data.published.published_estimate` records them as
     ``stat_kind == "t"``.
     """
-    from lib.published import published_estimate
+    from lib.data.published import published_estimate
 
     if group not in PAPER_TERMS:
         raise KeyError(f"no printed table for grouping {group!r}; groupings: {list(PAPER_TERMS)}")
@@ -89,7 +89,7 @@ def interaction_term(level: Any, dname: str) -> str:
 
 
 # --------------------------------------------------------------------- groups
-def classify_industry(frame: pd.DataFrame, *, idname: str = "city_id", tname: str = "year",
+def classify_industry(frame: pd.DataFrame, *, idname: str, tname: str,
                       secondary: str = "secondary_share", tertiary: str = "tertiary_share",
                       base_year: int = 2010) -> pd.Series:
     r"""Industrial structure of each city: ``"tertiary"`` or ``"secondary"`` dominated.
@@ -111,7 +111,7 @@ def classify_industry(frame: pd.DataFrame, *, idname: str = "city_id", tname: st
     return out
 
 
-def classify_city_size(frame: pd.DataFrame, *, idname: str = "city_id", tname: str = "year",
+def classify_city_size(frame: pd.DataFrame, *, idname: str, tname: str,
                        urban_pop: str = "urban_pop", base_year: int = 2010,
                        threshold: float = MEGACITY_THRESHOLD) -> pd.Series:
     r"""City size: ``"megacity"`` or ``"large_medium"``.
@@ -133,7 +133,7 @@ def classify_city_size(frame: pd.DataFrame, *, idname: str = "city_id", tname: s
 
 
 def _base_rows(frame, cols, idname, tname, base_year, fn) -> pd.DataFrame:
-    from lib.did import _check_columns
+    from lib.methods.did import _check_columns
 
     _check_columns(frame, [idname, tname, *cols], fn)
     base = frame.loc[frame[tname] == base_year, [idname, *cols]].set_index(idname)
@@ -269,7 +269,7 @@ class GroupEffects:
 
     def table(self, *, title: str | None = None, notes: str | Sequence[str] | None = None):
         """The paper's layout: one column per level (``level×CBEC`` models as printed)."""
-        from lib.tables import regression_table
+        from lib.present.tables import regression_table
 
         res = {f"{lev} ({i + 1})": self.interaction[lev] for i, lev in enumerate(self.levels)
                if lev in self.interaction}
@@ -290,7 +290,7 @@ class GroupEffects:
         specification as printed; the interacted model's estimate follows in a
         second row per level.
         """
-        from lib.tables import comparison_row, comparison_table
+        from lib.present.tables import comparison_row, comparison_table
 
         paper = dict(paper or {})
         tv = pd.Series(truth) if truth is not None else pd.Series(dtype=float)
@@ -307,7 +307,7 @@ class GroupEffects:
     def methods_table(self, *, truth: Mapping[Any, float] | pd.Series | None = None,
                       title: str | None = None, notes: str | Sequence[str] | None = None):
         """Estimate (s.e.) per level under each method, beside the truth."""
-        from lib.tables import format_number, frame_table
+        from lib.present.tables import format_number, frame_table
 
         tid = self.tidy()
         cells = {}
@@ -337,7 +337,7 @@ class GroupEffects:
         ``truth`` and ``paper`` map level -> value; the paper's number is
         drawn on the "as printed" row only (it estimates that specification).
         """
-        from lib import figures
+        from lib.present import figures
 
         tid = self.tidy()
         tid = tid[tid["method"].isin(methods)].copy()
@@ -375,10 +375,10 @@ def group_effects(
     yname: str,
     dname: str,
     group: str,
-    idname: str = "city_id",
-    tname: str = "year",
+    idname: str,
+    tname: str,
     controls: Sequence[str] = (),
-    vcov: dict[str, str] | str = {"CRV1": "city_id"},  # noqa: B006 (read-only)
+    vcov: dict[str, str] | str,
     levels: Sequence[Any] | None = None,
 ) -> GroupEffects:
     r"""Pilot effects by group: the paper's Tables 7-10 and what they leave out.
@@ -406,7 +406,7 @@ def group_effects(
 
     with the Wald test :math:`H_0: \beta_1 = \dots = \beta_L` (:func:`wald_equal`).
 
-    All fits use :func:`lib.did.twfe` (linearmodels ``PanelOLS``; CRV1 with
+    All fits use :func:`lib.methods.did.twfe` (linearmodels ``PanelOLS``; CRV1 with
     the small-sample factor documented there).
 
     Parameters
@@ -422,7 +422,7 @@ def group_effects(
     controls : sequence of str
         Controls of eq. (7).
     vcov : {"CRV1": column} or "hetero" or "iid"
-        Inference, passed to :func:`lib.did.twfe`.
+        Inference, passed to :func:`lib.methods.did.twfe`.
     levels : sequence, optional
         Levels to report, in order (default: the sorted levels present). The
         interacted model and the Wald test always use every level with treated
@@ -452,7 +452,7 @@ def group_effects(
     ...                    controls=CONTROLS, vcov={"CRV1": "city_id"})  # doctest: +SKIP
     >>> ge.wald["p"]                                                      # doctest: +SKIP
     """
-    from lib.did import _check_columns, twfe
+    from lib.methods.did import _check_columns, twfe
 
     controls = list(controls)
     _check_columns(data, [yname, dname, group, idname, tname, *controls], "group_effects")

@@ -76,7 +76,7 @@ def _legend(ax: Any) -> None:
 
 
 def use_book_style() -> None:
-    """Apply ``lib/book.mplstyle`` (palette, size, fonts, grid, spines)."""
+    """Apply ``lib/present/book.mplstyle`` (palette, size, fonts, grid, spines)."""
     import matplotlib.pyplot as plt
 
     plt.style.use(STYLE_PATH)

@@ -138,10 +138,3 @@ class RegressionResult:
             "p": float(row["p"]),
             "nobs": int(self.nobs),
         }
-
-
-def significance_stars(p: float, thresholds: tuple[float, ...] = (0.10, 0.05, 0.01)) -> str:
-    """``*``, ``**``, ``***`` for p below each of ``thresholds`` (loosest first)."""
-    if p is None or not np.isfinite(p):
-        return ""
-    return "*" * sum(p < t for t in thresholds)

@@ -218,8 +218,8 @@ class BaconDecomposition:
         return out
 
     def table(self, title: str | None = "Goodman-Bacon decomposition of the TWFE coefficient"):
-        """:func:`lib.tables.frame_table` of :meth:`by_type` with the TWFE total."""
-        from lib import tables
+        """:func:`lib.present.tables.frame_table` of :meth:`by_type` with the TWFE total."""
+        from lib.present import tables
 
         bt = self.by_type()
         total = pd.DataFrame({"weight": [bt["weight"].sum()], "estimate": [self.twfe],
@@ -235,7 +235,7 @@ class BaconDecomposition:
 
     def plot(self, ax: Any = None, *, truth: float | None = None) -> Any:
         """Scatter of each 2x2 estimate against its weight, by comparison type."""
-        from lib.figures import PALETTE, new_axes
+        from lib.present.figures import PALETTE, new_axes
 
         fig, ax = new_axes(ax)
         styles = {_BACON_TYPES[0]: (PALETTE["control"], "o"),
@@ -427,14 +427,14 @@ class AggregatedATT:
         return self.estimates.copy()
 
     def table(self, title: str | None = None):
-        from lib import tables
+        from lib.present import tables
 
         return tables.frame_table(self.estimates, title=title, notes=[
             f"Overall: {self.overall['estimate']:.4f} (s.e. {self.overall['std_error']:.4f}); "
             "analytic influence-function standard errors clustered by unit"])
 
     def plot(self, ax: Any = None, *, truth: Any = None) -> Any:
-        from lib.figures import band_plot
+        from lib.present.figures import band_plot
 
         e = self.estimates
         kw = {}
@@ -479,7 +479,7 @@ class CallawaySantAnna:
         return self.att_gt.copy()
 
     def table(self, title: str | None = "ATT(g,t)"):
-        from lib import tables
+        from lib.present import tables
 
         cols = ["group", "time", "event_time", "estimate", "std_error", "n_treated", "n_control"]
         return tables.frame_table(self.att_gt[cols].set_index(["group", "time"]), title=title)
@@ -730,7 +730,7 @@ def _cs_diff_diff(w: _Wide, early: np.ndarray, att: pd.DataFrame, control_group:
     se = np.array([gt[(g, t)]["se"] for g, t in zip(att["group"], att["time"])], dtype=float)
     gap = max(np.max(np.abs(est - att["estimate"])), np.max(np.abs(se - att["std_error"])))
     if not gap <= 1e-10:
-        raise RuntimeError(f"diff-diff {diff_diff.__version__} and lib.staggered disagree on "
+        raise RuntimeError(f"diff-diff {diff_diff.__version__} and lib.methods.staggered disagree on "
                            f"ATT(g,t) by {gap:.3g}; rerun with backend='lib' and report the case")
     out["estimate"], out["std_error"] = est, se
     out["ci_lower"], out["ci_upper"] = est - z * se, est + z * se
@@ -773,14 +773,14 @@ class SunAbraham:
         return self.estimates.copy()
 
     def table(self, title: str | None = "Sun-Abraham interaction-weighted event study"):
-        from lib import tables
+        from lib.present import tables
 
         return tables.frame_table(self.estimates, title=title, notes=[
             f"ATT over treated observations: {self.att['estimate']:.4f} (s.e. "
             f"{self.att['std_error']:.4f}); {self.regression.vcov}; N = {self.nobs:,}"])
 
     def plot(self, ax: Any = None, *, truth: Any = None) -> Any:
-        from lib.figures import band_plot
+        from lib.present.figures import band_plot
 
         e = self.estimates
         return band_plot(e.index.to_numpy(dtype=float), e["estimate"], e["ci_lower"], e["ci_upper"],
@@ -847,8 +847,8 @@ def sun_abraham(data: pd.DataFrame, *, yname: str, idname: str, tname: str, gnam
     SunAbraham
     """
     from lib.data import model_frame
-    from lib.panel import fe_ols
-    from lib.results import RegressionResult
+    from lib.methods.panel import fe_ols
+    from lib.methods.results import RegressionResult
 
     _check_columns(data, [yname, idname, tname, gname, *controls], "sun_abraham")
     cluster = cluster or idname
@@ -967,7 +967,7 @@ def _sa_diff_diff(frame, g, est, att, *, yname, idname, t, controls, cluster, q,
               np.max(np.abs(out["std_error"] - est["std_error"])),
               abs(res.overall_att - att["estimate"]), abs(res.overall_se - att["std_error"]))
     if not gap <= 1e-10:
-        raise RuntimeError(f"diff-diff {diff_diff.__version__} and lib.staggered disagree on the "
+        raise RuntimeError(f"diff-diff {diff_diff.__version__} and lib.methods.staggered disagree on the "
                            f"Sun-Abraham estimates by {gap:.3g}; rerun with backend='lib'")
     out["ci_lower"] = out["estimate"] - q * out["std_error"]
     out["ci_upper"] = out["estimate"] + q * out["std_error"]
@@ -990,7 +990,7 @@ def event_time_plot(estimates: dict[str, pd.DataFrame], *, truth: pd.Series | No
     truth : Series, optional
         True effect by event time (black diamonds).
     """
-    from lib.figures import MARKERS, PALETTE, new_axes
+    from lib.present.figures import MARKERS, PALETTE, new_axes
 
     fig, ax = new_axes(ax)
     colours = [PALETTE["book"], PALETTE["highlight"], PALETTE["treated"], PALETTE["placebo"],
@@ -1062,8 +1062,8 @@ def twfe_weights(data: pd.DataFrame, *, idname: str, tname: str, gname: str,
     return out
 
 
-def with_true_effects(data: pd.DataFrame, effects: pd.DataFrame, *, idname: str = "city_id",
-                      tname: str = "year", name: str = "true_effect") -> pd.DataFrame:
+def with_true_effects(data: pd.DataFrame, effects: pd.DataFrame, *, idname: str,
+                      tname: str, name: str = "true_effect") -> pd.DataFrame:
     """``data`` with a column ``name`` holding the true effect tau (0 where untreated).
 
     Running an estimator on this column instead of the outcome gives the
@@ -1075,7 +1075,7 @@ def with_true_effects(data: pd.DataFrame, effects: pd.DataFrame, *, idname: str 
     Parameters
     ----------
     effects : DataFrame
-        ``lib.synthetic.Truth.effects`` (columns city_id, year, tau).
+        ``lib.data.synthetic.Truth.effects`` (columns city_id, year, tau).
     """
     eff = effects.set_index(["city_id", "year"])["tau"]
     keys = pd.MultiIndex.from_frame(data[[idname, tname]].astype("int64"))
@@ -1119,10 +1119,10 @@ def robust_summary(data: pd.DataFrame, *, yname: str, idname: str, tname: str, g
     ``effects`` (``Truth.effects``), ``target`` (the same estimator run on
     the true effects, see :func:`with_true_effects`) and ``truth`` (the ATT
     over the treated city-years the estimator used).
-    TWFE is :func:`lib.did.twfe` with CRV1 by ``idname``; CS is the
+    TWFE is :func:`lib.methods.did.twfe` with CRV1 by ``idname``; CS is the
     ``"simple"`` aggregation.
     """
-    from lib.did import twfe
+    from lib.methods.did import twfe
 
     kw = dict(idname=idname, tname=tname, gname=gname)
     vcov = {"CRV1": idname}
@@ -1170,84 +1170,3 @@ def robust_summary(data: pd.DataFrame, *, yname: str, idname: str, tname: str, g
         out["target"] = np.nan
         out["truth"] = np.nan
     return out
-
-
-def simulation_study(reps: int, *, seed: int, frame: pd.DataFrame | None = None, params=None,
-                     yname: str = "Inno", idname: str = "city_id", tname: str = "year",
-                     gname: str = "adoption_year", max_failed_share: float = 0.05) -> pd.DataFrame:
-    """Sampling distribution of TWFE and Callaway-Sant'Anna on fresh draws of the book's DGP.
-
-    Each replication draws a semi-synthetic panel with
-    :func:`lib.synthetic.simulate_city_panel` (real pilot dates, new
-    outcomes; seeds from ``numpy.random.default_rng(seed)``) and records the
-    TWFE coefficient (no controls), the Callaway-Sant'Anna simple ATT with
-    never-treated and with not-yet-treated controls (on these data the
-    Sun-Abraham ATT equals the first), the draw's true ATT, and the TWFE
-    target (TWFE on the true effects).
-
-    Returns
-    -------
-    DataFrame
-        One row per completed replication: ``seed``, ``truth``,
-        ``twfe_target``, ``TWFE``, ``CS never``, ``CS not yet``.
-        ``attrs["failed"]`` lists ``(seed, message)`` of draws the generator
-        could not complete (a ``ValueError`` inside
-        :func:`lib.synthetic.simulate_city_panel`); they are left out and
-        counted, never hidden. A larger share than ``max_failed_share``
-        raises.
-    """
-    from lib import synthetic
-    from lib.facts import sample_frame
-
-    if reps < 1:
-        raise ValueError(f"simulation_study: reps must be a positive integer, got {reps}")
-    frame = sample_frame() if frame is None else frame
-    seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=reps)
-    kw = dict(idname=idname, tname=tname, gname=gname)
-    rows, failed = [], []
-    for s in seeds:
-        try:
-            panel, truth = synthetic.simulate_city_panel(frame, params=params, seed=int(s))
-        except ValueError as err:  # a draw the generator rejects; counted below
-            failed.append((int(s), str(err)))
-            continue
-        panel = with_true_effects(panel, truth.effects, idname=idname, tname=tname)
-        w = _wide_panel(panel, yname=yname, fn="simulation_study", **kw)
-        wt = _wide_panel(panel, yname="true_effect", fn="simulation_study", **kw)
-        D = (w.periods[None, :] >= w.G[:, None]).astype(float)
-        row = {"seed": int(s), "truth": truth.att_on(panel, unit=idname, time=tname),
-               "twfe_target": _twfe_balanced(wt.Y, D)[0], "TWFE": _twfe_balanced(w.Y, D)[0]}
-        for cg, label in (("never_treated", "CS never"), ("not_yet_treated", "CS not yet")):
-            row[label] = callaway_santanna(panel, yname=yname, control_group=cg, backend="lib",
-                                           **kw).aggregate("simple").overall["estimate"]
-        rows.append(row)
-    if len(failed) > max_failed_share * reps:
-        raise RuntimeError(f"simulation_study: the generator failed on {len(failed)} of {reps} draws "
-                           f"(first: seed {failed[0][0]}: {failed[0][1]})")
-    out = pd.DataFrame(rows, columns=["seed", "truth", "twfe_target", "TWFE", "CS never", "CS not yet"])
-    out.attrs["failed"] = failed
-    return out
-
-
-def plot_simulation(sim: pd.DataFrame, ax: Any = None,
-                    estimators: Sequence[str] = ("TWFE", "CS never", "CS not yet")) -> Any:
-    """Box plots of estimate minus the draw's true ATT, by estimator, with the mean marked."""
-    from lib.figures import PALETTE, new_axes
-
-    fig, ax = new_axes(ax)
-    errs = [sim[e] - sim["truth"] for e in estimators]
-    ax.boxplot(errs, vert=False, widths=0.5, showfliers=False,
-               medianprops={"color": PALETTE["book"]})
-    for j, e in enumerate(errs, start=1):
-        ax.scatter(e, np.full(len(e), j) + np.random.default_rng(j).uniform(-0.12, 0.12, len(e)),
-                   s=8, color=PALETTE["book"], alpha=0.35, zorder=3)
-        ax.scatter([e.mean()], [j], marker="D", s=52, color=PALETTE["highlight"], zorder=4,
-                   label="mean error" if j == 1 else None)
-    tb = (sim["twfe_target"] - sim["truth"]).mean()
-    ax.axvline(0, color=PALETTE["truth"], lw=1.2, ls=":", label="truth (error 0)")
-    ax.axvline(tb, color=PALETTE["reference"], lw=1.1, ls="--", label=f"TWFE target − truth ({tb:.4f})")
-    ax.set_yticks(range(1, len(estimators) + 1))
-    ax.set_yticklabels(list(estimators))
-    ax.set_xlabel("Estimate − true ATT of the draw")
-    ax.legend(loc="lower right", fontsize="small")
-    return fig

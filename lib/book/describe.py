@@ -2,7 +2,7 @@
 
 The data chapter's computations and figures. Functions take a DataFrame in the
 book's canonical column names (``lib.data.CITY_PANEL``) and return a frame or a
-Figure (``ax=None`` convention of :mod:`lib.figures`).
+Figure (``ax=None`` convention of :mod:`lib.present.figures`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lib.figures import PALETTE, new_axes
+from lib.present.figures import PALETTE, new_axes
 
 #: Table 3's variables in the paper's order, with the paper's labels.
 TABLE3_VARIABLES: dict[str, str] = {
@@ -130,11 +130,11 @@ def table3_comparison(panel: pd.DataFrame, printed: pd.DataFrame,
                       variables: dict[str, str] | None = None) -> pd.DataFrame:
     """Table 3 on ``panel`` beside the printed Table 3 (N, mean, s.d. of each).
 
-    ``printed`` is :func:`lib.published.published_descriptives` (indexed by
+    ``printed`` is :func:`lib.data.published.published_descriptives` (indexed by
     variable). Returns numbers; the chapter formats them with
-    :func:`lib.tables.frame_table`.
+    :func:`lib.present.tables.frame_table`.
     """
-    from lib.tables import descriptive_table
+    from lib.present.tables import descriptive_table
 
     variables = variables or TABLE3_VARIABLES
     book = descriptive_table(panel, list(variables)).data
@@ -159,7 +159,7 @@ SAMPLE_RULE_STEPS = (
 
 
 def sample_rule_table(cities: pd.DataFrame) -> pd.DataFrame:
-    """From the 2021 frame to the sample, step by step (``lib.facts.city_frame(False)``)."""
+    """From the 2021 frame to the sample, step by step (``lib.data.facts.city_frame(False)``)."""
     reason = cities["exclusion_reason"].fillna("")
     left = len(cities)
     rows = [{"step": "0. 2021 frame: prefecture-level units and the 4 municipalities", "dropped": 0,
@@ -198,7 +198,7 @@ def plot_true_effects(truth, ax=None):
     """
     import matplotlib.pyplot as plt
 
-    from lib.figures import MARKERS
+    from lib.present.figures import MARKERS
 
     if ax is None:
         fig, (left, right) = plt.subplots(1, 2, figsize=(7.5, 3.6), width_ratios=(3, 2))

@@ -1,11 +1,11 @@
-"""Preview chapters in a throw-away book: ``python -m lib.preview CHAPTER [CHAPTER ...]``.
+"""Preview chapters in a throw-away book: ``python -m lib.book.preview CHAPTER [CHAPTER ...]``.
 
 Builds ``intro``, ``data`` and the given chapters with the book's own
 configuration into ``/tmp/cbec-preview/<name>/`` (or ``--out``), strictly
 (``-W -n --keep-going``), without touching the book's ``_build`` folder. Use
 it while writing a chapter, so that several chapters can be checked at once
 without racing on one build folder. The book itself is built with
-``python -m lib.build``.
+``python -m lib.book.build``.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def preview(chapters: list[str], out: Path | None = None, strict: bool = True) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lib.preview", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lib.book.preview", description=__doc__.splitlines()[0])
     parser.add_argument("chapters", nargs="+", help="chapter names (file stems in chapters/)")
     parser.add_argument("--out", type=Path, default=None, help="folder for the preview book")
     parser.add_argument("--lenient", action="store_true", help="do not turn warnings into errors")

@@ -126,7 +126,7 @@ def published_estimate(paper: str, table: int | str, column: int | str, term: st
     dict
         ``estimate, stat, stat_kind, stars, n, r2, note`` (missing -> ``None``
         or ``""``), plus ``estimate_printed, stat_printed, star_convention``
-        and the key. Feed it to :func:`lib.tables.comparison_row` as ``paper=``.
+        and the key. Feed it to :func:`lib.present.tables.comparison_row` as ``paper=``.
 
     Raises
     ------

@@ -13,7 +13,7 @@ permutations, mediation bootstrap, event studies) can call them many times:
 * :func:`fe_ols` (many outcomes at once) and :func:`fe_ols_treatments`
   (many single-treatment regressions at once) -- a small two-way FE engine.
 
-``lib.did.twfe`` estimates with linearmodels; the tests check that this engine
+``lib.methods.did.twfe`` estimates with linearmodels; the tests check that this engine
 reproduces it to 1e-10, so that code needing thousands of regressions can use
 the engine instead. See ``METHODS.md`` for the registry entry.
 
@@ -486,7 +486,7 @@ def fe_ols(
     Notes
     -----
     Rows must already be complete cases with singletons removed (as
-    ``lib.did.twfe`` does). For many *treatment* columns that each enter
+    ``lib.methods.did.twfe`` does). For many *treatment* columns that each enter
     their own regression, use :func:`fe_ols_treatments`.
     """
     _check_vcov_kind(vcov)

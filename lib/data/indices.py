@@ -251,8 +251,8 @@ class EntropyIndex:
     standardised: pd.DataFrame = field(repr=False)
 
     def table(self, *, title: str | None = None, notes=None):
-        """The weights as a :func:`lib.tables.frame_table`."""
-        from lib.tables import frame_table
+        """The weights as a :func:`lib.present.tables.frame_table`."""
+        from lib.present.tables import frame_table
 
         cols = ["dimension", "direction", "entropy", "weight"] + (
             ["weight_within"] if self.two_level else [])

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from lib.results import RegressionResult
+from lib.methods.results import RegressionResult
 
 __all__ = [
     "MATCHING_VARIABLES",
@@ -118,7 +118,7 @@ class PropensityScore:
         original index, with added columns ``_score`` and ``_index`` (the
         linear predictor :math:`x'\\hat\\beta`).
     result : RegressionResult
-        The probit/logit (from :func:`lib.did.selection_logit`): coefficients,
+        The probit/logit (from :func:`lib.methods.did.selection_logit`): coefficients,
         s.e., ``r2`` = McFadden pseudo-R², ``extra["llf"]``, ``["llnull"]``.
     treatment, covariates, outcome, idname, tname, kind
         The arguments used.
@@ -198,11 +198,11 @@ def _check_covariates(frame: pd.DataFrame, t: np.ndarray, covariates: Sequence[s
 def propensity_score(
     data: pd.DataFrame,
     *,
-    treatment: str = "CBEC",
+    treatment: str,
     covariates: Sequence[str] = MATCHING_VARIABLES,
-    outcome: str | None = "Inno",
-    idname: str = "city_id",
-    tname: str = "year",
+    outcome: str | None,
+    idname: str,
+    tname: str,
     kind: Literal["probit", "logit"] = "probit",
     vcov: dict[str, str] | str | None = None,
 ) -> PropensityScore:
@@ -214,7 +214,7 @@ def propensity_score(
         \hat p_{it} = F(\hat\alpha + x_{it}'\hat\beta),
 
     :math:`F = \Phi` (probit) or :math:`\Lambda` (logit), by maximum
-    likelihood through :func:`lib.did.selection_logit` (statsmodels).
+    likelihood through :func:`lib.methods.did.selection_logit` (statsmodels).
 
     Parameters
     ----------
@@ -246,7 +246,7 @@ def propensity_score(
         Treatment not 0/1 or constant; a covariate constant within the treated
         or the control rows; a covariate that perfectly predicts treatment.
     """
-    from lib.did import _check_columns, selection_logit
+    from lib.methods.did import _check_columns, selection_logit
     from lib.data import model_frame
 
     covariates = tuple(covariates)
@@ -502,8 +502,8 @@ class Matching:
         return self.tidy().T.to_string()
 
     def table(self, title: str | None = None):
-        """The ATT, its s.e. and the sample counts as a book :class:`lib.tables.Table`."""
-        from lib.tables import frame_table
+        """The ATT, its s.e. and the sample counts as a book :class:`lib.present.tables.Table`."""
+        from lib.present.tables import frame_table
 
         t = self.tidy().drop(columns="se_kind")
         return frame_table(t, title=title or f"Matched ATT ({self.method})",
@@ -1229,9 +1229,9 @@ def implied_treated_share(balance: pd.DataFrame, descriptives: pd.DataFrame) -> 
 
 
 # ================================================================ PSM-DID
-def psm_did(data: pd.DataFrame, match: Matching, *, yname: str = "Inno", dname: str = "CBEC",
-            controls: Sequence[str] = MATCHING_VARIABLES, idname: str = "city_id",
-            tname: str = "year", sample: Literal["matched", "support"] = "matched",
+def psm_did(data: pd.DataFrame, match: Matching, *, yname: str, dname: str,
+            controls: Sequence[str] = MATCHING_VARIABLES, idname: str,
+            tname: str, sample: Literal["matched", "support"] = "matched",
             cluster: str | None = None) -> RegressionResult:
     r"""PSM-DID: the baseline TWFE (eq. 7) on the matched or the common-support sample.
 
@@ -1246,13 +1246,13 @@ def psm_did(data: pd.DataFrame, match: Matching, *, yname: str = "Inno", dname: 
     * ``sample="support"``: every row except the off-support treated ones,
       unweighted (``reghdfe ... if _support == 1``).
 
-    Estimated with :func:`lib.panel.fe_ols` (``lib.did.twfe`` takes no
+    Estimated with :func:`lib.methods.panel.fe_ols` (``lib.methods.did.twfe`` takes no
     weights; with unit weights the two agree to 1e-10, see the tests), CRV1
     by ``cluster`` (default ``idname``) with the reghdfe small-sample factor,
     singletons dropped iteratively.
     """
-    from lib import panel
-    from lib.did import estimation_frame
+    from lib.methods import panel
+    from lib.methods.did import estimation_frame
 
     if sample not in ("matched", "support"):
         raise PSMError(f"sample must be 'matched' or 'support', got {sample!r}")
@@ -1330,15 +1330,15 @@ class CohortMatch:
                             index=pd.Index([f"ATT (cohort {self.spec['method']})"], name="term"))
 
     def table(self, title: str | None = None):
-        """The ATT, its bootstrap s.e. and the counts as a book :class:`lib.tables.Table`."""
-        from lib.tables import frame_table
+        """The ATT, its bootstrap s.e. and the counts as a book :class:`lib.present.tables.Table`."""
+        from lib.present.tables import frame_table
 
         return frame_table(self.tidy(), title=title or "Cohort-matched DID")
 
 
-def cohort_match(data: pd.DataFrame, *, yname: str = "Inno", gname: str = "adoption_year",
-                 covariates: Sequence[str] = MATCHING_VARIABLES, idname: str = "city_id",
-                 tname: str = "year", method: Literal["kernel", "nn"] = "kernel",
+def cohort_match(data: pd.DataFrame, *, yname: str, gname: str,
+                 covariates: Sequence[str] = MATCHING_VARIABLES, idname: str,
+                 tname: str, method: Literal["kernel", "nn"] = "kernel",
                  bandwidth: float = 0.06, k: int = 5, outcome: Literal["change", "level"] = "change",
                  kind: Literal["probit", "logit"] = "probit",
                  control_group: Literal["not_yet", "never"] = "not_yet", reps: int = 0,
@@ -1383,7 +1383,7 @@ def cohort_match(data: pd.DataFrame, *, yname: str = "Inno", gname: str = "adopt
     PSMError
         No cohort with a pre-year; no treated city on support in any cohort.
     """
-    from lib.did import _check_columns
+    from lib.methods.did import _check_columns
 
     covariates = list(covariates)
     _check_columns(data, [yname, gname, *covariates, idname, tname], "cohort_match")
@@ -1539,7 +1539,7 @@ def support_plot(match: Matching, *, ax=None, bins: int = 30):
     """
     import matplotlib.pyplot as plt
 
-    from lib.figures import PALETTE
+    from lib.present.figures import PALETTE
 
     if ax is None:
         fig, axes = plt.subplots(1, 2, sharey=False, figsize=(9, 3.6))
@@ -1574,7 +1574,7 @@ def support_plot(match: Matching, *, ax=None, bins: int = 30):
 
 def love_plot(balance: pd.DataFrame, *, labels: dict[str, str] | None = None, ax=None):
     """|standardised % bias| per covariate before and after matching (a love plot)."""
-    from lib.figures import PALETTE, new_axes
+    from lib.present.figures import PALETTE, new_axes
 
     labels = labels or MATCHING_LABELS
     fig, ax = new_axes(ax)
@@ -1599,7 +1599,7 @@ def table5_comparison(balance: pd.DataFrame, printed: pd.DataFrame,
                       labels: dict[str, str] | None = None) -> pd.DataFrame:
     """Table 5 as ``pstest`` prints it, this book's numbers beside the paper's.
 
-    ``printed`` is :func:`lib.published.published_balance`. Returns a frame
+    ``printed`` is :func:`lib.data.published.published_balance`. Returns a frame
     indexed by (variable label, sample) with the book's means, ``t (p)``,
     % bias and % reduction, then the paper's % bias and % reduction.
     """

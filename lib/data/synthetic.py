@@ -3,7 +3,7 @@ r"""Semi-synthetic data-generating process (DGP) of the book's default panel.
 The real city panel of the seed paper cannot be obtained. The book therefore
 ships a default panel that is **real** where the facts are public -- the 280
 prefecture-level cities, their provinces and regions, and the State Council's
-pilot batches and dates (from :func:`lib.facts.sample_frame`) -- and
+pilot batches and dates (from :func:`lib.data.facts.sample_frame`) -- and
 **synthetic with a known truth** everywhere else: the controls, the mediators,
 the sector employment behind eq. (11) and the innovation index ``Inno``.
 
@@ -14,7 +14,7 @@ Entry points
 * :class:`SyntheticParams` -- the teaching knobs (effect size, dynamics,
   heterogeneity, pre-trend, anticipation, noise, selection strength, ...);
 * :class:`Truth` -- the true ATT and its breakdowns, JSON round-trip;
-* :func:`write_default_panel` / ``python -m lib.synthetic --write`` and
+* :func:`write_default_panel` / ``python -m lib.data.synthetic --write`` and
   ``--check`` -- the shipped files and their SHA-256 sums.
 
 The equations, every parameter and the calibration table are documented in
@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lib import shown_path
-from lib.indices import producer_service_agglomeration
+from lib import ROOT, shown_path
+from lib.data.indices import producer_service_agglomeration
 
 __all__ = [
     "DEFAULT_SEED",
@@ -128,7 +128,7 @@ PANEL_COLUMNS = FRAME_COLUMNS + [
 SECTOR_COLUMNS = ["city_id", "year", "sector", "employment"]
 
 FLOAT_FORMAT = "%.10g"
-DERIVED = Path(__file__).resolve().parent.parent / "data" / "derived"
+DERIVED = ROOT / "data" / "derived"
 PANEL_FILE = "cbec_city_panel.csv"
 TRUTH_FILE = "cbec_city_panel_truth.json"
 SECTOR_FILE = "cbec_sector_employment.csv"
@@ -359,7 +359,7 @@ def _validate_frame(frame: pd.DataFrame) -> pd.DataFrame:
     need = FRAME_COLUMNS + ["is_sub_provincial"]
     missing = [c for c in need if c not in frame.columns]
     if missing:
-        raise ValueError(f"frame lacks column(s) {missing}; pass lib.facts.sample_frame().")
+        raise ValueError(f"frame lacks column(s) {missing}; pass lib.data.facts.sample_frame().")
     if frame["city_id"].duplicated().any():
         raise ValueError(f"frame has {int(frame['city_id'].duplicated().sum())} duplicated "
                          "city_id values; pass one row per city.")
@@ -377,8 +377,8 @@ def simulate_city_panel(frame: pd.DataFrame | None = None,
     ----------
     frame : pandas.DataFrame, optional
         The city frame (one row per city; columns of
-        :func:`lib.facts.sample_frame` -- ``city_id`` ... ``adoption_year`` and
-        ``is_sub_provincial``). Default ``lib.facts.sample_frame()``.
+        :func:`lib.data.facts.sample_frame` -- ``city_id`` ... ``adoption_year`` and
+        ``is_sub_provincial``). Default ``lib.data.facts.sample_frame()``.
     params : SyntheticParams, optional
         Teaching knobs; default ``SyntheticParams()`` (the shipped panel).
     seed : int, default :data:`DEFAULT_SEED`
@@ -455,7 +455,7 @@ def simulate_city_panel_tables(frame: pd.DataFrame | None = None,
         'unavailable' (Spec missing).
     """
     if frame is None:
-        from lib.facts import sample_frame  # noqa: PLC0415 (optional dependency at import)
+        from lib.data.facts import sample_frame  # noqa: PLC0415 (optional dependency at import)
         frame = sample_frame()
     p = params if params is not None else SyntheticParams()
     f = _validate_frame(frame)
@@ -976,7 +976,7 @@ def write_default_panel(out_dir: str | Path = DERIVED, frame: pd.DataFrame | Non
     ----------
     out_dir : path, default ``data/derived``
     frame : pandas.DataFrame, optional
-        Default ``lib.facts.sample_frame()``.
+        Default ``lib.data.facts.sample_frame()``.
 
     Returns
     -------
@@ -1024,7 +1024,7 @@ def summary_text(out_dir: str | Path = DERIVED) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m lib.synthetic --write | --check | --summary``."""
+    """Command line: ``python -m lib.data.synthetic --write | --check | --summary``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     grp = ap.add_mutually_exclusive_group(required=True)
     grp.add_argument("--write", action="store_true", help="write data/derived files")
@@ -1039,7 +1039,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, digest in write_default_panel().items():
             print(f"{digest}  {name}")
         return 0
-    return report_check(check_default_panel(), "data/derived/", "python -m lib.synthetic --write")
+    return report_check(check_default_panel(), "data/derived/", "python -m lib.data.synthetic --write")
 
 
 if __name__ == "__main__":  # pragma: no cover

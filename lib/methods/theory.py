@@ -373,7 +373,7 @@ def plot_comparative_statics(frame: pd.DataFrame, *, show: Sequence[str] = ("N",
     """
     import matplotlib.pyplot as plt
 
-    from lib.figures import PALETTE
+    from lib.present.figures import PALETTE
 
     names = list(dict.fromkeys(frame["parameter"]))
     ylabels = {"N": "Knowledge stock N(t)", "Y": "Output Y(t)", "lnY": "ln Y(t)"}

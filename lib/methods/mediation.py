@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
-from lib.results import RegressionResult
+from lib.methods.results import RegressionResult
 
 __all__ = [
     "MediationResult",
@@ -54,7 +54,6 @@ __all__ = [
     "PAPER_TABLES",
     "comparison_rows",
     "truth_gaps",
-    "seed_paths",
     "indirect_plot",
 ]
 
@@ -132,7 +131,7 @@ def _draw_weights(draws: np.ndarray, n_clusters: int) -> np.ndarray:
 
 
 def bootstrap_paths(frame: pd.DataFrame, *, yname: str, dname: str, mediator: str,
-                    idname: str = "city_id", tname: str = "year", controls: Sequence[str] = (),
+                    idname: str, tname: str, controls: Sequence[str] = (),
                     cluster: str | None = None, reps: int = 1000, seed: int = 20241123,
                     draws: np.ndarray | None = None, chunk: int = 250,
                     progress: bool | str = False) -> pd.DataFrame:
@@ -398,7 +397,7 @@ class MediationResult:
 
     def table(self, *, title: str | None = None, notes: str | Sequence[str] | None = None):
         """Eqs. 7, 9 and 10 side by side, with a·b, the Sobel z and the bootstrap CI."""
-        from lib.tables import format_number, regression_table
+        from lib.present.tables import format_number, regression_table
 
         cols = {f"(eq. 7) {self.yname}": self.total, f"(eq. 9) {self.mediator}": self.a_path,
                 f"(eq. 10) {self.yname}": self.b_path}
@@ -423,7 +422,7 @@ class MediationResult:
         """
         from matplotlib.patches import FancyBboxPatch
 
-        from lib import figures
+        from lib.present import figures
 
         fig, ax = figures.new_axes(ax, figsize=(7.0, 3.6))
         ax.set_xlim(0, 10)
@@ -474,10 +473,10 @@ def three_step(
     yname: str,
     dname: str,
     mediator: str,
-    idname: str = "city_id",
-    tname: str = "year",
+    idname: str,
+    tname: str,
     controls: Sequence[str] = (),
-    vcov: dict[str, str] | str = {"CRV1": "city_id"},  # noqa: B006 (read-only)
+    vcov: dict[str, str] | str,
     bootstrap_reps: int = 0,
     seed: int = 20241123,
     progress: bool | str = False,
@@ -490,10 +489,10 @@ def three_step(
         M_{it} &= a\,D_{it} + X_{it}'\gamma_2 + \mu_i + \nu_t + u_{it} \\
         Y_{it} &= c'\,D_{it} + b\,M_{it} + X_{it}'\gamma_3 + \mu_i + \nu_t + e_{it}
 
-    All three are estimated by :func:`lib.did.twfe` on **one** sample, the
+    All three are estimated by :func:`lib.methods.did.twfe` on **one** sample, the
     complete cases of outcome, treatment, mediator, controls and identifiers
     (singletons dropped), so that :math:`c = c' + ab` holds exactly. Inference:
-    CRV1 s.e. (see :func:`lib.did.twfe`), the Sobel z of :math:`ab`
+    CRV1 s.e. (see :func:`lib.methods.did.twfe`), the Sobel z of :math:`ab`
     (:func:`sobel`) and, with ``bootstrap_reps > 0``, a percentile interval
     from a cluster bootstrap that resamples the ``vcov`` clusters (cities by
     default) with replacement and re-estimates a and b with city and year
@@ -543,7 +542,7 @@ def three_step(
     ...                  bootstrap_reps=1000, seed=1)             # doctest: +SKIP
     >>> med.indirect, med.sobel_z, med.bootstrap_ci               # doctest: +SKIP
     """
-    from lib.did import _parse_vcov, estimation_frame, twfe
+    from lib.methods.did import _parse_vcov, estimation_frame, twfe
 
     controls = list(controls)
     if mediator in (yname, dname) or mediator in controls:
@@ -594,7 +593,7 @@ def three_step(
 # ------------------------------------------------------------------ comparisons
 def comparison_rows(med: MediationResult, *, truth: Mapping[str, float] | pd.Series | None = None,
                     truth_att: float = float("nan"), paper: bool = True) -> list[dict[str, Any]]:
-    r"""Paper | book | truth rows for one mediator (for :func:`lib.tables.comparison_table`).
+    r"""Paper | book | truth rows for one mediator (for :func:`lib.present.tables.comparison_table`).
 
     Rows: eq. 10's mediator coefficient :math:`b` and treatment coefficient
     :math:`c'`, and the Sobel z (the three numbers Tables 11-13 print), then
@@ -604,8 +603,8 @@ def comparison_rows(med: MediationResult, *, truth: Mapping[str, float] | pd.Ser
     part of the true ATT that does not run through this mediator; the Sobel z
     has no truth.
     """
-    from lib.published import published_estimate
-    from lib.tables import comparison_row
+    from lib.data.published import published_estimate
+    from lib.present.tables import comparison_row
 
     tr = dict(truth if truth is not None else {})
     a_t, b_t = tr.get("a", np.nan), tr.get("b", np.nan)
@@ -655,40 +654,10 @@ def truth_gaps(results: Mapping[str, MediationResult],
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("mediator")
 
 
-def seed_paths(seeds: Sequence[int], mediators: Sequence[str], *, params: Any = None,
-               yname: str = "Inno", dname: str = "CBEC",
-               vcov: dict[str, str] | str = {"CRV1": "city_id"}) -> pd.DataFrame:  # noqa: B006
-    """:func:`three_step` (no bootstrap) on fresh semi-synthetic draws, one row per seed and mediator.
-
-    Each seed draws ``lib.synthetic.simulate_city_panel(params=params, seed=seed)``
-    on the book's city frame (``params=None``: the default generator) and
-    validates it as the book does; the controls are the panel's. Columns:
-    ``a``, ``se_a``, ``b``, ``se_b``, the truths ``a_truth``, ``b_truth`` and
-    ``a_gap_se``, ``b_gap_se`` (estimate minus truth, in s.e.).
-    """
-    from lib import data as data_mod
-    from lib import synthetic
-    from lib.facts import sample_frame
-
-    frame = sample_frame()
-    rows = []
-    for s in seeds:
-        raw, truth = synthetic.simulate_city_panel(frame, params=params, seed=int(s))
-        panel = data_mod.validate_panel(raw, source=f"<semi-synthetic panel, seed {s}>")
-        for m in mediators:
-            med = three_step(panel.data, yname=yname, dname=dname, mediator=m,
-                             controls=list(panel.spec.controls), vcov=vcov)
-            a_t, b_t = float(truth.indirect.loc[m, "a"]), float(truth.indirect.loc[m, "b"])
-            rows.append({"seed": int(s), "mediator": m, "a": med.a, "se_a": med.se_a,
-                         "b": med.b, "se_b": med.se_b, "a_truth": a_t, "b_truth": b_t,
-                         "a_gap_se": (med.a - a_t) / med.se_a, "b_gap_se": (med.b - b_t) / med.se_b})
-    return pd.DataFrame(rows).set_index(["seed", "mediator"])
-
-
 def indirect_plot(results: Mapping[str, MediationResult], *,
                   truth: Mapping[str, float] | pd.Series | None = None, ax: Any = None):
     """Forest plot of the indirect effects a·b: bootstrap 95% CI (Sobel CI without draws)."""
-    from lib import figures
+    from lib.present import figures
 
     rows = []
     for name, med in results.items():

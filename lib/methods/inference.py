@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
-from lib.results import RegressionResult
+from lib.methods.results import RegressionResult
 
 __all__ = ["WildBootstrapResult", "wild_cluster_bootstrap", "bootstrap_weights", "driscoll_kraay",
            "WEBB_POINTS"]
@@ -77,14 +77,14 @@ class WildBootstrapResult:
             "restricted", "n_clusters", "nobs", "n_dropped")}])
 
     def table(self, *, title: str | None = None, notes=None):
-        from lib.tables import frame_table
+        from lib.present.tables import frame_table
 
         return frame_table(self.tidy().set_index("term"), title=title, notes=notes)
 
 
 def _fe_design(data, yname, dname, idname, tname, controls, cluster):
-    from lib.did import estimation_frame
-    from lib.panel import within_transform
+    from lib.methods.did import estimation_frame
+    from lib.methods.panel import within_transform
 
     cols = [yname, dname, *controls]
     needed = list(dict.fromkeys([*cols, idname, tname, cluster]))
@@ -121,7 +121,7 @@ def wild_cluster_bootstrap(
 
     :math:`\mathrm{se}^*` is the CRV1 s.e. of each draw, with the small-sample
     factor's :math:`K = k + T` (the unit effects are not counted because they
-    are nested in the clusters, as in :func:`lib.did.twfe`; with a ``cluster``
+    are nested in the clusters, as in :func:`lib.methods.did.twfe`; with a ``cluster``
     coarser than the unit that still holds, with one finer it does not), and
     :math:`p = B^{-1}\sum_b 1[|t^*_b| \ge |t|]`. Weights: Rademacher
     (:math:`\pm 1`), or Webb's six-point distribution, better when
@@ -148,7 +148,7 @@ def wild_cluster_bootstrap(
     -------
     WildBootstrapResult
     """
-    from lib.panel import codes, demean
+    from lib.methods.panel import codes, demean
 
     cluster = cluster or idname
     controls = list(controls)
@@ -160,7 +160,7 @@ def wild_cluster_bootstrap(
     cl, G = codes(frame[cluster].to_numpy())
     T = frame[tname].nunique()
     S = sparse.csr_matrix((np.ones(N), (cl, np.arange(N))), shape=(G, N))
-    # small-sample factor as lib.did.twfe under CRV1 (unit effects nested in clusters: K = k + T)
+    # small-sample factor as lib.methods.did.twfe under CRV1 (unit effects nested in clusters: K = k + T)
     dof_k = k + T
     c = G / (G - 1) * (N - 1) / (N - dof_k)
     bread = np.linalg.inv(X.T @ X)

@@ -1,0 +1,23 @@
+"""The book floor: chapter plumbing, build, run command, preview, descriptives.
+
+* :mod:`lib.book.chapter` -- what a chapter calls: ``setup``, ``glue``, ``record``,
+  ``save_results``, ``chapter_data`` (re-exported here, so a chapter writes
+  ``from lib import book`` and ``book.glue(...)``);
+* :mod:`lib.book.build` -- ``make book`` (``python -m lib.book.build``) and the
+  determinism checks;
+* :mod:`lib.book.run` -- the run command (``python -m lib.run``);
+* :mod:`lib.book.preview` -- one chapter's preview;
+* :mod:`lib.book.describe` -- the data chapter's descriptives;
+* :mod:`lib.book.fdi` -- the companion paper's chapter helpers;
+* :mod:`lib.book.compare` -- paper | book | truth comparisons.
+
+The top floor: it may import :mod:`lib.methods`, :mod:`lib.data` and :mod:`lib.present`.
+"""
+
+from lib.book.chapter import (MACHINE_KEY_PREFIX, ChapterData, chapter_data, data_banner, glue,
+                              glue_estimate, glue_if_truth, glue_machine, median_seconds, record,
+                              record_result, recorded, save_results, setup, show)
+
+__all__ = ["MACHINE_KEY_PREFIX", "ChapterData", "chapter_data", "data_banner", "glue", "glue_estimate",
+           "glue_if_truth", "glue_machine", "median_seconds", "record", "record_result", "recorded",
+           "save_results", "setup", "show"]

@@ -1,0 +1,675 @@
+"""Re-run a chapter with new parameters: ``python -m lib.run CHAPTER [-p NAME VALUE ...]``.
+
+Each chapter's first code cell is tagged ``parameters`` and holds only literals.
+This command reads those defaults, validates the reader's values against them
+*before anything runs*, executes the chapter with papermill and writes, in
+``DIR/CHAPTER/`` (``DIR`` is ``--out``, default ``runs/``):
+
+* ``CHAPTER.ipynb`` — the executed notebook,
+* ``CHAPTER.json`` — every headline estimate (name, estimate, s.e., t, p, N,
+  truth, paper) and the parameters used,
+* ``outputs/`` — the chapter's tables and figures.
+
+``--grid NAME=V1,V2 ...`` runs the cartesian product of values in parallel
+processes (``--jobs``, default 2; or on a Dask cluster with ``--scheduler ADDRESS``)
+into ``DIR/CHAPTER_grid/``: one folder per run and one tidy CSV of all runs,
+``CHAPTER_grid.csv``, with each run's status, error and full parameters.
+
+A run never mixes with, or half-overwrites, an earlier one: it writes into a
+hidden folder that replaces ``DIR/CHAPTER/`` (or the grid's folder) only when it
+is complete. A failed run is kept in ``DIR/CHAPTER.failed/``, an interrupted one
+(Ctrl-C) in ``DIR/CHAPTER.interrupted/``; Ctrl-C also ends the Jupyter kernels.
+
+Exit codes: 0 all runs succeeded; 1-99 that many runs failed; 100 the request
+was rejected before anything ran (unknown chapter or parameter, bad value,
+unreachable ``--scheduler``); 130 interrupted.
+
+Examples::
+
+    python -m lib.run --list
+    python -m lib.run baseline_did -p sample no_municipalities --out runs/
+    python -m lib.run baseline_did -p data_path my.dta -p columns my_columns.yml
+    python -m lib.run baseline_did -p data_path my.dta -p unit code -p time yr -p outcome patents
+    python -m lib.run baseline_did --grid sample=all,east,no_municipalities
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from lib import ROOT
+
+CHAPTERS_DIR = ROOT / "chapters"
+
+
+class RunError(ValueError):
+    """A run request the command rejects before executing anything."""
+
+
+# --------------------------------------------------------------------------- chapters
+def toc_chapters() -> list[str]:
+    """Chapter names (file stems) in ``_toc.yml`` order."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc.get("parts", toc.get("chapters", [])))
+    return [Path(f).name for f in files]
+
+
+def chapter_path(chapter: str) -> Path:
+    path = CHAPTERS_DIR / f"{chapter}.md"
+    if not path.exists():
+        raise RunError(f"unknown chapter {chapter!r}; chapters are: {', '.join(runnable_chapters())}")
+    return path
+
+
+def read_notebook(path: Path):
+    import jupytext
+
+    return jupytext.read(path)
+
+
+def chapter_parameters(chapter: str) -> dict[str, Any]:
+    """Defaults of the chapter's ``parameters`` cell (literal assignments only)."""
+    nb = read_notebook(chapter_path(chapter))
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            return _literal_assignments(cell.source, chapter)
+    return {}
+
+
+def _literal_assignments(source: str, chapter: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                out[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError as err:
+                raise RunError(f"chapter {chapter!r}: parameter {node.targets[0].id!r} is not a literal") from err
+    return out
+
+
+def runnable_chapters() -> list[str]:
+    """Chapters that have code (and so a ``parameters`` cell)."""
+    out = []
+    for name in toc_chapters():
+        nb = read_notebook(CHAPTERS_DIR / f"{name}.md")
+        if any(c.cell_type == "code" for c in nb.cells):
+            out.append(name)
+    return out
+
+
+# --------------------------------------------------------------------------- values
+#: Chapters on the companion paper's provincial panel use its own named samples.
+PROVINCIAL_CHAPTER_PREFIX = "fdi_"
+
+
+def sample_names(chapter: str = "") -> list[str]:
+    """The named samples a chapter accepts (city panel, or provincial for ``fdi_*``)."""
+    if chapter.startswith(PROVINCIAL_CHAPTER_PREFIX):
+        from lib.data.provincial import SAMPLES
+    else:
+        from lib.data.samples import SAMPLES
+    return list(SAMPLES)
+
+
+def _validate_sample(value: Any, chapter: str = "") -> None:
+    valid = sample_names(chapter)
+    if value not in valid:
+        raise RunError(f"sample {value!r} is not a named sample of {chapter or 'the city panel'}; "
+                       f"valid: {', '.join(valid)}")
+
+
+def _validate_existing_path(name: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if value in (None, ""):
+            return
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            path = (Path.cwd() / path).resolve()
+        if not path.exists():
+            raise RunError(f"parameter {name}: {value!r} does not exist (looked at {path})")
+    return check
+
+
+#: Checks of parameter values beyond their type, shared by all chapters.
+VALIDATORS: dict[str, Callable[[Any], None]] = {
+    "data_path": _validate_existing_path("data_path"),
+    "columns": _validate_existing_path("columns"),
+    "corpus_path": _validate_existing_path("corpus_path"),
+    "themes_path": _validate_existing_path("themes_path"),
+}
+#: Kernel start-ups tried before a run gives up (see ``_execute``).
+KERNEL_START_ATTEMPTS = 3
+#: Parameters whose value is a file path: made absolute so the chapter finds them.
+PATH_PARAMETERS = ("data_path", "columns", "corpus_path", "themes_path")
+#: Column roles accepted by every chapter that reads a panel (it has a ``columns``
+#: parameter): ``-p outcome my_outcome`` is folded into the column file.
+ROLE_PARAMETERS = ("unit", "time", "outcome", "treatment", "adoption", "cluster")
+
+
+def coerce(name: str, raw: str, default: Any, chapter: str) -> Any:
+    """Parse the command-line string ``raw`` to the type of the default value."""
+    if isinstance(default, bool):
+        lowered = raw.strip().lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise RunError(f"{chapter}: parameter {name} expects true/false, got {raw!r}")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise RunError(f"{chapter}: parameter {name} expects an integer, got {raw!r}") from None
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise RunError(f"{chapter}: parameter {name} expects a number, got {raw!r}") from None
+    if isinstance(default, (list, tuple, dict)):
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            raise RunError(f"{chapter}: parameter {name} expects a Python literal like {default!r}, "
+                           f"got {raw!r}") from None
+        if not isinstance(value, type(default)):
+            raise RunError(f"{chapter}: parameter {name} expects a {type(default).__name__}, got {raw!r}")
+        return value
+    return raw  # strings and None defaults take the string as given
+
+
+def resolve_parameters(chapter: str, pairs: list[tuple[str, str]] | dict[str, Any]) -> dict[str, Any]:
+    """Validate ``pairs`` against the chapter's parameters; return the typed overrides."""
+    defaults = chapter_parameters(chapter)
+    items = pairs.items() if isinstance(pairs, dict) else pairs
+    out: dict[str, Any] = {}
+    roles: dict[str, str] = {}
+    for name, raw in items:
+        if name in ROLE_PARAMETERS and name not in defaults and "columns" in defaults:
+            roles[name] = str(raw)
+            continue
+        if name not in defaults:
+            valid = ", ".join(defaults) or "(none)"
+            raise RunError(f"{chapter}: unknown parameter {name!r}; this chapter's parameters are: {valid}")
+        value = coerce(name, raw, defaults[name], chapter) if isinstance(raw, str) else raw
+        if name == "sample":
+            _validate_sample(value, chapter)
+        elif name in VALIDATORS:
+            VALIDATORS[name](value)
+        if name in PATH_PARAMETERS and value:
+            value = str(Path(value).expanduser().resolve())
+        out[name] = value
+    if roles:
+        out["columns"] = _column_file(roles, out.get("columns") or defaults.get("columns") or "")
+    return out
+
+
+def _column_file(roles: dict[str, str], columns: str) -> str:
+    """Write the role parameters (merged over a given column file) as a YAML column file."""
+    import yaml
+
+    spec: dict[str, Any] = {}
+    if columns:
+        loaded = yaml.safe_load(Path(columns).read_text()) or {}
+        role_keys = {"unit", "time", "outcome", "treatment", "adoption", "cluster", "controls",
+                     "mediators", "groups", "columns"}
+        # a plain rename map becomes the `columns:` entry of a full spec
+        spec = loaded if role_keys & set(loaded) else {"columns": loaded}
+    spec.update(roles)
+    text = yaml.safe_dump(spec, sort_keys=True, allow_unicode=True)
+    path = Path(tempfile.gettempdir()) / f"cbec-columns-{hashlib.sha256(text.encode()).hexdigest()[:16]}.yml"
+    path.write_text(text)
+    return str(path)
+
+
+# --------------------------------------------------------------------------- running
+#: Exit codes of the command: 0 when every run succeeded, else the number of failed
+#: runs (at most 99); these two mean nothing ran to the end.
+EXIT_REJECTED = 100     # the request was rejected before anything ran
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+#: Seconds to wait for a reader's Dask scheduler before giving up.
+SCHEDULER_TIMEOUT = 10
+#: Columns of each estimate in a grid's CSV.
+ESTIMATE_FIELDS = ("name", "estimate", "std_error", "t", "p", "nobs", "truth", "paper")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One chapter run: where it wrote, how long it took and, if it failed, why.
+
+    ``folder`` holds ``CHAPTER.ipynb`` (the executed notebook), ``CHAPTER.json``
+    (its estimates) and ``outputs/``. A failed run's folder ends in ``.failed`` and
+    never replaces an earlier successful run's folder.
+    """
+
+    chapter: str
+    parameters: dict[str, Any]
+    folder: Path
+    seconds: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def notebook(self) -> Path:
+        return self.folder / f"{self.chapter}.ipynb"
+
+    @property
+    def results(self) -> Path | None:
+        return self.folder / f"{self.chapter}.json" if self.ok else None
+
+    def moved(self, old: Path, new: Path) -> "RunResult":
+        """The same result after its enclosing folder ``old`` was renamed ``new``."""
+        return replace(self, folder=new / self.folder.relative_to(old))
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; ``partial`` is where its unfinished output was kept."""
+
+    def __init__(self, what: str, partial: Path):
+        super().__init__(what)
+        self.what, self.partial = what, partial
+
+
+def _swap_into_place(partial: Path, target: Path) -> None:
+    """Rename the finished ``partial`` folder to ``target``, replacing an older ``target``."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+    partial.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _new_partial(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+
+
+def run_chapter(chapter: str, parameters: dict[str, Any], out_dir: Path) -> RunResult:
+    """Execute one chapter with papermill; its files end up in ``out_dir`` only if it succeeds.
+
+    The run writes into a hidden sibling folder and renames it to ``out_dir`` when
+    the chapter ran to the end and wrote its results, so ``out_dir`` always holds
+    one complete run. A failed run's output goes to ``out_dir.failed`` (the
+    notebook there shows the traceback) and an interrupted one's to
+    ``out_dir.interrupted``; an earlier run in ``out_dir`` is left as it was.
+    """
+    target = Path(out_dir).resolve()
+    partial = _new_partial(target)
+    previous = os.environ.get("CBEC_BOOK_OUTPUTS")
+    os.environ["CBEC_BOOK_OUTPUTS"] = str(partial / "outputs")  # read by the kernel papermill starts
+    try:
+        seconds, error = _execute(chapter, parameters, partial)
+    except KeyboardInterrupt:
+        kept = target.with_name(target.name + ".interrupted")
+        shutil.rmtree(kept, ignore_errors=True)
+        partial.rename(kept)
+        raise RunInterrupted(chapter, kept) from None
+    finally:
+        if previous is None:
+            os.environ.pop("CBEC_BOOK_OUTPUTS", None)
+        else:
+            os.environ["CBEC_BOOK_OUTPUTS"] = previous
+    if error is None:
+        _swap_into_place(partial, target)
+        return RunResult(chapter, parameters, target, seconds)
+    failed = target.with_name(target.name + ".failed")
+    shutil.rmtree(failed, ignore_errors=True)
+    partial.rename(failed)
+    return RunResult(chapter, parameters, failed, seconds, error)
+
+
+def _cell_error(chapter: str, err, nb) -> str:
+    """A failed cell as the reader needs it: the chapter, the cell, the message (with its fix).
+
+    The cell is counted among the chapter's code cells (papermill's injected
+    parameters cell shifts execution counts, so those would mislead).
+    """
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    number = next((i for i, s in enumerate(code, 1) if s.strip() == str(err.source).strip()), None)
+    cell = f"code cell {number}" if number else f"the cell executed {err.exec_count}th"
+    frames = _ANSI.sub("", "\n".join(err.traceback or []))
+    # IPython marks the failing line of the cell's frame with an arrow: "----> 7     raise ..."
+    line = re.search(r"^Cell In\[\d+\], line (\d+)\n(?:.*\n)*?-+> *\d+ (.*)$", frames, re.M)
+    if line:
+        where = f"{cell}, line {line.group(1)} (`{line.group(2).strip()[:80]}`)"
+    else:
+        source = [ln for ln in str(err.source).splitlines() if ln.strip()]
+        where = cell + (f" (`{source[0].strip()[:80]}`)" if source else "")
+    message = _ANSI.sub("", f"{err.ename}: {err.evalue}").strip()
+    return f"chapter {chapter}, {where} failed:\n    {message}"
+
+
+def _execute(chapter: str, parameters: dict[str, Any], out_dir: Path) -> tuple[float, str | None]:
+    """Run the chapter into ``out_dir``; return (seconds, error message or None)."""
+    import nbformat
+    import papermill
+
+    started = time.perf_counter()
+    nb = read_notebook(chapter_path(chapter))
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    output = out_dir / f"{chapter}.ipynb"
+    source = out_dir / f".{chapter}.source.ipynb"
+    nbformat.write(nb, source)
+    error = None
+    try:
+        for attempt in range(KERNEL_START_ATTEMPTS):
+            try:
+                papermill.execute_notebook(
+                    str(source), str(output), parameters=parameters, cwd=str(CHAPTERS_DIR),
+                    kernel_name="python3", progress_bar=False, log_output=False,
+                )
+                break
+            except papermill.PapermillExecutionError as err:
+                error = _cell_error(chapter, err, nb)
+                break
+            except RuntimeError as err:
+                # Concurrent kernels can race for the same TCP port, and the kernel then
+                # never answers; that is not the chapter's failure, so start it again.
+                if "Kernel didn't respond" not in str(err) or attempt == KERNEL_START_ATTEMPTS - 1:
+                    error = f"chapter {chapter}: the Jupyter kernel failed: {_ANSI.sub('', str(err))}"
+                    break
+    finally:
+        source.unlink(missing_ok=True)
+    results_src = out_dir / "outputs" / "results" / f"{chapter}.json"
+    if error is None:
+        if results_src.exists():
+            (out_dir / f"{chapter}.json").write_text(results_src.read_text())
+        else:
+            error = (f"chapter {chapter} ran but wrote no results file; the chapter must end with "
+                     f"lib.book.save_results()")
+    return time.perf_counter() - started, error
+
+
+def _grid_runs(chapter: str, grid: dict[str, list[str]], base: dict[str, Any]) -> list[dict[str, Any]]:
+    names = list(grid)
+    runs = []
+    for values in itertools.product(*(grid[n] for n in names)):
+        params = dict(base)
+        params.update(resolve_parameters(chapter, list(zip(names, values))))
+        runs.append(params)
+    return runs
+
+
+def run_labels(runs: list[dict[str, Any]], grid_names: list[str]) -> list[str]:
+    """A distinct, file-safe folder name per run.
+
+    Readable (``sample=east__seed=2``; a path shows its file name), and where two
+    runs would share a name (two ``panel.csv`` in different folders) each of them
+    gets a short hash of its full parameters, so no run overwrites another.
+    """
+    def readable(params):
+        parts = [f"{n}={Path(str(params[n])).name if n in PATH_PARAMETERS else params[n]}"
+                 for n in grid_names]
+        return re.sub(r"[^A-Za-z0-9_.=,+-]", "_", "__".join(parts)) or "default"
+
+    labels = [readable(p) for p in runs]
+    counts = {label: labels.count(label) for label in labels}
+    for i, params in enumerate(runs):
+        if counts[labels[i]] > 1:
+            key = json.dumps({n: params[n] for n in grid_names}, sort_keys=True, default=str)
+            labels[i] += "-" + hashlib.sha256(key.encode()).hexdigest()[:8]
+    return labels
+
+
+def _worker(args: tuple[str, dict[str, Any], str]) -> RunResult:
+    chapter, params, out_dir = args
+    return run_chapter(chapter, params, Path(out_dir))
+
+
+def _dask_client(address: str):
+    """A client of the reader's Dask scheduler, or a one-line :class:`RunError`."""
+    if not re.fullmatch(r"(?:(?:tcp|tls|ws|wss|ucx)://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}/?", address):
+        raise RunError(f"--scheduler {address!r} is not a Dask scheduler address; give "
+                       f"tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786")
+    try:
+        import logging
+
+        from dask.distributed import Client
+    except ImportError:
+        raise RunError("--scheduler needs dask.distributed (pip install 'dask[distributed]')") from None
+    quiet = logging.getLogger("distributed")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # its retries would print a traceback per attempt
+    try:
+        return Client(address, timeout=f"{SCHEDULER_TIMEOUT}s")
+    except (OSError, TimeoutError, ValueError) as err:
+        raise RunError(f"--scheduler {address!r}: no Dask scheduler answered there within "
+                       f"{SCHEDULER_TIMEOUT} s ({type(err).__name__}); start one with "
+                       f"`dask scheduler` or check the address") from None
+    finally:
+        quiet.setLevel(level)
+
+
+def _stop_descendants(grace: float = 5.0) -> int:
+    """Terminate every process this one started (pool workers, Jupyter kernels); return the count.
+
+    Kernels run in sessions of their own, so Ctrl-C in a terminal does not reach
+    them; without this they would outlive the command.
+    """
+    import psutil
+
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        try:
+            child.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(children, timeout=grace)
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    return len(children)
+
+
+def _grid_rows(chapter, runs, labels, results) -> list[dict[str, Any]]:
+    """One row per estimate of each run, with all its parameters (defaults included);
+    a failed run gets one row with its error."""
+    defaults = chapter_parameters(chapter)
+    shown = sorted(set(defaults).union(*runs))
+    rows = []
+    for params, label, res in zip(runs, labels, results):
+        full = {**defaults, **params}
+        head = {"run": label, "status": "ok" if res.ok else "failed", "error": res.error or "",
+                **{k: full.get(k, "") for k in shown}}
+        if not res.ok:
+            rows.append(head)
+            continue
+        for est in json.loads(res.results.read_text())["estimates"]:
+            rows.append({**head, **{k: est.get(k) for k in ESTIMATE_FIELDS}})
+    return rows
+
+
+def run_grid(chapter: str, grid: dict[str, list[str]], base: dict[str, Any], out_dir: Path, *,
+             jobs: int = 2, scheduler: str | None = None) -> tuple[list[RunResult], Path]:
+    """Run the cartesian product of ``grid`` into ``out_dir`` and write ``CHAPTER_grid.csv`` there.
+
+    ``out_dir`` is replaced as a whole when the grid has run (its CSV lists every
+    run, failed ones with status and error, and each run's full parameters), so it
+    never mixes runs of two grids. Each run's folder is named by :func:`run_labels`.
+    """
+    import pandas as pd
+
+    target = Path(out_dir).resolve()
+    runs = _grid_runs(chapter, grid, base)
+    names = list(grid)
+    labels = run_labels(runs, names)
+    client = _dask_client(scheduler) if scheduler else None
+    partial = _new_partial(target)
+    tasks = [(chapter, p, str(partial / label)) for p, label in zip(runs, labels)]
+    try:
+        if client is not None:
+            with client:
+                results = client.gather(client.map(_worker, tasks, pure=False))
+        elif jobs > 1 and len(tasks) > 1:
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                results = list(pool.map(_worker, tasks))
+        else:
+            results = [_worker(t) for t in tasks]
+    except KeyboardInterrupt:
+        _stop_descendants()
+        kept = target.with_name(target.name + ".interrupted")
+        shutil.rmtree(kept, ignore_errors=True)
+        partial.rename(kept)
+        raise RunInterrupted(f"{chapter} grid", kept) from None
+    table = partial / f"{chapter}_grid.csv"
+    pd.DataFrame(_grid_rows(chapter, runs, labels, results)).to_csv(table, index=False)
+    _swap_into_place(partial, target)
+    return [r.moved(partial, target) for r in results], target / table.name
+
+
+# --------------------------------------------------------------------------- CLI
+def _parse_grid(items: list[str]) -> dict[str, list[str]]:
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        if "=" not in item:
+            raise RunError(f"--grid expects NAME=V1,V2,..., got {item!r}")
+        name, values = item.split("=", 1)
+        grid[name.strip()] = [v.strip() for v in values.split(",") if v.strip()]
+    return grid
+
+
+def list_chapters() -> str:
+    lines = []
+    for chapter in runnable_chapters():
+        lines.append(chapter)
+        for name, value in chapter_parameters(chapter).items():
+            lines.append(f"    {name} = {value!r}")
+    lines.append("\ncolumn roles of your own panel (-p ROLE YOUR_COLUMN; chapters with a `columns` "
+                 "parameter): " + ", ".join(ROLE_PARAMETERS))
+    try:
+        from lib.data.samples import describe_samples
+
+        lines.append("\nnamed samples (-p sample NAME):")
+        for row in describe_samples().itertuples(index=False):
+            lines.append(f"    {row.name:<22} {row.description}")
+    except ImportError:  # pragma: no cover - samples module always present in the book
+        pass
+    return "\n".join(lines)
+
+
+_STOPPED = [0]
+
+
+def _on_ctrl_c(signum, frame):
+    """Ctrl-C: end the kernels and workers first, so none writes on or logs over a
+    closed channel, then interrupt the command where it is."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+    _STOPPED[0] = _stop_descendants(grace=3.0)
+    raise KeyboardInterrupt
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse exits 2, which would read as "2 runs failed"
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_REJECTED, f"error: {message}\n")
+
+
+def _report(results: list[RunResult]) -> int:
+    failed = 0
+    for i, res in enumerate(results, 1):
+        status = "ok" if res.ok else "FAILED"
+        print(f"[{i}/{len(results)}] {res.chapter} {res.parameters or '(defaults)'}: {status} "
+              f"in {res.seconds:.1f} s -> {res.folder}", flush=True)
+        if not res.ok:
+            failed += 1
+            print(f"{res.error}\n    The executed notebook, with the full traceback: {res.notebook}",
+                  file=sys.stderr)
+    return failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _Parser(prog="python -m lib.run", description=__doc__.splitlines()[0],
+                     epilog="See the module docstring for examples and exit codes.")
+    parser.add_argument("chapter", nargs="?", help="chapter name (file stem in chapters/)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                        metavar=("NAME", "VALUE"), help="override one parameter (repeatable)")
+    parser.add_argument("--out", default="runs", help="output folder (default: runs/); a run "
+                        "writes OUT/CHAPTER/, a grid OUT/CHAPTER_grid/")
+    parser.add_argument("--grid", nargs="+", default=[], metavar="NAME=V1,V2",
+                        help="run the cartesian product of these values in parallel")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel processes for --grid (default 2)")
+    parser.add_argument("--scheduler", default=None, help="Dask scheduler address for --grid")
+    parser.add_argument("--list", action="store_true", help="list chapters and their parameters")
+    args = parser.parse_args(argv)
+
+    table = None
+    previous_handler = signal.signal(signal.SIGINT, _on_ctrl_c)
+    try:
+        if args.list:
+            print(list_chapters())
+            return 0
+        if not args.chapter:
+            parser.error("give a CHAPTER or --list")
+        chapter_path(args.chapter)
+        base = resolve_parameters(args.chapter, [tuple(p) for p in args.parameter])
+        out_dir = Path(args.out).resolve()
+        if args.grid:
+            grid = _parse_grid(args.grid)
+            runs = _grid_runs(args.chapter, grid, base)  # validates every value before running
+            where = (f"Dask scheduler {args.scheduler}" if args.scheduler
+                     else f"{args.jobs} process{'es' if args.jobs != 1 else ''}")
+            print(f"running {args.chapter}: {len(runs)} runs on {where}", flush=True)
+            results, table = run_grid(args.chapter, grid, base, out_dir / f"{args.chapter}_grid",
+                                      jobs=args.jobs, scheduler=args.scheduler)
+        else:
+            print(f"[1/1] {args.chapter} {base or '(defaults)'} ...", flush=True)
+            results = [run_chapter(args.chapter, base, out_dir / args.chapter)]
+    except RunError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_REJECTED
+    except KeyboardInterrupt as err:
+        stopped = _stop_descendants()
+        where = (f"; its unfinished output is in {err.partial}, and no earlier result was replaced"
+                 if isinstance(err, RunInterrupted) else "")
+        print(f"\ninterrupted: {getattr(err, 'what', args.chapter)} stopped{where} "
+              f"({_STOPPED[0] + stopped} child processes ended)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+
+    failed = _report(results)
+    if table is not None:
+        print(f"grid estimates: {table}" + (f" ({failed} of {len(results)} runs failed, "
+                                            "listed with their errors)" if failed else ""))
+    return min(failed, 99)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

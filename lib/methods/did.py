@@ -1,7 +1,7 @@
 r"""Difference-in-differences estimators (the paper's section 3.3 and 3.1.3).
 
 * :func:`twfe` -- the staggered two-way fixed-effects DID of eq. (7),
-  estimated with linearmodels ``PanelOLS`` (Table 4);
+  estimated by the book's one FE engine, :func:`lib.methods.panel.fe_ols` (Table 4);
 * :func:`selection_logit` -- the pooled panel logit (or probit) of pilot
   designation on the city antecedents (section 3.1.3);
 * :func:`event_study` -- relative-time dummies around adoption, the
@@ -151,7 +151,8 @@ def twfe(
     :math:`i`'s pilot year, city effects :math:`\mu_i` and year effects
     :math:`\nu_t` absorbed by the two-way within transformation (the paper's
     :math:`\alpha_0` is not separately identified), estimated by
-    ``linearmodels.PanelOLS(entity_effects=True, time_effects=True)``.
+    :func:`lib.methods.panel.fe_ols` (exact within transformation; the tests
+    hold it to linearmodels ``PanelOLS``, pyfixest and statsmodels dummies).
 
     Cluster-robust covariance (CRV1) by the ``vcov`` column, :math:`G` clusters:
 
@@ -206,11 +207,9 @@ def twfe(
         ``r2`` is the within R² :math:`1-\sum\hat\varepsilon^2/\sum\ddot y^2`
         (two-way demeaned, as reghdfe's "Within R-sq." and pyfixest's
         ``r2_within``; linearmodels' ``rsquared``); ``extra`` holds
-        ``n_clusters``, ``entities``, ``periods``, ``dof_k``,
-        ``r2_overall`` (linearmodels ``rsquared_overall``), ``r2_inclusive``
+        ``n_clusters``, ``entities``, ``periods``, ``dof_k``, ``r2_inclusive``
         (R² with the effects, Stata's "R-squared", comparable to the paper's
-        Table 4 row), ``r2_within_entity`` (linearmodels ``rsquared_within``,
-        which removes the entity effect only) and ``n_excluded_by_sample``.
+        Table 4 row) and ``n_excluded_by_sample``.
 
     Raises
     ------
@@ -232,9 +231,6 @@ def twfe(
     ...            vcov={"CRV1": "city_id"})                      # doctest: +SKIP
     >>> res.coef("CBEC")                                          # doctest: +SKIP
     """
-    from linearmodels import PanelOLS
-    from linearmodels.panel.utility import AbsorbingEffectError
-
     controls = list(controls)
     kind, ccol = _parse_vcov(vcov)
     if k_fixef not in ("nonnested", "full", "none"):
@@ -247,7 +243,6 @@ def twfe(
     sub, n_excl = _apply_sample(data, sample)
     frame, drop_reasons = estimation_frame(sub, needed, idname=idname, tname=tname, fn="twfe",
                                            drop_singletons=drop_singletons)
-    n_singleton = drop_reasons.get(f"singleton {idname} or {tname}", 0)
     n_dropped = len(sub) - len(frame)
     regressors = [dname, *controls]
     for c in regressors:
@@ -255,48 +250,30 @@ def twfe(
             raise ValueError(f"twfe: regressor {c!r} is constant in the estimation sample "
                              f"({len(frame)} rows); drop it or change the sample.")
 
-    frame = frame.sort_values([idname, tname])
-    pdata = frame.set_index([idname, tname])
-    y = pdata[yname].astype(float)
-    X = pdata[regressors].astype(float)
+    y = frame[yname].to_numpy(dtype=float)
+    X = frame[regressors].to_numpy(dtype=float)
+    ids, yrs = frame[idname].to_numpy(), frame[tname].to_numpy()
     N, k = X.shape
-    E = pdata.index.get_level_values(0).nunique()
-    T = pdata.index.get_level_values(1).nunique()
-
-    model = PanelOLS(y, X, entity_effects=True, time_effects=True)
-    fit_kw: dict[str, Any] = dict(debiased=True, auto_df=False, count_effects=True)
-    if kind == "CRV1":
-        fit_kw.update(cov_type="clustered", group_debias=True)
-        if ccol == idname:
-            fit_kw["cluster_entity"] = True
-        elif ccol == tname:
-            fit_kw["cluster_time"] = True
-        else:
-            fit_kw["clusters"] = pdata[[ccol]].apply(lambda s: pd.factorize(s)[0])
-    elif kind == "hetero":
-        fit_kw["cov_type"] = "robust"
-    else:
-        fit_kw["cov_type"] = "unadjusted"
-    try:
-        res = model.fit(**fit_kw)
-    except AbsorbingEffectError as err:
-        raise ValueError(
-            f"twfe: {dname!r} or a control is absorbed by the city and year effects "
-            f"(no within variation): {err}") from err
-
-    # linearmodels (count_effects=True) uses K_lm = k + E + (T - 1); rescale to our K.
-    k_lm = k + E + T - 1
+    E, T = int(pd.unique(ids).size), int(pd.unique(yrs).size)
+    # A regressor without within variation is absorbed by the effects: say which, instead
+    # of returning the arbitrary numbers of a singular fit.
+    Xd = panel.demean(X, ids, yrs)
+    absorbed = [c for c, ss, raw in zip(regressors, (Xd**2).sum(0), ((X - X.mean(0))**2).sum(0))
+                if ss <= 1e-20 * max(raw, 1.0)]
+    if absorbed:
+        raise ValueError(f"twfe: {absorbed} absorbed by the {idname} and {tname} effects (no within "
+                         f"variation in the {N} rows); drop them or change the sample.")
     cluster_vals = frame[ccol].to_numpy() if kind == "CRV1" else None
-    ids = pdata.index.get_level_values(0).to_numpy()
-    yrs = pdata.index.get_level_values(1).to_numpy()
-    dof_k = panel.fe_dof_k(k, ids, yrs, cluster_vals,
-                           k_fixef=k_fixef if kind == "CRV1" else ("none" if k_fixef == "none" else "full"))
-    factor = (N - k_lm) / (N - dof_k)
-    cov = res.cov * factor
-    se = pd.Series(np.sqrt(np.diag(cov)), index=regressors, name="std_error")
+    # Non-clustered covariances count every effect in K (OLS with dummies), unless "none".
+    k_rule = k_fixef if kind == "CRV1" else ("none" if k_fixef == "none" else "full")
+    fit = panel.fe_ols(y, X, ids, yrs, cluster_vals, vcov=kind, k_fixef=k_rule)
+    dof_k = int(fit.dof_k)
+    cov = pd.DataFrame(fit.cov, index=regressors, columns=regressors)
+    se = pd.Series(fit.std_errors, index=regressors, name="std_error")
+    r2_inclusive = 1.0 - float(fit.resid @ fit.resid) / float(((y - y.mean())**2).sum())
 
     if kind == "CRV1":
-        G = int(pd.Series(cluster_vals).nunique())
+        G = int(fit.n_clusters)
         dof_resid: float = G - 1
         vtext = f"CRV1 by {ccol} ({G} clusters)"
     else:
@@ -315,19 +292,17 @@ def twfe(
         "periods": int(T),
         "dof_k": int(dof_k),
         "ssc_factor": (G / (G - 1) if G else 1.0) * ((N - 1) if kind == "CRV1" else N) / (N - dof_k),
-        "r2_overall": float(res.rsquared_overall),
-        "r2_inclusive": float(res.rsquared_inclusive),
-        "r2_within_entity": float(res.rsquared_within),
+        "r2_inclusive": r2_inclusive,
         "n_excluded_by_sample": int(n_excl),
-        "backend": "linearmodels.PanelOLS",
+        "backend": "lib.methods.panel.fe_ols",
     }
     return RegressionResult(
-        params=res.params.rename("estimate").reindex(regressors),
+        params=pd.Series(fit.params, index=regressors, name="estimate"),
         std_errors=se,
         cov=cov.loc[regressors, regressors],
         nobs=int(N),
         dof_resid=dof_resid,
-        r2=float(res.rsquared),
+        r2=float(fit.r2_within),
         r2_kind="within",
         fixed_effects=(idname.removesuffix("_id"), tname.removesuffix("_id")),
         controls=bool(controls),

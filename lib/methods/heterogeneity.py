@@ -406,8 +406,8 @@ def group_effects(
 
     with the Wald test :math:`H_0: \beta_1 = \dots = \beta_L` (:func:`wald_equal`).
 
-    All fits use :func:`lib.methods.did.twfe` (linearmodels ``PanelOLS``; CRV1 with
-    the small-sample factor documented there).
+    All fits use :func:`lib.methods.did.twfe` (CRV1 with the small-sample factor
+    documented there).
 
     Parameters
     ----------

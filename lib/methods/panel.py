@@ -13,9 +13,9 @@ permutations, mediation bootstrap, event studies) can call them many times:
 * :func:`fe_ols` (many outcomes at once) and :func:`fe_ols_treatments`
   (many single-treatment regressions at once) -- a small two-way FE engine.
 
-``lib.methods.did.twfe`` estimates with linearmodels; the tests check that this engine
-reproduces it to 1e-10, so that code needing thousands of regressions can use
-the engine instead. See ``METHODS.md`` for the registry entry.
+It is the one two-way FE engine: ``lib.methods.did.twfe``, the event study, PSM-DID, the
+placebo draws and the bootstraps all run on it; linearmodels, pyfixest and statsmodels are
+test oracles (``tests/test_panel.py``, ``tests/test_did.py``). See ``METHODS.md``.
 
 References
 ----------

@@ -141,12 +141,39 @@ def test_contract_renames_and_errors(tmp_path):
     with pytest.raises(DataContractError, match="'province'"):
         P.load_provincial_panel(path)
     dup = pd.concat([df, df.iloc[[5]]])
-    with pytest.raises(DataContractError, match="province, year"):
+    with pytest.raises(DataContractError, match="duplicate province-year pairs"):
         P.validate_provincial(dup)
     bad = df.astype({"Urban": object})
     bad.loc[3, "Urban"] = "n/a"
-    with pytest.raises(DataContractError, match="'Urban'.*non-numeric"):
+    with pytest.raises(DataContractError, match=r"column 'Urban' \(control\): non-numeric values 'n/a'"):
         P.validate_provincial(bad)
+
+
+def test_the_provincial_contract_is_the_city_contract_with_a_continuous_treatment():
+    """One data contract: a provincial file gets the checks a city file gets."""
+    from lib.data import PanelSpec, validate_panel
+
+    df = pd.read_csv(P.DERIVED / P.PANEL_FILE)
+    assert P.PROVINCIAL_PANEL.treatment_kind == "continuous" and P.PROVINCIAL_PANEL.adoption is None
+    out = P.validate_provincial(df)
+    assert out.attrs["report"]["balanced"] and out.attrs["report"]["cohorts"] == {}
+    assert out["DT"].between(5, 20).all(), "a continuous treatment is kept as it is, not coded 0/1"
+    once = df[~((df["province"] == "Tibet") & (df["year"] > 2012))]
+    with pytest.raises(DataContractError, match=r"\(province=Tibet, year=2012\).*drop_singletons"):
+        P.validate_provincial(once)
+    gap = df.assign(year=df["year"].astype(float))
+    gap.loc[7, "year"] = 2015.5
+    with pytest.raises(DataContractError, match="not a whole year"):
+        P.validate_provincial(gap)
+    with pytest.raises(DataContractError, match="continuous treatment needs"):
+        PanelSpec(treatment="DT", adoption="first_year", treatment_kind="continuous")
+    mine = df.rename(columns={"Struc": "struct", "MI": "market"})
+    spec = {"controls": ["struct", "Urban", "Stud", "Indus", "Tech"], "mediators": ["market"]}
+    got = P.validate_provincial(mine, columns=spec)
+    assert {"Struc", "MI"} <= set(got.columns) and got.attrs["report"]["renamed"] == {"struct": "Struc",
+                                                                                      "market": "MI"}
+    city = validate_panel(df, spec=P.provincial_spec(frame=df), canonical=P.PROVINCIAL_PANEL)
+    pd.testing.assert_frame_equal(city.data, out)
 
 
 def test_samples():

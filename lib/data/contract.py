@@ -93,6 +93,8 @@ FORMATS = {
     "excel": (".xlsx", ".xlsm", ".xls"),
 }
 
+#: What a panel's treatment can be (:class:`PanelSpec`).
+TREATMENT_KINDS = ("binary", "continuous")
 _SPEC_KEYS = ("unit", "time", "outcome", "treatment", "adoption", "cluster",
               "controls", "mediators", "groups", "columns")
 _N_EXAMPLES = 5
@@ -144,7 +146,8 @@ class PanelSpec:
         the outcome.
     treatment, adoption : str or None
         The 0/1 treatment dummy and/or the adoption year; at least one. The
-        one left out is derived by :func:`load_panel`.
+        one left out is derived by :func:`load_panel`. With a continuous
+        treatment only ``treatment`` is given.
     cluster : str or None
         Cluster variable for inference; ``None`` means the unit.
     controls, mediators, groups : tuple of str
@@ -152,6 +155,11 @@ class PanelSpec:
         columns. Controls and mediators must exist; groups are kept if present.
     columns : dict
         Extra renames, reader name -> canonical name.
+    treatment_kind : {"binary", "continuous"}
+        ``"binary"`` (default): a 0/1 absorbing adoption, checked against the
+        adoption year; ``"continuous"``: a treatment intensity (the companion
+        paper's digital-trade index), checked as a number only, with no
+        adoption year.
     """
 
     unit: str = "city_id"
@@ -164,8 +172,16 @@ class PanelSpec:
     mediators: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
     columns: Mapping[str, str] = field(default_factory=dict, hash=False)
+    treatment_kind: str = "binary"
 
     def __post_init__(self):
+        if self.treatment_kind not in TREATMENT_KINDS:
+            raise DataContractError(f"PanelSpec: treatment_kind must be one of {TREATMENT_KINDS}, got "
+                                    f"{self.treatment_kind!r}", column="treatment_kind")
+        if self.treatment_kind == "continuous":
+            if not self.treatment or self.adoption:
+                raise DataContractError("PanelSpec: a continuous treatment needs `treatment:` (the "
+                                        "intensity column) and no `adoption:`", column="treatment")
         if self.treatment is None and self.adoption is None:
             raise DataContractError(
                 "PanelSpec needs a treatment dummy or an adoption year (or both): "
@@ -225,6 +241,9 @@ class PanelSpec:
             raise DataContractError(f"{source}: `columns:` must map your names to book names "
                                     f"(`your_name: book_name`), got {cols!r}.", file=source, column="columns")
         kw["columns"] = {str(k): str(v) for k, v in cols.items()}
+        kw["treatment_kind"] = base.treatment_kind
+        if kw["treatment_kind"] == "continuous":
+            kw["adoption"] = None
         return cls(**kw)
 
     @classmethod
@@ -571,13 +590,21 @@ def load_panel(path: str | Path | None = None, *, spec: PanelSpec | Mapping | st
 
 def validate_panel(frame: pd.DataFrame, *, spec: PanelSpec | None = None, source: str | None = None,
                    drop_missing_outcome: bool = False, allow_always_treated: bool = False,
-                   drop_singletons: bool = False) -> Panel:
+                   drop_singletons: bool = False, canonical: PanelSpec | None = None) -> Panel:
     """Map and validate an in-memory frame; the checks of :func:`load_panel`.
 
     Parameters are those of :func:`load_panel`; ``source`` names the frame in
-    messages (default ``frame.attrs["source"]`` or ``"<DataFrame>"``).
+    messages (default ``frame.attrs["source"]`` or ``"<DataFrame>"``);
+    ``canonical`` is the spec whose names the roles get (default
+    :data:`CITY_PANEL`; the companion paper's panel uses
+    ``lib.data.provincial.PROVINCIAL_PANEL``). A continuous treatment
+    (``spec.treatment_kind``) is checked as a number; the adoption checks
+    apply to a 0/1 treatment only.
     """
     spec = CITY_PANEL if spec is None else spec
+    canonical = CITY_PANEL if canonical is None else canonical
+    names = {r: getattr(canonical, r) for r in ("unit", "time", "outcome", "treatment", "adoption")}
+    continuous = spec.treatment_kind == "continuous"
     attrs = dict(getattr(frame, "attrs", {}) or {})
     source = source or attrs.get("source") or "<DataFrame>"
     raw = frame.copy()
@@ -605,7 +632,7 @@ def validate_panel(frame: pd.DataFrame, *, spec: PanelSpec | None = None, source
             return inverse[name]
         return None
 
-    required = [(CANONICAL[r], getattr(spec, r), r) for r in ("unit", "time", "outcome", "treatment", "adoption")
+    required = [(names[r], getattr(spec, r), r) for r in ("unit", "time", "outcome", "treatment", "adoption")
                 if getattr(spec, r)]
     rename: dict[str, str] = {}
     problems = []
@@ -660,16 +687,17 @@ def validate_panel(frame: pd.DataFrame, *, spec: PanelSpec | None = None, source
     data = raw.rename(columns=rename)
     labels = {v: k for k, v in rename.items()}
     cspec = PanelSpec(
-        unit=CANONICAL["unit"], time=CANONICAL["time"], outcome=CANONICAL["outcome"],
-        treatment=CANONICAL["treatment"], adoption=CANONICAL["adoption"],
-        cluster=rename[locate(spec.cluster)] if spec.cluster != spec.unit else CANONICAL["unit"],
+        unit=names["unit"], time=names["time"], outcome=names["outcome"],
+        treatment=names["treatment"], adoption=None if continuous else names["adoption"],
+        cluster=rename[locate(spec.cluster)] if spec.cluster != spec.unit else names["unit"],
         controls=tuple(rename[locate(c)] for c in spec.controls),
         mediators=tuple(rename[locate(c)] for c in spec.mediators),
         groups=tuple(rename[locate(g)] for g in spec.groups if g not in absent_groups),
+        treatment_kind=spec.treatment_kind,
     )
     ctx = _Ctx(source, cspec, labels)
     u, t, y, d, a = cspec.unit, cspec.time, cspec.outcome, cspec.treatment, cspec.adoption
-    derived = [c for c, r in ((d, "treatment"), (a, "adoption")) if not getattr(spec, r)]
+    derived = [] if continuous else [c for c, r in ((d, "treatment"), (a, "adoption")) if not getattr(spec, r)]
 
     # -- 2. types --------------------------------------------------------------------
     if data[u].isna().any():
@@ -687,7 +715,7 @@ def validate_panel(frame: pd.DataFrame, *, spec: PanelSpec | None = None, source
     if bad.any():
         raise ctx.fail(t, "the period is not a whole year", "use integer years (e.g. 2015)", data, bad, t)
     data[t] = data[t].astype("int64")
-    for c in [y, *cspec.controls, *cspec.mediators] + [c for c in (d, a) if c not in derived]:
+    for c in [y, *cspec.controls, *cspec.mediators] + [c for c in (d, a) if c and c not in derived]:
         data[c] = _numeric(data, c, ctx)
     for c in cspec.groups:
         data[c] = _tidy_group(data, c, ctx, attrs.get("value_labels", {}).get(labels.get(c, c)))
@@ -705,7 +733,75 @@ def validate_panel(frame: pd.DataFrame, *, spec: PanelSpec | None = None, source
                        data, dup)
     data = data.sort_values([u, t], kind="mergesort").reset_index(drop=True)
 
-    # -- 4. treatment and adoption --------------------------------------------------------
+    # -- 4. treatment and adoption (a 0/1 adoption only) ----------------------------------
+    always_units, n_after = [], 0
+    if not continuous:
+        always_units, n_after = _check_adoption(data, ctx, labels, derived, notes, allow_always_treated)
+
+    # -- 5. outcome, singletons, empty ------------------------------------------------
+    miss = data[y].isna().to_numpy()
+    n_missing_outcome = int(miss.sum())
+    if miss.any():
+        if not drop_missing_outcome:
+            raise ctx.fail(y, "missing outcome", "fill or delete these rows, or pass drop_missing_outcome=True "
+                           "to drop them (the count is reported in panel.report)", data, miss)
+        if miss.all():
+            raise ctx.fail(y, "the outcome is missing everywhere, so the sample is empty after "
+                              "drop_missing_outcome=True", "check that the outcome column is the right one",
+                           data, miss)
+        data = data.loc[~miss].reset_index(drop=True)
+        notes.append(f"dropped {n_missing_outcome} rows with a missing outcome '{labels.get(y, y)}'")
+    counts = data.groupby(u)[t].transform("size").to_numpy()
+    single = counts == 1
+    n_single = int(single.sum())
+    if n_single:
+        if not drop_singletons:
+            raise ctx.fail(u, "unit observed in one period only (no within-unit variation for fixed effects)",
+                           "delete these units, complete their other years, or pass drop_singletons=True",
+                           data, single)
+        data = data.loc[~single].reset_index(drop=True)
+        notes.append(f"dropped {n_single} units observed in one period only")
+    if data.empty:
+        raise DataContractError(f"{source}: no rows left after the checks ({rows_read} read). Fix: check the "
+                                "file and the options drop_missing_outcome/drop_singletons.",
+                                file=source, column=labels.get(y, y), n_rows=0)
+
+    # -- 6. report ---------------------------------------------------------------------
+    periods = sorted(data[t].unique().tolist())
+    per_unit = data.groupby(u)[t].nunique()
+    report = {
+        "source": source,
+        "format": attrs.get("format", "DataFrame"),
+        "rows_read": rows_read,
+        "rows": len(data),
+        "units": int(data[u].nunique()),
+        "periods": periods,
+        "first_period": periods[0],
+        "last_period": periods[-1],
+        "n_periods": len(periods),
+        "balanced": bool((per_unit == len(periods)).all()),
+        "treated_units": None if continuous else int(data.loc[data[d] == 1, u].nunique()),
+        "cohorts": {} if continuous else {int(k): int(v) for k, v in
+                                          data.drop_duplicates(u)[a].value_counts().sort_index().items()},
+        "missing": {c: int(n) for c, n in data.isna().sum().items()},
+        "renamed": {k: v for k, v in rename.items() if k != v},
+        "derived": derived,
+        "dropped_missing_outcome": n_missing_outcome if drop_missing_outcome else 0,
+        "dropped_singletons": n_single if drop_singletons else 0,
+        "adopted_after_window": n_after,
+        "always_treated": [_fmt(x) for x in always_units],
+        "absent_groups": absent_groups,
+        "notes": notes,
+    }
+    data.attrs = {"source": source}
+    return Panel(data=data, spec=cspec, source=source, report=report)
+
+
+def _check_adoption(data: pd.DataFrame, ctx: "_Ctx", labels: dict, derived: list, notes: list,
+                    allow_always_treated: bool) -> tuple[list, int]:
+    """Step 4 of :func:`validate_panel` for a 0/1 adoption: the dummy, the adoption year, their
+    agreement, late adopters and always-treated units (``data`` is changed in place)."""
+    u, t, d, a = ctx.spec.unit, ctx.spec.time, ctx.spec.treatment, ctx.spec.adoption
     if d not in derived:
         bad = ~data[d].isin([0, 1]).to_numpy()
         if bad.any():
@@ -762,63 +858,7 @@ def validate_panel(frame: pd.DataFrame, *, spec: PanelSpec | None = None, source
                        "drop these units, or pass allow_always_treated=True to keep them (they are listed in "
                        "panel.report['always_treated'])", data,
                        always & (data[t] == unit_first).to_numpy(), a, what="unit")
-
-    # -- 5. outcome, singletons, empty ------------------------------------------------
-    miss = data[y].isna().to_numpy()
-    n_missing_outcome = int(miss.sum())
-    if miss.any():
-        if not drop_missing_outcome:
-            raise ctx.fail(y, "missing outcome", "fill or delete these rows, or pass drop_missing_outcome=True "
-                           "to drop them (the count is reported in panel.report)", data, miss)
-        if miss.all():
-            raise ctx.fail(y, "the outcome is missing everywhere, so the sample is empty after "
-                              "drop_missing_outcome=True", "check that the outcome column is the right one",
-                           data, miss)
-        data = data.loc[~miss].reset_index(drop=True)
-        notes.append(f"dropped {n_missing_outcome} rows with a missing outcome '{labels.get(y, y)}'")
-    counts = data.groupby(u)[t].transform("size").to_numpy()
-    single = counts == 1
-    n_single = int(single.sum())
-    if n_single:
-        if not drop_singletons:
-            raise ctx.fail(u, "unit observed in one period only (no within-unit variation for fixed effects)",
-                           "delete these units, complete their other years, or pass drop_singletons=True",
-                           data, single)
-        data = data.loc[~single].reset_index(drop=True)
-        notes.append(f"dropped {n_single} units observed in one period only")
-    if data.empty:
-        raise DataContractError(f"{source}: no rows left after the checks ({rows_read} read). Fix: check the "
-                                "file and the options drop_missing_outcome/drop_singletons.",
-                                file=source, column=labels.get(y, y), n_rows=0)
-
-    # -- 6. report ---------------------------------------------------------------------
-    periods = sorted(data[t].unique().tolist())
-    per_unit = data.groupby(u)[t].nunique()
-    report = {
-        "source": source,
-        "format": attrs.get("format", "DataFrame"),
-        "rows_read": rows_read,
-        "rows": len(data),
-        "units": int(data[u].nunique()),
-        "periods": periods,
-        "first_period": periods[0],
-        "last_period": periods[-1],
-        "n_periods": len(periods),
-        "balanced": bool((per_unit == len(periods)).all()),
-        "treated_units": int(data.loc[data[d] == 1, u].nunique()),
-        "cohorts": {int(k): int(v) for k, v in data.drop_duplicates(u)[a].value_counts().sort_index().items()},
-        "missing": {c: int(n) for c, n in data.isna().sum().items()},
-        "renamed": {k: v for k, v in rename.items() if k != v},
-        "derived": derived,
-        "dropped_missing_outcome": n_missing_outcome if drop_missing_outcome else 0,
-        "dropped_singletons": n_single if drop_singletons else 0,
-        "adopted_after_window": n_after,
-        "always_treated": [_fmt(x) for x in always_units],
-        "absent_groups": absent_groups,
-        "notes": notes,
-    }
-    data.attrs = {"source": source}
-    return Panel(data=data, spec=cspec, source=source, report=report)
+    return always_units, n_after
 
 
 def _maybe_int(s: pd.Series) -> pd.Series:

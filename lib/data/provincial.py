@@ -57,12 +57,14 @@ import numpy as np
 import pandas as pd
 
 from lib import ROOT
+from lib.data.contract import PanelSpec
 from lib.data.indices import entropy_index
 from lib.data.synthetic import check_files, report_check, write_with_manifest
 
 __all__ = ["DEFAULT_SEED", "YEARS", "INDICATORS", "CONTROLS", "MEDIATORS", "TARGETS",
            "ProvincialParams", "ProvincialTruth", "simulate_province_panel", "write_default_panel",
-           "check_default_panel", "load_provincial_panel", "validate_provincial",
+           "check_default_panel", "load_provincial_panel", "validate_provincial", "provincial_spec",
+           "PROVINCIAL_PANEL",
            "apply_sample", "SAMPLES", "infrastructure_groups"]
 
 DEFAULT_SEED = 20241123
@@ -389,6 +391,11 @@ def default_truth() -> ProvincialTruth:
 #: roles -> default column names
 ROLES = {"unit": "province", "time": "year", "outcome": "FDI", "treatment": "DT",
          "controls": list(CONTROLS), "mediators": list(MEDIATORS), "group": "infra_level"}
+#: The provincial panel in the book's one data contract (:class:`lib.data.PanelSpec`):
+#: a continuous treatment (the digital-trade index) instead of a 0/1 adoption.
+PROVINCIAL_PANEL = PanelSpec(unit="province", time="year", outcome="FDI", treatment="DT", adoption=None,
+                             treatment_kind="continuous", controls=CONTROLS, mediators=MEDIATORS,
+                             groups=("infra_level", "region", "province_zh", "is_municipality"))
 
 
 def _read_columns(columns: str | Mapping | None) -> dict:
@@ -401,60 +408,66 @@ def _read_columns(columns: str | Mapping | None) -> dict:
     return dict(yaml.safe_load(Path(columns).read_text()) or {})
 
 
+def provincial_spec(columns: str | Mapping | None = None, *, frame: pd.DataFrame | None = None,
+                    source: str = "<frame>") -> PanelSpec:
+    """The :class:`lib.data.PanelSpec` of a reader's provincial panel, from its column file.
+
+    The column file names the reader's columns by role (``unit, time, outcome,
+    treatment, group``) and lists ``controls`` / ``mediators`` in the book's
+    order (:data:`ROLES`), so each takes the book's name (the chapters cite
+    ``Struc``, ``MI``, ...); ``columns:`` adds plain renames. Mediators the
+    file does not list are used where the panel has them.
+    """
+    from lib.data import DataContractError
+
+    spec = _read_columns(columns)
+    renames = dict(spec.get("columns", {}) or {})
+    for role in ("controls", "mediators"):
+        if role in spec:
+            theirs = list(spec[role] or [])
+            if role == "controls" and len(theirs) != len(ROLES[role]):
+                raise DataContractError(f"{source}: `{role}:` must list {len(ROLES[role])} columns "
+                                        f"({', '.join(ROLES[role])}), got {theirs}", file=source, column=role)
+            renames.update({a: b for a, b in zip(theirs, ROLES[role]) if a != b})
+    mediators = list(MEDIATORS)
+    if "mediators" in spec:
+        mediators = mediators[:len(spec["mediators"] or [])]
+    elif frame is not None:  # the book's mediators, where the reader's panel has them
+        present = set(frame.columns) | set(renames.values())
+        mediators = [m for m in MEDIATORS if m in present]
+    group = spec.get("group", ROLES["group"])
+    if group != ROLES["group"]:
+        renames[group] = ROLES["group"]
+    mapping = {"unit": spec.get("unit", ROLES["unit"]), "time": spec.get("time", ROLES["time"]),
+               "outcome": spec.get("outcome", ROLES["outcome"]),
+               "treatment": spec.get("treatment", ROLES["treatment"]),
+               "controls": list(CONTROLS), "mediators": mediators, "columns": renames}
+    return PanelSpec.from_mapping(mapping, base=PROVINCIAL_PANEL, source=source)
+
+
 def validate_provincial(frame: pd.DataFrame, *, columns: str | Mapping | None = None,
                         source: str = "<frame>") -> pd.DataFrame:
     """Validate a provincial panel and return it with the book's column names.
 
-    ``columns`` (a YAML file or dict) maps roles or names to the reader's
-    columns: role keys ``unit, time, outcome, treatment, controls, mediators,
-    group`` (the book's defaults in :data:`ROLES`) and/or ``columns:`` with
-    plain renames ``your_name: book_name``. Required: unit, time, outcome,
-    treatment, the five controls. Mediators, the infrastructure group and the
-    extra columns are used when present.
+    Runs the book's one data contract (:func:`lib.data.validate_panel` with
+    :data:`PROVINCIAL_PANEL`), so a provincial file gets every check a city
+    file gets: named columns with "did you mean", numbers, whole years, one row
+    per province and year, no missing outcome or identifier, no province seen in
+    one year only. ``columns`` (a YAML file or dict) is read by
+    :func:`provincial_spec`. The validation report is in ``attrs["report"]``.
 
     Raises
     ------
     lib.data.DataContractError
         Naming the file, the column and example rows.
     """
-    from lib.data import DataContractError
+    from lib.data import validate_panel
 
-    spec = _read_columns(columns)
-    renames = dict(spec.get("columns", {}) or {})
-    for role in ("unit", "time", "outcome", "treatment", "group"):
-        if role in spec and spec[role] != ROLES[role]:
-            renames[spec[role]] = ROLES[role]
-    for role in ("controls", "mediators"):
-        if role in spec:
-            theirs = list(spec[role] or [])
-            if len(theirs) != len(ROLES[role]):
-                raise DataContractError(f"{source}: `{role}:` must list {len(ROLES[role])} columns "
-                                        f"({', '.join(ROLES[role])}), got {theirs}", file=source, column=role)
-            renames.update({a: b for a, b in zip(theirs, ROLES[role]) if a != b})
-    df = frame.rename(columns=renames).copy()
-    need = ["province", "year", "FDI", "DT", *CONTROLS]
-    for c in need:
-        if c not in df.columns:
-            raise DataContractError(f"{source}: required column {c!r} ({'control' if c in CONTROLS else 'role'}) "
-                                    f"is missing; columns are {list(df.columns)[:25]}. Fix: map it in the "
-                                    f"column file.", file=source, column=c)
-    for c in ["year", "FDI", "DT", *CONTROLS, *[m for m in MEDIATORS if m in df.columns]]:
-        num = pd.to_numeric(df[c], errors="coerce")
-        bad = num.isna() & df[c].notna()
-        if bad.any():
-            rows = df.loc[bad, ["province", "year"]].head(5).to_records(index=False).tolist()
-            raise DataContractError(f"{source}: column {c!r} has {int(bad.sum())} non-numeric values, "
-                                    f"e.g. rows {rows}", file=source, column=c, rows=rows,
-                                    n_rows=int(bad.sum()))
-        df[c] = num
-    dup = df.duplicated(["province", "year"], keep=False)
-    if dup.any():
-        rows = df.loc[dup, ["province", "year"]].head(5).to_records(index=False).tolist()
-        raise DataContractError(f"{source}: {int(dup.sum())} rows share a (province, year), e.g. {rows}; "
-                                "the panel needs one row per province and year",
-                                file=source, column="province", rows=rows, n_rows=int(dup.sum()))
-    df["year"] = df["year"].astype(int)
-    return df.sort_values(["province", "year"]).reset_index(drop=True)
+    spec = provincial_spec(columns, frame=frame, source=source)
+    panel = validate_panel(frame, spec=spec, canonical=PROVINCIAL_PANEL, source=source)
+    out = panel.data
+    out.attrs = {"source": source, "report": panel.report}
+    return out
 
 
 def load_provincial_panel(path: str | Path | None = None, *, columns: str | Mapping | None = None

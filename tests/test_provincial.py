@@ -181,7 +181,7 @@ def test_samples():
     sub, info = P.apply_sample(df, "years_2012_2019")
     assert sub["year"].max() == 2019 and info["rows_after"] == 31 * 8
     assert P.apply_sample(df, "no_municipalities")[0]["province"].nunique() == 27
-    with pytest.raises(ValueError, match="unknown provincial sample"):
+    with pytest.raises(ValueError, match="unknown sample 'north'.*valid samples: all, no_municipalities"):
         P.apply_sample(df, "north")
 
 

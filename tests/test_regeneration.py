@@ -130,3 +130,13 @@ def test_the_manifest_check_reads_the_files_on_disk(tmp_path):
     problems = S.check_files({"f.csv": _frame(), "t.json": '{"a": 1}\n'}, tmp_path)
     assert any("t.json: bytes differ from its SHA-256" in p for p in problems), problems
     assert any("/a is 2 in the file, 1 regenerated" in p for p in problems), problems
+
+
+def test_both_generators_share_one_command_line(capsys):
+    from lib.data import provincial
+
+    assert provincial.main(["--check"]) == 0 and S.main(["--check"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("match their SHA256SUMS, and a regeneration reproduces their values") == 2
+    with pytest.raises(SystemExit):
+        provincial.main(["--summary"])  # only the city generator has a summary

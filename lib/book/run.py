@@ -133,11 +133,9 @@ PROVINCIAL_CHAPTER_PREFIX = "fdi_"
 
 def sample_names(chapter: str = "") -> list[str]:
     """The named samples a chapter accepts (city panel, or provincial for ``fdi_*``)."""
-    if chapter.startswith(PROVINCIAL_CHAPTER_PREFIX):
-        from lib.data.provincial import SAMPLES
-    else:
-        from lib.data.samples import SAMPLES
-    return list(SAMPLES)
+    from lib.data.samples import PROVINCIAL_SAMPLES, SAMPLES
+
+    return list(PROVINCIAL_SAMPLES if chapter.startswith(PROVINCIAL_CHAPTER_PREFIX) else SAMPLES)
 
 
 def _validate_sample(value: Any, chapter: str = "") -> None:
@@ -573,14 +571,14 @@ def list_chapters() -> str:
             lines.append(f"    {name} = {value!r}")
     lines.append("\ncolumn roles of your own panel (-p ROLE YOUR_COLUMN; chapters with a `columns` "
                  "parameter): " + ", ".join(ROLE_PARAMETERS))
-    try:
-        from lib.data.samples import describe_samples
+    from lib.data.samples import PROVINCIAL_SAMPLES, describe_samples
 
-        lines.append("\nnamed samples (-p sample NAME):")
-        for row in describe_samples().itertuples(index=False):
+    for title, registry in (("named samples of the city panel (-p sample NAME)", None),
+                            (f"named samples of the provincial panel ({PROVINCIAL_CHAPTER_PREFIX}* chapters)",
+                             PROVINCIAL_SAMPLES)):
+        lines.append(f"\n{title}:")
+        for row in describe_samples(registry).itertuples(index=False):
             lines.append(f"    {row.name:<22} {row.description}")
-    except ImportError:  # pragma: no cover - samples module always present in the book
-        pass
     return "\n".join(lines)
 
 

@@ -47,7 +47,6 @@ The chapters' helpers (targets, robustness, words) are :mod:`lib.book.fdi`.
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -58,8 +57,10 @@ import pandas as pd
 
 from lib import ROOT
 from lib.data.contract import PanelSpec
+from lib.data.samples import PROVINCIAL_SAMPLES
+from lib.data.samples import apply_sample as _apply_sample
 from lib.data.indices import entropy_index
-from lib.data.synthetic import check_files, report_check, write_with_manifest
+from lib.data.synthetic import check_files, generator_main, write_with_manifest
 
 __all__ = ["DEFAULT_SEED", "YEARS", "INDICATORS", "CONTROLS", "MEDIATORS", "TARGETS",
            "ProvincialParams", "ProvincialTruth", "simulate_province_panel", "write_default_panel",
@@ -479,47 +480,19 @@ def load_provincial_panel(path: str | Path | None = None, *, columns: str | Mapp
     return validate_provincial(read_table(path), columns=columns, source=str(path))
 
 
-#: named samples of the provincial chapters
-SAMPLES = {"all": "all 31 provinces, 2012-2022",
-           "no_municipalities": "without Beijing, Tianjin, Shanghai and Chongqing",
-           "years_2012_2019": "2012-2019 (before COVID-19)",
-           "years_2015_2022": "2015-2022",
-           "east": "eastern provinces only"}
+#: named samples of the provincial chapters (one registry with the city panel's: lib.data.samples)
+SAMPLES = PROVINCIAL_SAMPLES
 
 
 def apply_sample(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, dict]:
-    """Restrict the provincial panel to a named sample (:data:`SAMPLES`)."""
-    if name not in SAMPLES:
-        raise ValueError(f"unknown provincial sample {name!r}; valid: {', '.join(SAMPLES)}")
-    if name == "all":
-        out = frame
-    elif name == "no_municipalities":
-        if "is_municipality" not in frame.columns:
-            raise KeyError("sample 'no_municipalities' needs the column 'is_municipality'")
-        out = frame[~frame["is_municipality"].astype(bool)]
-    elif name.startswith("years_"):
-        lo, hi = map(int, name.split("_")[1:])
-        out = frame[frame["year"].between(lo, hi)]
-    else:
-        if "region" not in frame.columns:
-            raise KeyError(f"sample {name!r} needs the column 'region'")
-        out = frame[frame["region"].str.lower() == name]
-    return out, {"name": name, "description": SAMPLES[name], "rows_before": len(frame),
-                 "rows_after": len(out)}
+    """Restrict the provincial panel to a named sample (:data:`lib.data.samples.PROVINCIAL_SAMPLES`)."""
+    return _apply_sample(frame, name, spec=PROVINCIAL_PANEL, samples=PROVINCIAL_SAMPLES)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m lib.data.provincial --write | --check``."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    grp = ap.add_mutually_exclusive_group(required=True)
-    grp.add_argument("--write", action="store_true")
-    grp.add_argument("--check", action="store_true")
-    args = ap.parse_args(argv)
-    if args.write:
-        for name, digest in write_default_panel().items():
-            print(f"{digest}  {name}")
-        return 0
-    return report_check(check_default_panel(), "data/derived/fdi/", "python -m lib.data.provincial --write")
+    return generator_main(argv, module="lib.data.provincial", description=__doc__.splitlines()[0],
+                          out_dir="data/derived/fdi/", write=write_default_panel, check=check_default_panel)
 
 
 if __name__ == "__main__":  # pragma: no cover

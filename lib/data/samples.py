@@ -22,7 +22,7 @@ import pandas as pd
 
 from lib.data import CITY_PANEL, DataContractError, Panel, PanelSpec
 
-__all__ = ["SAMPLES", "Sample", "apply_sample", "describe_samples"]
+__all__ = ["SAMPLES", "PROVINCIAL_SAMPLES", "Sample", "apply_sample", "describe_samples"]
 
 
 @dataclass(frozen=True)
@@ -111,9 +111,14 @@ def _balanced(data, spec):
     return _keep_units(data, unit, per_unit.index[per_unit == n_periods])
 
 
-def _years_2012_2021(data, spec):
-    time = _need(data, spec.time, "years_2012_2021", "the period")
-    return data.loc[data[time].between(2012, 2021)]
+def _years(first: int, last: int) -> Callable[[pd.DataFrame, PanelSpec], pd.DataFrame]:
+    name = f"years_{first}_{last}"
+
+    def rule(data: pd.DataFrame, spec: PanelSpec) -> pd.DataFrame:
+        time = _need(data, spec.time, name, "the period")
+        return data.loc[data[time].between(first, last)]
+
+    return rule
 
 
 def _pilots_only(data, spec):
@@ -137,15 +142,27 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in [
            "years: they are neither treated nor controls, so the COVID year cannot drive the estimate.",
            _excluding_2020_batch),
     Sample("balanced", "Units observed, with a non-missing outcome, in every year of the data.", _balanced),
-    Sample("years_2012_2021", "Years 2012-2021 only (drops 2010-2011).", _years_2012_2021),
+    Sample("years_2012_2021", "Years 2012-2021 only (drops 2010-2011).", _years(2012, 2021)),
     Sample("pilots_only",
            "Ever-treated units only (adoption year in the window): identification comes from staggered "
            "timing among pilots, with not-yet-treated pilots as controls.", _pilots_only),
 ]}
 
 
+#: The named samples of the companion paper's provincial panel (same rules, its own years).
+PROVINCIAL_SAMPLES: dict[str, Sample] = {s.name: s for s in [
+    Sample("all", "All 31 provinces, 2012-2022.", _all),
+    Sample("no_municipalities", "Without Beijing, Tianjin, Shanghai and Chongqing (is_municipality).",
+           _no_municipalities),
+    Sample("years_2012_2019", "2012-2019 (before COVID-19).", _years(2012, 2019)),
+    Sample("years_2015_2022", "2015-2022.", _years(2015, 2022)),
+    Sample("east", "Eastern provinces only (region == 'East').", _region("East")),
+]}
+
+
 def apply_sample(data: pd.DataFrame | Panel, name: str,
-                 spec: PanelSpec | None = None) -> tuple[pd.DataFrame, dict]:
+                 spec: PanelSpec | None = None, *,
+                 samples: dict[str, Sample] | None = None) -> tuple[pd.DataFrame, dict]:
     """Apply a named sample.
 
     Parameters
@@ -153,9 +170,12 @@ def apply_sample(data: pd.DataFrame | Panel, name: str,
     data : DataFrame or Panel
         Canonical panel (from :func:`lib.data.load_panel`).
     name : str
-        A key of :data:`SAMPLES`.
+        A key of ``samples``.
     spec : PanelSpec, optional
         Column roles; default the panel's own spec, else :data:`lib.data.CITY_PANEL`.
+    samples : dict, optional
+        The registry: :data:`SAMPLES` (the city panel, default) or
+        :data:`PROVINCIAL_SAMPLES`.
 
     Returns
     -------
@@ -180,11 +200,12 @@ def apply_sample(data: pd.DataFrame | Panel, name: str,
         spec = data.spec if spec is None else spec
         data = data.data
     spec = CITY_PANEL if spec is None else spec
-    if name not in SAMPLES:
-        hint = difflib.get_close_matches(str(name), list(SAMPLES), n=1)
+    samples = SAMPLES if samples is None else samples
+    if name not in samples:
+        hint = difflib.get_close_matches(str(name), list(samples), n=1)
         raise ValueError(f"unknown sample {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                         + f"; valid samples: {', '.join(SAMPLES)}")
-    sample = SAMPLES[name]
+                         + f"; valid samples: {', '.join(samples)}")
+    sample = samples[name]
     unit = _need(data, spec.unit, name, "the unit identifier")
     out = sample.function(data, spec).reset_index(drop=True)
     out.attrs = dict(data.attrs)
@@ -199,6 +220,7 @@ def apply_sample(data: pd.DataFrame | Panel, name: str,
     if out.empty:
         col = {"east": "region", "central": "region", "west": "region", "northeast": "region",
                "no_municipalities": "is_municipality", "years_2012_2021": spec.time,
+               "years_2012_2019": spec.time, "years_2015_2022": spec.time,
                "pilots_only": spec.adoption, "excluding_2020_batch": spec.adoption,
                "balanced": spec.outcome}.get(name, spec.unit)
         present = ""
@@ -212,6 +234,7 @@ def apply_sample(data: pd.DataFrame | Panel, name: str,
     return out, info
 
 
-def describe_samples() -> pd.DataFrame:
+def describe_samples(samples: dict[str, Sample] | None = None) -> pd.DataFrame:
     """The named samples as a frame (name, description), for the book and ``--list``."""
-    return pd.DataFrame([(s.name, s.description) for s in SAMPLES.values()], columns=["name", "description"])
+    samples = SAMPLES if samples is None else samples
+    return pd.DataFrame([(s.name, s.description) for s in samples.values()], columns=["name", "description"])

@@ -30,7 +30,7 @@ import json
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -1023,23 +1023,39 @@ def summary_text(out_dir: str | Path = DERIVED) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m lib.data.synthetic --write | --check | --summary``."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def generator_main(argv: list[str] | None, *, module: str, description: str, out_dir: str,
+                   write: Callable[[], dict[str, str]], check: Callable[[], list[str]],
+                   summary: Callable[[], str] | None = None) -> int:
+    """The command line every generator shares: ``python -m MODULE --write | --check [| --summary]``.
+
+    ``--write`` writes the files and their ``SHA256SUMS`` (printing the digests);
+    ``--check`` verifies the shipped files and a regeneration (:func:`check_files`);
+    ``--summary`` prints the generator's calibration and truth, where it has one.
+    """
+    ap = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
     grp = ap.add_mutually_exclusive_group(required=True)
-    grp.add_argument("--write", action="store_true", help="write data/derived files")
-    grp.add_argument("--check", action="store_true", help="verify the files against SHA256SUMS and a regeneration")
-    grp.add_argument("--summary", action="store_true",
-                     help="print the shipped panel's calibration table and truth")
+    grp.add_argument("--write", action="store_true", help=f"write the files under {out_dir}")
+    grp.add_argument("--check", action="store_true",
+                     help="verify the files against SHA256SUMS and a regeneration")
+    if summary is not None:
+        grp.add_argument("--summary", action="store_true",
+                         help="print the shipped panel's calibration table and truth")
     args = ap.parse_args(argv)
-    if args.summary:
-        print(summary_text())
+    if getattr(args, "summary", False):
+        print(summary())
         return 0
     if args.write:
-        for name, digest in write_default_panel().items():
+        for name, digest in write().items():
             print(f"{digest}  {name}")
         return 0
-    return report_check(check_default_panel(), "data/derived/", "python -m lib.data.synthetic --write")
+    return report_check(check(), out_dir, f"python -m {module} --write")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python -m lib.data.synthetic --write | --check | --summary``."""
+    return generator_main(argv, module="lib.data.synthetic", description=__doc__.splitlines()[0],
+                          out_dir="data/derived/", write=write_default_panel, check=check_default_panel,
+                          summary=summary_text)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -42,8 +42,24 @@ def test_readers_file_has_no_truth(tmp_path, default_data):
     assert set(mine.frame["region"]) == {"East"}
 
 
+def test_balanced_frame_says_what_it_keeps(tmp_path, default_data):
+    frame, note = book.balanced_frame(default_data, needs="the decomposition")
+    assert frame is default_data.frame and note == "", "a balanced panel is used as it is, silently"
+    gappy = default_data.panel.data.drop(index=[0, 1, 13])  # city 1 loses two years, city 2 one
+    path = tmp_path / "gappy.csv"
+    gappy.to_csv(path, index=False)
+    mine = book.chapter_data(str(path))
+    frame, note = book.balanced_frame(mine, needs="the decomposition and the weights")
+    assert frame["city_id"].nunique() == 278 and len(frame) == 278 * 12
+    assert note == ("This panel is unbalanced: 2 of 280 units lack some of its 12 periods. The "
+                    "decomposition and the weights need every unit in every period, so this chapter "
+                    "runs them on the balanced sub-panel of the 278 units observed in every period "
+                    "(3,336 of 3,357 rows); the estimators that allow gaps use every row.")
+
+
 def test_true_att_of_uses_the_rows_the_model_used(default_data):
-    res = twfe(default_data.frame, yname="Inno", dname="CBEC", controls=["lnaca", "Urban"], idname="city_id", tname="year", vcov={"CRV1": "city_id"})
+    res = twfe(default_data.frame,
+               yname="Inno", dname="CBEC", controls=["lnaca", "Urban"], idname="city_id", tname="year", vcov={"CRV1": "city_id"})
     used = default_data.frame.dropna(subset=["lnaca", "Urban"])
     assert default_data.true_att_of(res) == pytest.approx(default_data.truth.att_on(used), rel=1e-12)
 
@@ -66,7 +82,8 @@ def test_twfe_target_plus_untreated_part_is_the_estimate(default_data):
     tau = eff.reindex(pd.MultiIndex.from_frame(frame[["city_id", "year"]])).fillna(0).to_numpy()
     frame["y0"] = frame["Inno"] - tau
     res = twfe(frame, yname="Inno", dname="CBEC", idname="city_id", tname="year", vcov={"CRV1": "city_id"})
-    untreated = twfe(frame, yname="y0", dname="CBEC", idname="city_id", tname="year", vcov={"CRV1": "city_id"}).params["CBEC"]
+    untreated = twfe(frame, yname="y0",
+                     dname="CBEC", idname="city_id", tname="year", vcov={"CRV1": "city_id"}).params["CBEC"]
     assert default_data.twfe_target(res) + untreated == pytest.approx(res.params["CBEC"], abs=1e-12)
 
 

@@ -203,7 +203,8 @@ def test_result_fields():
     assert res.dof_resid == 59
     assert res.extra["entities"] == 60 and res.extra["periods"] == 10
     assert res.spec["controls"] == ("x1", "x2") and res.spec["vcov"] == {"CRV1": "city_id"}
-    no_ctrl = did.twfe(d, yname="Inno", dname="CBEC", vcov={"CRV1": "city_id"}, idname="city_id", tname="year")
+    no_ctrl = did.twfe(d,
+                       yname="Inno", dname="CBEC", vcov={"CRV1": "city_id"}, idname="city_id", tname="year")
     assert no_ctrl.controls is False and list(no_ctrl.params.index) == ["CBEC"]
     assert no_ctrl.n_dropped == 2                                  # only Inno's NaNs matter
     assert "CBEC" in res.summary() and res.coef("CBEC")["nobs"] == res.nobs
@@ -297,21 +298,26 @@ def test_selection_logit_period_cross_section(sel):
                               vcov="hetero", idname="city_id", tname="year")
     assert res.nobs == 120 and res.spec["period"] == 2012
     with pytest.raises(ValueError, match="no rows with year == 1990"):
-        did.selection_logit(sel, covariates=["z0"], period=1990, vcov="iid", treated="treated", idname="city_id", tname="year")
+        did.selection_logit(sel, covariates=["z0"], period=1990, vcov="iid",
+                            treated="treated", idname="city_id", tname="year")
 
 
 def test_selection_logit_errors(sel):
     d = sel.copy()
     d["flat"] = 2.0
     with pytest.raises(ValueError, match="'flat' is constant"):
-        did.selection_logit(d, covariates=["z0", "flat"], vcov={"CRV1": "city_id"}, treated="treated", idname="city_id", tname="year")
+        did.selection_logit(d, covariates=["z0", "flat"],
+                            vcov={"CRV1": "city_id"}, treated="treated", idname="city_id", tname="year")
     d["leak"] = d["treated"] * 10.0 + np.random.default_rng(0).uniform(size=len(d))
     with pytest.raises(ValueError, match="'leak' perfectly predicts 'treated'"):
-        did.selection_logit(d, covariates=["z0", "leak"], vcov={"CRV1": "city_id"}, treated="treated", idname="city_id", tname="year")
+        did.selection_logit(d, covariates=["z0", "leak"],
+                            vcov={"CRV1": "city_id"}, treated="treated", idname="city_id", tname="year")
     d["y3"] = d["treated"] + 1
     with pytest.raises(ValueError, match="must be 0/1"):
         did.selection_logit(d, treated="y3", covariates=["z0"], vcov="iid", idname="city_id", tname="year")
     with pytest.raises(ValueError, match="valid values"):
-        did.selection_logit(d, covariates=["z0"], vcov="bootstrap", treated="treated", idname="city_id", tname="year")
+        did.selection_logit(d, covariates=["z0"], vcov="bootstrap",
+                            treated="treated", idname="city_id", tname="year")
     with pytest.raises(KeyError, match="Popu"):
-        did.selection_logit(d, covariates=["Popu"], vcov="iid", treated="treated", idname="city_id", tname="year")
+        did.selection_logit(d, covariates=["Popu"], vcov="iid",
+                            treated="treated", idname="city_id", tname="year")

@@ -75,7 +75,8 @@ def _dummies(df, window=(-5, 5), ref=-1, binned=True):
 def test_equals_pyfixest_with_hand_made_dummies(df):
     import pyfixest as pf
 
-    es = did.event_study(df, yname="y", controls=["x1"], vcov={"CRV1": "city_id"}, idname="city_id", tname="year", gname="adoption_year")
+    es = did.event_study(df, yname="y", controls=["x1"],
+                         vcov={"CRV1": "city_id"}, idname="city_id", tname="year", gname="adoption_year")
     d, names = _dummies(df)
     ref = pf.feols(f"y ~ {' + '.join(names)} + x1 | city_id + year", d.dropna(subset=["x1"]),
                    vcov={"CRV1": "city_id"},
@@ -107,7 +108,8 @@ def test_equals_linearmodels_and_trimmed_window(df):
 
 
 def test_binned_endpoints_count_all_rows_beyond(df):
-    es = did.event_study(df, yname="y", vcov={"CRV1": "city_id"}, idname="city_id", tname="year", gname="adoption_year")
+    es = did.event_study(df, yname="y",
+                         vcov={"CRV1": "city_id"}, idname="city_id", tname="year", gname="adoption_year")
     e = df["year"] - df["adoption_year"]
     assert es.estimates.loc[-5, "n_treated"] == int((e <= -5).sum())
     assert es.estimates.loc[5, "n_treated"] == int((e >= 5).sum())
@@ -116,7 +118,8 @@ def test_binned_endpoints_count_all_rows_beyond(df):
 
 
 def test_pretrend_wald_by_hand(df):
-    es = did.event_study(df, yname="y", controls=["x1"], vcov={"CRV1": "city_id"}, idname="city_id", tname="year", gname="adoption_year")
+    es = did.event_study(df, yname="y", controls=["x1"],
+                         vcov={"CRV1": "city_id"}, idname="city_id", tname="year", gname="adoption_year")
     pre = ["e-5", "e-4", "e-3", "e-2"]
     b = es.regression.params[pre].to_numpy()
     V = es.regression.cov.loc[pre, pre].to_numpy()
@@ -141,8 +144,10 @@ def test_sup_t_critical_value_closed_form():
 
 
 def test_band_wider_than_pointwise_and_deterministic(df):
-    a = did.event_study(df, yname="y", vcov={"CRV1": "city_id"}, band_draws=20_000, seed=7, idname="city_id", tname="year", gname="adoption_year")
-    b = did.event_study(df, yname="y", vcov={"CRV1": "city_id"}, band_draws=20_000, seed=7, idname="city_id", tname="year", gname="adoption_year")
+    a = did.event_study(df, yname="y",
+                        vcov={"CRV1": "city_id"}, band_draws=20_000, seed=7, idname="city_id", tname="year", gname="adoption_year")
+    b = did.event_study(df, yname="y",
+                        vcov={"CRV1": "city_id"}, band_draws=20_000, seed=7, idname="city_id", tname="year", gname="adoption_year")
     assert a.sup_t_critical == b.sup_t_critical
     assert a.sup_t_critical > a.pointwise_critical
     est = a.estimates.drop(index=-1)
@@ -153,7 +158,8 @@ def test_band_wider_than_pointwise_and_deterministic(df):
 
 def test_recovers_known_dynamic_effects_and_pretrend_passes():
     df = make_panel(11, n_units=400, noise=0.3)
-    es = did.event_study(df, yname="y", controls=["x1"], vcov={"CRV1": "city_id"}, idname="city_id", tname="year", gname="adoption_year")
+    es = did.event_study(df, yname="y", controls=["x1"],
+                         vcov={"CRV1": "city_id"}, idname="city_id", tname="year", gname="adoption_year")
     truth = pd.Series({e: (DYN[min(e, 3)] if e >= 0 else 0.0) for e in range(-5, 6)})
     err = (es.estimates["estimate"] - truth).drop(index=-1)
     assert (err.abs() < 4 * es.estimates["std_error"].drop(index=-1)).all()
@@ -163,7 +169,8 @@ def test_recovers_known_dynamic_effects_and_pretrend_passes():
 
 def test_pretrend_violation_is_detected():
     df = make_panel(11, n_units=400, noise=0.3, pretrend=0.15)
-    es = did.event_study(df, yname="y", controls=["x1"], vcov={"CRV1": "city_id"}, idname="city_id", tname="year", gname="adoption_year")
+    es = did.event_study(df, yname="y", controls=["x1"],
+                         vcov={"CRV1": "city_id"}, idname="city_id", tname="year", gname="adoption_year")
     assert es.pretrend_test["p"] < 1e-6
     np.testing.assert_allclose(es.estimates.loc[-3, "estimate"], -0.3, atol=0.1)
 
@@ -171,7 +178,8 @@ def test_pretrend_violation_is_detected():
 def test_true_effects_equal_the_generators_event_time_truth():
     truth = synthetic.default_truth()
     panel = load_panel().data
-    es = did.event_study(panel, yname="Inno", vcov={"CRV1": "city_id"}, band_draws=2_000, idname="city_id", tname="year", gname="adoption_year")
+    es = did.event_study(panel,
+                         yname="Inno", vcov={"CRV1": "city_id"}, band_draws=2_000, idname="city_id", tname="year", gname="adoption_year")
     te = es.true_effects(truth)
     inner = list(range(-4, 5))
     np.testing.assert_allclose(te.loc[inner], truth.att_by_event_time.loc[inner], atol=1e-12)
@@ -184,7 +192,8 @@ def test_true_effects_include_the_pretrend_deviation():
 
     params = synthetic.SyntheticParams(pretrend=0.001)
     panel, truth = synthetic.simulate_city_panel(sample_frame(), params, seed=5)
-    es = did.event_study(panel, yname="Inno", vcov={"CRV1": "city_id"}, band_draws=2_000, idname="city_id", tname="year", gname="adoption_year")
+    es = did.event_study(panel,
+                         yname="Inno", vcov={"CRV1": "city_id"}, band_draws=2_000, idname="city_id", tname="year", gname="adoption_year")
     te = es.true_effects(truth)
     np.testing.assert_allclose(te.loc[[-4, -3, -2]], truth.att_by_event_time.loc[[-4, -3, -2]],
                                atol=1e-12)
@@ -195,7 +204,8 @@ def test_outputs(df):
     import matplotlib
 
     matplotlib.use("Agg")
-    es = did.event_study(df, yname="y", vcov={"CRV1": "city_id"}, band_draws=2_000, idname="city_id", tname="year", gname="adoption_year")
+    es = did.event_study(df, yname="y",
+                         vcov={"CRV1": "city_id"}, band_draws=2_000, idname="city_id", tname="year", gname="adoption_year")
     tidy = es.tidy()
     assert list(tidy["event_time"]) == list(range(-5, 6)) and (tidy["nobs"] == es.nobs).all()
     tab = es.table(truth=pd.Series(0.0, index=range(-5, 6)))
@@ -210,15 +220,19 @@ def test_outputs(df):
 
 def test_errors(df):
     with pytest.raises(KeyError, match="nope"):
-        did.event_study(df, yname="nope", vcov={"CRV1": "city_id"}, idname="city_id", tname="year", gname="adoption_year")
+        did.event_study(df, yname="nope",
+                        vcov={"CRV1": "city_id"}, idname="city_id", tname="year", gname="adoption_year")
     bad = df.copy()
     bad.loc[3, "adoption_year"] = 2001
     with pytest.raises(ValueError, match="varies within 1 units"):
-        did.event_study(bad, yname="y", vcov={"CRV1": "city_id"}, idname="city_id", tname="year", gname="adoption_year")
+        did.event_study(bad, yname="y",
+                        vcov={"CRV1": "city_id"}, idname="city_id", tname="year", gname="adoption_year")
     all_treated = df.dropna(subset=["adoption_year"])
     with pytest.raises(ValueError, match="never-treated"):
-        did.event_study(all_treated, yname="y", vcov={"CRV1": "city_id"}, idname="city_id", tname="year", gname="adoption_year")
+        did.event_study(all_treated, yname="y",
+                        vcov={"CRV1": "city_id"}, idname="city_id", tname="year", gname="adoption_year")
     with pytest.raises(ValueError, match="outside window"):
-        did.event_study(df, yname="y", ref=-7, vcov={"CRV1": "city_id"}, idname="city_id", tname="year", gname="adoption_year")
+        did.event_study(df, yname="y", ref=-7,
+                        vcov={"CRV1": "city_id"}, idname="city_id", tname="year", gname="adoption_year")
     with pytest.raises(ValueError, match="unknown vcov"):
         did.event_study(df, yname="y", vcov="cluster", idname="city_id", tname="year", gname="adoption_year")

@@ -151,15 +151,19 @@ def test_errors_name_column_and_cities(panel):
     bad = panel.copy()
     bad.loc[bad["city_id"] == 3, "grp"] = np.nan
     with pytest.raises(ValueError, match=r"missing in 8 rows \(1 cities"):
-        H.group_effects(bad, yname="Inno", dname="CBEC", group="grp", vcov=VCOV, idname="city_id", tname="year")
+        H.group_effects(bad,
+                        yname="Inno", dname="CBEC", group="grp", vcov=VCOV, idname="city_id", tname="year")
     bad = panel.copy()
     bad.loc[(bad["city_id"] == 4) & (bad["year"] == 2010), "grp"] = "Z"
     with pytest.raises(ValueError, match="varies within 1 cities"):
-        H.group_effects(bad, yname="Inno", dname="CBEC", group="grp", vcov=VCOV, idname="city_id", tname="year")
+        H.group_effects(bad,
+                        yname="Inno", dname="CBEC", group="grp", vcov=VCOV, idname="city_id", tname="year")
     with pytest.raises(KeyError, match="nogroup"):
-        H.group_effects(panel, yname="Inno", dname="CBEC", group="nogroup", vcov=VCOV, idname="city_id", tname="year")
+        H.group_effects(panel,
+                        yname="Inno", dname="CBEC", group="nogroup", vcov=VCOV, idname="city_id", tname="year")
     with pytest.raises(KeyError, match="levels"):
-        H.group_effects(panel, yname="Inno", dname="CBEC", group="grp", levels=["Q"], vcov=VCOV, idname="city_id", tname="year")
+        H.group_effects(panel,
+                        yname="Inno", dname="CBEC", group="grp", levels=["Q"], vcov=VCOV, idname="city_id", tname="year")
 
 
 def test_classifications_reproduce_panel_columns():
@@ -167,8 +171,10 @@ def test_classifications_reproduce_panel_columns():
                           "secondary_share": [0.5, 0.3, 0.3, 0.6, 0.4, 0.4],
                           "tertiary_share": [0.4, 0.6, 0.6, 0.3, 0.41, 0.4],
                           "urban_pop": [500.0, 10, 499.9, 900, 1200, 1]})
-    assert H.classify_industry(frame, idname="city_id", tname="year").to_dict() == {1: "secondary", 2: "tertiary", 3: "tertiary"}
-    assert H.classify_city_size(frame, idname="city_id", tname="year").to_dict() == {1: "megacity", 2: "large_medium",
+    assert H.classify_industry(frame,
+                               idname="city_id", tname="year").to_dict() == {1: "secondary", 2: "tertiary", 3: "tertiary"}
+    assert H.classify_city_size(frame,
+                                idname="city_id", tname="year").to_dict() == {1: "megacity", 2: "large_medium",
                                                      3: "megacity"}
     with pytest.raises(ValueError, match="no year == 2010 row"):
         H.classify_industry(frame[frame["year"] == 2011], idname="city_id", tname="year")
@@ -186,7 +192,8 @@ def test_wald_known_truth(city_frame, seed):
     for het in (0.0, 3.0):
         p, truth = synthetic.simulate_city_panel(
             city_frame, synthetic.SyntheticParams(heterogeneity=het, dynamics=0.0), seed=seed)
-        out[het] = H.group_effects(p, yname="Inno", dname="CBEC", group="industry", vcov=VCOV, idname="city_id", tname="year")
+        out[het] = H.group_effects(p,
+                                   yname="Inno", dname="CBEC", group="industry", vcov=VCOV, idname="city_id", tname="year")
         if het == 0.0:
             true = truth.att_by_group["industry"]
             assert true.max() - true.min() < 1e-12
@@ -213,5 +220,6 @@ def test_comparison_table_and_skipped_levels(panel, ge):
                                ge.interacted.params["C×CBEC"])
     d = panel.copy()
     d.loc[d["grp"] == "C", "CBEC"] = 0.0   # group C never treated: reported as skipped
-    g2 = H.group_effects(d, yname="Inno", dname="CBEC", group="grp", vcov=VCOV, idname="city_id", tname="year")
+    g2 = H.group_effects(d,
+                         yname="Inno", dname="CBEC", group="grp", vcov=VCOV, idname="city_id", tname="year")
     assert g2.levels == ("A", "B") and "C" in g2.skipped and g2.wald["df"] == 1

@@ -98,7 +98,8 @@ def test_paths_match_statsmodels_and_identity(df, med):
 
 def test_common_sample_and_drops():
     d = make_panel(3, unbalanced=True)
-    res = M.three_step(d, yname="Inno", dname="CBEC", mediator="M", controls=["x1"], vcov=VCOV, idname="city_id", tname="year")
+    res = M.three_step(d,
+                       yname="Inno", dname="CBEC", mediator="M", controls=["x1"], vcov=VCOV, idname="city_id", tname="year")
     assert res.nobs == len(d) - 3 - res.drop_reasons.get("singleton city_id or year", 0)
     assert res.drop_reasons["M"] == 3
     for r in (res.total, res.a_path, res.b_path):
@@ -169,7 +170,8 @@ def test_bootstrap_province_clusters(df):
 
 def test_known_truth_recovery():
     d = make_panel(5, n_units=200, a=0.8, b=0.5, c=0.4)
-    res = M.three_step(d, yname="Inno", dname="CBEC", mediator="M", controls=["x1"], vcov=VCOV, idname="city_id", tname="year")
+    res = M.three_step(d,
+                       yname="Inno", dname="CBEC", mediator="M", controls=["x1"], vcov=VCOV, idname="city_id", tname="year")
     assert abs(res.a - 0.8) < 4 * res.se_a
     assert abs(res.b - 0.5) < 4 * res.se_b
     assert abs(res.indirect - 0.4) < 4 * res.indirect_se
@@ -194,11 +196,14 @@ def test_outputs(med):
 
 def test_errors(df):
     with pytest.raises(ValueError, match="mediator 'Inno' must differ"):
-        M.three_step(df, yname="Inno", dname="CBEC", mediator="Inno", vcov=VCOV, idname="city_id", tname="year")
+        M.three_step(df,
+                     yname="Inno", dname="CBEC", mediator="Inno", vcov=VCOV, idname="city_id", tname="year")
     with pytest.raises(KeyError, match="nomed"):
-        M.three_step(df, yname="Inno", dname="CBEC", mediator="nomed", vcov=VCOV, idname="city_id", tname="year")
+        M.three_step(df,
+                     yname="Inno", dname="CBEC", mediator="nomed", vcov=VCOV, idname="city_id", tname="year")
     with pytest.raises(ValueError, match="bootstrap_reps"):
-        M.three_step(df, yname="Inno", dname="CBEC", mediator="M", vcov=VCOV, bootstrap_reps=-1, idname="city_id", tname="year")
+        M.three_step(df,
+                     yname="Inno", dname="CBEC", mediator="M", vcov=VCOV, bootstrap_reps=-1, idname="city_id", tname="year")
 
 
 def test_eq11_hand_example():

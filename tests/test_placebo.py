@@ -47,14 +47,16 @@ def _fake_treatment(frame, units, years):
 def test_vectorised_draws_equal_per_draw_linearmodels(frame, placebo):
     for b in (0, 17, 39):
         d = frame.assign(fake=_fake_treatment(frame, placebo.units, placebo.assignments[b]))
-        ref = did.twfe(d, yname="Inno", dname="fake", controls=CONTROLS, vcov={"CRV1": "city_id"}, idname="city_id", tname="year")
+        ref = did.twfe(d,
+                       yname="Inno", dname="fake", controls=CONTROLS, vcov={"CRV1": "city_id"}, idname="city_id", tname="year")
         assert abs(placebo.coefficients[b] - ref.params["fake"]) < 1e-10
         np.testing.assert_allclose(placebo.std_errors[b], ref.std_errors["fake"], rtol=1e-8)
         np.testing.assert_allclose(placebo.pvalues[b], ref.pvalues["fake"], rtol=1e-7)
 
 
 def test_actual_equals_twfe(frame, placebo):
-    ref = did.twfe(frame, yname="Inno", dname="CBEC", controls=CONTROLS, vcov={"CRV1": "city_id"}, idname="city_id", tname="year")
+    ref = did.twfe(frame,
+                   yname="Inno", dname="CBEC", controls=CONTROLS, vcov={"CRV1": "city_id"}, idname="city_id", tname="year")
     np.testing.assert_allclose(placebo.actual.params, ref.params, atol=1e-10)
     np.testing.assert_allclose(placebo.actual.std_errors, ref.std_errors, rtol=1e-8)
     assert placebo.actual.nobs == ref.nobs == placebo.nobs
@@ -113,7 +115,8 @@ def test_reader_supplied_assignments_reproduce_the_run(frame, placebo):
 @pytest.mark.parametrize("vcov", ["hetero", "iid"])
 def test_other_covariances_equal_fe_ols_treatments(frame, vcov):
     d = frame.dropna(subset=CONTROLS).sort_values(["city_id", "year"])
-    res = did.placebo_test(d, yname="Inno", controls=CONTROLS, n_draws=8, seed=5, vcov=vcov, dname="CBEC", idname="city_id", tname="year", gname="adoption_year")
+    res = did.placebo_test(d,
+                           yname="Inno", controls=CONTROLS, n_draws=8, seed=5, vcov=vcov, dname="CBEC", idname="city_id", tname="year", gname="adoption_year")
     ucode = np.searchsorted(res.units, d["city_id"].to_numpy())
     D = (d["year"].to_numpy()[:, None] >= res.assignments.T[ucode]).astype(float)
     ref = panel.fe_ols_treatments(d["Inno"].to_numpy(), D, d[CONTROLS].to_numpy(),
@@ -165,10 +168,13 @@ def test_plot_and_table(placebo):
 
 def test_errors(frame):
     with pytest.raises(KeyError, match="nope"):
-        did.placebo_test(frame, yname="Inno", gname="nope", vcov={"CRV1": "city_id"}, dname="CBEC", idname="city_id", tname="year")
+        did.placebo_test(frame,
+                         yname="Inno", gname="nope", vcov={"CRV1": "city_id"}, dname="CBEC", idname="city_id", tname="year")
     bad = frame.copy()
     bad.loc[0, "adoption_year"] = 2011
     with pytest.raises(ValueError, match="varies within 1 units"):
-        did.placebo_test(bad, yname="Inno", vcov={"CRV1": "city_id"}, dname="CBEC", idname="city_id", tname="year", gname="adoption_year")
+        did.placebo_test(bad,
+                         yname="Inno", vcov={"CRV1": "city_id"}, dname="CBEC", idname="city_id", tname="year", gname="adoption_year")
     with pytest.raises(ValueError, match="n_draws must be >= 1"):
-        did.placebo_test(frame, yname="Inno", n_draws=0, vcov={"CRV1": "city_id"}, dname="CBEC", idname="city_id", tname="year", gname="adoption_year")
+        did.placebo_test(frame,
+                         yname="Inno", n_draws=0, vcov={"CRV1": "city_id"}, dname="CBEC", idname="city_id", tname="year", gname="adoption_year")

@@ -127,12 +127,14 @@ def test_probit_score_matches_statsmodels():
     import statsmodels.api as sm
 
     df = _simulated()
-    s = psm.propensity_score(df, treatment="D", covariates=["x1", "x2"], outcome="y", idname="city_id", tname="year")
+    s = psm.propensity_score(df, treatment="D", covariates=["x1", "x2"], outcome="y",
+                             idname="city_id", tname="year")
     ref = sm.Probit(df["D"], sm.add_constant(df[["x1", "x2"]])).fit(disp=0)
     np.testing.assert_allclose(s.score.to_numpy(), ref.predict(), rtol=1e-8, atol=1e-12)
     assert s.pseudo_r2 == pytest.approx(ref.prsquared, rel=1e-10)
     assert s.lr_chi2 == pytest.approx(ref.llr, rel=1e-8)
-    lg = psm.propensity_score(df, treatment="D", covariates=["x1", "x2"], outcome="y", kind="logit", idname="city_id", tname="year")
+    lg = psm.propensity_score(df, treatment="D", covariates=["x1", "x2"], outcome="y", kind="logit",
+                              idname="city_id", tname="year")
     ref = sm.Logit(df["D"], sm.add_constant(df[["x1", "x2"]])).fit(disp=0)
     np.testing.assert_allclose(lg.score.to_numpy(), ref.predict(), rtol=1e-8, atol=1e-12)
 
@@ -157,7 +159,8 @@ def test_nn_att_matches_sklearn():
     from sklearn.neighbors import NearestNeighbors
 
     df = _simulated(n=500, seed=11)
-    s = psm.propensity_score(df, treatment="D", covariates=["x1", "x2"], outcome="y", idname="city_id", tname="year")
+    s = psm.propensity_score(df, treatment="D", covariates=["x1", "x2"], outcome="y",
+                             idname="city_id", tname="year")
     m = psm.nn_match(s, k=5, common=False)
     f = s.frame
     t = f["D"].to_numpy() == 1
@@ -173,7 +176,8 @@ def test_nn_att_matches_sklearn():
 # ------------------------------------------------------------- bootstrap
 def test_bootstrap_seeded_and_vectorised_paths_agree():
     df = _simulated(n=600, seed=5, n_years=3)      # 200 cities of 3 rows
-    s = psm.propensity_score(df, treatment="D", covariates=["x1", "x2"], outcome="y", idname="city_id", tname="year")
+    s = psm.propensity_score(df, treatment="D", covariates=["x1", "x2"], outcome="y",
+                             idname="city_id", tname="year")
     a = psm.bootstrap_att(s, reps=40, seed=9, bandwidth=0.1, progress=False)
     b = psm.bootstrap_att(s, reps=40, seed=9, bandwidth=0.1, progress=False)
     c = psm.bootstrap_att(s, reps=40, seed=10, bandwidth=0.1, progress=False)
@@ -220,15 +224,18 @@ def test_bad_input_messages():
     const = df.copy()
     const.loc[const["D"] == 1, "x2"] = 0.5
     with pytest.raises(psm.PSMError, match=r"'x2' is constant .* treated rows"):
-        psm.propensity_score(const, treatment="D", covariates=["x1", "x2"], outcome="y", idname="city_id", tname="year")
+        psm.propensity_score(const, treatment="D", covariates=["x1", "x2"], outcome="y",
+                             idname="city_id", tname="year")
     sep = df.copy()
     sep["x3"] = sep["D"] * 10 + np.random.default_rng(0).random(len(sep))
     with pytest.raises(psm.PSMError, match=r"'x3' perfectly predicts 'D'"):
-        psm.propensity_score(sep, treatment="D", covariates=["x1", "x3"], outcome="y", idname="city_id", tname="year")
+        psm.propensity_score(sep, treatment="D", covariates=["x1", "x3"], outcome="y",
+                             idname="city_id", tname="year")
     bad = df.copy()
     bad.loc[bad.index[:3], "D"] = 2
     with pytest.raises(psm.PSMError, match=r"'D' must be 0/1; 3 rows"):
-        psm.propensity_score(bad, treatment="D", covariates=["x1"], outcome="y", idname="city_id", tname="year")
+        psm.propensity_score(bad, treatment="D", covariates=["x1"], outcome="y",
+                             idname="city_id", tname="year")
     # no control on support: every treated score above the controls' range
     s = _score_from([0.9, 0.95, 0.1, 0.2], [1, 1, 0, 0], [1.0, 1, 0, 0])
     with pytest.raises(psm.PSMError, match="no treated row is on the common support"):
@@ -260,12 +267,14 @@ def test_counts_truth_and_psm_did_against_twfe(default_match):
     # PSM-DID on the common-support sample with no treated row off support is the baseline
     full = psm.kernel_match(score, common=False, bandwidth=1.0)
     assert full.n_off_support == 0
-    res = psm.psm_did(data.frame, full, sample="support", yname="Inno", dname="CBEC", idname="city_id", tname="year")
+    res = psm.psm_did(data.frame, full, sample="support",
+                      yname="Inno", dname="CBEC", idname="city_id", tname="year")
     base = did.twfe(data.frame, yname="Inno", dname="CBEC", controls=list(psm.MATCHING_VARIABLES),
                     vcov={"CRV1": "city_id"}, idname="city_id", tname="year")
     np.testing.assert_allclose(res.params.to_numpy(), base.params.to_numpy(), rtol=1e-8)
     np.testing.assert_allclose(res.std_errors.to_numpy(), base.std_errors.to_numpy(), rtol=1e-8)
-    mres = psm.psm_did(data.frame, m, sample="matched", yname="Inno", dname="CBEC", idname="city_id", tname="year")
+    mres = psm.psm_did(data.frame, m, sample="matched",
+                       yname="Inno", dname="CBEC", idname="city_id", tname="year")
     assert mres.nobs == 3316 - m.n_off_support - int((m.control_weights() == 0).sum())
 
 
@@ -300,8 +309,10 @@ def test_ci_covers_and_truth_clause():
 
 def test_cohort_match_truth_and_reproducible(default_match):
     data, _, _ = default_match
-    a = psm.cohort_match(data.frame, reps=3, seed=1, progress=False, yname="Inno", gname="adoption_year", idname="city_id", tname="year")
-    b = psm.cohort_match(data.frame, reps=3, seed=1, progress=False, yname="Inno", gname="adoption_year", idname="city_id", tname="year")
+    a = psm.cohort_match(data.frame, reps=3, seed=1, progress=False,
+                         yname="Inno", gname="adoption_year", idname="city_id", tname="year")
+    b = psm.cohort_match(data.frame, reps=3, seed=1, progress=False,
+                         yname="Inno", gname="adoption_year", idname="city_id", tname="year")
     np.testing.assert_allclose(a.boot, b.boot, rtol=1e-12)  # same seed: values, not bytes
     assert a.counts["treated_city_years"] == len(a.rows)
     # every averaged row is a treated post-adoption city-year of its cohort

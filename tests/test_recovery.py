@@ -26,7 +26,8 @@ def homogeneous_fits():
     fits = []
     for seed in SEEDS:
         panel, truth = simulate_city_panel(frame, params, seed=seed)
-        fits.append((twfe(panel, yname="Inno", dname="CBEC", idname="city_id", tname="year", vcov={"CRV1": "city_id"}), truth))
+        fits.append((twfe(panel,
+                          yname="Inno", dname="CBEC", idname="city_id", tname="year", vcov={"CRV1": "city_id"}), truth))
     return fits
 
 

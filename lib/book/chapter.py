@@ -283,6 +283,33 @@ def chapter_data(data_path: str = "", columns: str = "", sample: str = "all", *,
     return ChapterData(panel=panel, frame=frame, sample=info, truth=truth, source=source)
 
 
+def balanced_frame(data: ChapterData, *, needs: str) -> tuple[pd.DataFrame, str]:
+    """The chapter's frame for estimators that need every unit in every period, and what was done.
+
+    On a balanced panel: ``data.frame`` and an empty sentence. On an unbalanced
+    one: the sub-panel of the units observed (with an outcome) in every period
+    (the named sample ``balanced``) and a sentence for the page that says how
+    many units that leaves and which estimators (``needs``) run on it.
+    """
+    from lib.data import samples
+
+    spec = data.panel.spec
+    frame = data.frame
+    n_periods = frame[spec.time].nunique()
+    per_unit = frame.loc[frame[spec.outcome].notna()].groupby(spec.unit)[spec.time].nunique()
+    short = int((per_unit < n_periods).sum())
+    if short == 0:
+        return frame, ""
+    kept, info = samples.apply_sample(frame, "balanced", spec=spec)
+    unit_word = "unit" if short == 1 else "units"
+    sentence = (f"This panel is unbalanced: {short:,} of {len(per_unit):,} {unit_word} lack some of its "
+                f"{n_periods} periods. {needs[0].upper() + needs[1:]} need every unit in every period, "
+                f"so this chapter runs them on the balanced sub-panel of the {info['units_after']:,} units "
+                f"observed in every period ({info['rows_after']:,} of {info['rows_before']:,} rows); the "
+                "estimators that allow gaps use every row.")
+    return kept, sentence
+
+
 def data_banner(data: ChapterData) -> Any:
     """A short Markdown banner saying what the page's estimates are estimates on."""
     from IPython.display import Markdown

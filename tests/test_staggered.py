@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from lib.book import simulations
+import staggered_oracle as oracle
+
 from lib.methods import staggered as st
 from lib.methods.did import twfe
 
@@ -43,7 +45,7 @@ def _twfe_coef(df: pd.DataFrame) -> float:
 # ------------------------------------------------------------------ Goodman-Bacon
 def test_bacon_weights_sum_to_one_and_reproduce_twfe():
     df = _panel({3: 4, 5: 6, 7: 5, None: 8})
-    dec = st.bacon_decomposition(df, backend="lib", **KW)
+    dec = st.bacon_decomposition(df, **KW)
     c = dec.components
     assert c["weight"].sum() == pytest.approx(1.0, abs=1e-12)
     assert (c["weight"] * c["estimate"]).sum() == pytest.approx(_twfe_coef(df), abs=1e-10)
@@ -57,7 +59,7 @@ def test_bacon_weights_sum_to_one_and_reproduce_twfe():
 
 def test_bacon_two_by_two_is_four_means_and_weight_formula():
     df = _panel({4: 3, None: 5}, periods=range(1, 7))
-    dec = st.bacon_decomposition(df, backend="lib", **KW)
+    dec = st.bacon_decomposition(df, **KW)
     assert len(dec.components) == 1
     m = df.assign(post=df["time"] >= 4, tr=df["g"].notna()).groupby(["tr", "post"])["y"].mean()
     did = (m[True, True] - m[True, False]) - (m[False, True] - m[False, False])
@@ -66,7 +68,7 @@ def test_bacon_two_by_two_is_four_means_and_weight_formula():
 
     # closed form of Goodman-Bacon (2021) eq. 10a on a three-group panel
     df3 = _panel({3: 2, 6: 3, None: 5}, periods=range(1, 9))
-    dec3 = st.bacon_decomposition(df3, backend="lib", **KW)
+    dec3 = st.bacon_decomposition(df3, **KW)
     D = df3.pivot(index="unit", columns="time", values="D").to_numpy()
     Dt = D - D.mean(1, keepdims=True) - D.mean(0, keepdims=True) + D.mean()
     vd = (Dt**2).mean()
@@ -79,17 +81,22 @@ def test_bacon_two_by_two_is_four_means_and_weight_formula():
 
 def test_bacon_always_treated_and_errors():
     df = _panel({1: 3, 4: 4, None: 5}, periods=range(1, 7))
-    dec = st.bacon_decomposition(df, backend="lib", **KW)
-    assert "Treated vs always treated" in set(dec.components["type"])
-    assert dec.components["weight"].sum() == pytest.approx(1.0, abs=1e-12)
-    assert (dec.components["weight"] * dec.components["estimate"]).sum() == pytest.approx(
-        _twfe_coef(df), abs=1e-10)
+    dec = st.bacon_decomposition(df, **KW)
+    # diff-diff pools the always treated with the never treated (Goodman-Bacon 2021, fn. 11);
+    # the hand-written oracle keeps them as a fourth type: both decompose the same TWFE
+    assert set(dec.components["type"]) == {"Treated vs never treated"}
+    assert dec.spec["always_treated_pooled"] == 3
+    by_hand, beta = oracle.bacon_by_hand(df, **KW)
+    assert "Treated vs always treated" in set(by_hand["type"])
+    for comp in (dec.components, by_hand):
+        assert comp["weight"].sum() == pytest.approx(1.0, abs=1e-12)
+        assert (comp["weight"] * comp["estimate"]).sum() == pytest.approx(_twfe_coef(df), abs=1e-10)
     with pytest.raises(ValueError, match="unbalanced"):
-        st.bacon_decomposition(df.drop(index=[5]), backend="lib", **KW)
+        st.bacon_decomposition(df.drop(index=[5]), **KW)
     bad = df.copy()
     bad.loc[0, "g"] = 5
     with pytest.raises(ValueError, match="'g'.*varies within 1 unit"):
-        st.bacon_decomposition(bad, backend="lib", **KW)
+        st.bacon_decomposition(bad, **KW)
     with pytest.raises(KeyError, match="nope"):
         st.bacon_decomposition(df, yname="nope", idname="unit", tname="time", gname="g")
 
@@ -179,7 +186,7 @@ def test_cs_aggregations_and_seeded_uniform_band():
 # ------------------------------------------------------------------ Sun-Abraham
 def test_sun_abraham_equals_cs_universal_never_treated():
     df = _panel({3: 3, 5: 4, 7: 2, None: 5}, periods=range(1, 9), noise=0.3, seed=5)
-    sa = st.sun_abraham(df, window=(-6, 5), backend="lib", **KW)
+    sa = st.sun_abraham(df, window=(-6, 5), **KW)
     cs = st.callaway_santanna(df, base_period="universal", backend="lib", **KW)
     m = sa.cohort_effects.merge(cs.att_gt, on=["group", "event_time"])
     assert len(m) == len(sa.cohort_effects) == len(cs.att_gt)
@@ -190,14 +197,14 @@ def test_sun_abraham_equals_cs_universal_never_treated():
     assert sa.att["estimate"] == pytest.approx(cs.aggregate("simple").overall["estimate"], abs=1e-10)
 
 
-def test_sun_abraham_regression_matches_linearmodels():
+def test_sun_abraham_oracle_regression_matches_linearmodels_and_diff_diff_matches_it():
     from linearmodels.panel import PanelOLS
 
     df = _panel({3: 3, 6: 4, None: 5}, periods=range(1, 9), noise=0.3, seed=9)
     df["x"] = np.random.default_rng(1).normal(size=len(df))
-    sa = st.sun_abraham(df, controls=["x"], window=(-2, 2), backend="lib", **KW)
+    est, ce, att, params = oracle.sun_abraham_by_hand(df, controls=["x"], window=(-2, 2), **KW)
     X = pd.DataFrame(index=df.index)
-    for name in sa.regression.params.index:
+    for name in params.index:
         if name == "x":
             X[name] = df["x"]
             continue
@@ -207,25 +214,34 @@ def test_sun_abraham_regression_matches_linearmodels():
                    X.set_axis(pd.MultiIndex.from_frame(df[["unit", "time"]])),
                    entity_effects=True, time_effects=True)
     ref = mod.fit()
-    assert np.allclose(sa.regression.params, ref.params[sa.regression.params.index], atol=1e-10)
-    assert sa.estimates.loc[-1, "estimate"] == 0.0
-    assert sa.regression.nobs == len(df)
+    assert np.allclose(params, ref.params[params.index], atol=1e-10)
+    sa = st.sun_abraham(df, controls=["x"], window=(-2, 2), **KW)  # diff-diff, the runtime engine
+    np.testing.assert_allclose(sa.estimates[["estimate", "std_error"]], est[["estimate", "std_error"]],
+                               atol=1e-10)
+    np.testing.assert_allclose([sa.att["estimate"], sa.att["std_error"]],
+                               [att["estimate"], att["std_error"]], atol=1e-10)
+    m = sa.cohort_effects.merge(ce, on=["group", "event_time"])
+    assert len(m) == len(ce) and (m["nobs_x"] == m["nobs_y"]).all()
+    np.testing.assert_allclose(m[["estimate_x", "std_error_x"]], m[["estimate_y", "std_error_y"]],
+                               atol=1e-10)
+    assert sa.estimates.loc[-1, "estimate"] == 0.0 and sa.nobs == len(df)
 
 
 # ------------------------------------------------------------------ maintained package
 def test_backends_agree_with_diff_diff():
     pytest.importorskip("diff_diff")
     df = _panel({3: 3, 5: 4, 7: 2, None: 5}, periods=range(1, 9), noise=0.3, seed=2)
-    a, b = (st.bacon_decomposition(df, backend=k, **KW) for k in ("lib", "diff_diff"))
-    m = a.components.merge(b.components, on=["type", "treated", "control"])
-    assert len(m) == len(a.components)
+    by_hand, beta = oracle.bacon_by_hand(df, **KW)
+    b = st.bacon_decomposition(df, **KW)
+    m = by_hand.merge(b.components, on=["type", "treated", "control"])
+    assert len(m) == len(by_hand) == len(b.components) and b.twfe == pytest.approx(beta, abs=1e-10)
     assert np.allclose(m["estimate_x"], m["estimate_y"], atol=1e-10)
     assert np.allclose(m["weight_x"], m["weight_y"], atol=1e-10)
     for cg in ("never_treated", "not_yet_treated"):
         x, y = (st.callaway_santanna(df, control_group=cg, backend=k, **KW) for k in ("lib", "diff_diff"))
         assert np.allclose(x.att_gt["estimate"], y.att_gt["estimate"], atol=1e-10)
-    x, y = (st.sun_abraham(df, backend=k, **KW) for k in ("lib", "diff_diff"))
-    assert np.allclose(x.estimates["estimate"], y.estimates["estimate"], atol=1e-10)
+    est, _, _, _ = oracle.sun_abraham_by_hand(df, **KW)
+    assert np.allclose(st.sun_abraham(df, **KW).estimates["estimate"], est["estimate"], atol=1e-10)
 
 
 def test_plots_return_figures():
@@ -233,9 +249,9 @@ def test_plots_return_figures():
 
     matplotlib.use("Agg")
     df = _panel({3: 3, 5: 4, None: 5}, periods=range(1, 8), noise=0.3)
-    dec = st.bacon_decomposition(df, backend="lib", **KW)
+    dec = st.bacon_decomposition(df, **KW)
     cs = st.callaway_santanna(df, backend="lib", **KW)
-    sa = st.sun_abraham(df, window=(-3, 3), backend="lib", **KW)
+    sa = st.sun_abraham(df, window=(-3, 3), **KW)
     for fig in (dec.plot(truth=1.0), cs.plot(), sa.plot(),
                 st.event_time_plot({"SA": sa.estimates, "CS": cs.aggregate("event").estimates},
                                    truth=pd.Series([0.0, 1.0], index=[-1, 0]))):

@@ -259,7 +259,7 @@ class BaconDecomposition:
 
 
 def bacon_decomposition(data: pd.DataFrame, *, yname: str, idname: str, tname: str,
-                        gname: str, backend: Backend = "auto") -> BaconDecomposition:
+                        gname: str) -> BaconDecomposition:
     r"""Goodman-Bacon (2021) decomposition of the TWFE DID coefficient.
 
     The TWFE regression :math:`y_{it} = \beta D_{it} + \alpha_i + \gamma_t + e_{it}`
@@ -293,14 +293,14 @@ def bacon_decomposition(data: pd.DataFrame, *, yname: str, idname: str, tname: s
         Outcome, unit and period columns.
     gname : str
         First treated period (missing, 0 or ``inf`` = never treated).
-    backend : {"auto", "lib", "diff_diff"}
-        ``"auto"`` uses the package ``diff-diff`` when it is installed and
-        this module's code otherwise; the two agree to 1e-15 on the book's
-        panel (``tests/test_staggered.py``).
 
     Returns
     -------
     BaconDecomposition
+        Computed by the package diff-diff (pinned; ``BaconDecomposition``);
+        this module checks and prepares the panel. ``tests/test_staggered.py``
+        holds diff-diff to the closed forms above and to an independent
+        hand-written decomposition (1e-10).
 
     Notes
     -----
@@ -317,52 +317,28 @@ def bacon_decomposition(data: pd.DataFrame, *, yname: str, idname: str, tname: s
     """
     w = _wide_panel(data, yname=yname, idname=idname, tname=tname, gname=gname,
                     fn="bacon_decomposition")
-    Y, G, per = w.Y, w.G, w.periods
-    D = (per[None, :] >= G[:, None]).astype(float)
-    beta, vd = _twfe_balanced(Y, D)
-    if vd <= 0:
+    D = (w.periods[None, :] >= w.G[:, None]).astype(float)
+    if not (_twoway_demean(D) ** 2).sum() > 0:
         raise ValueError(f"bacon_decomposition: the treatment implied by {gname!r} does not vary "
                          "after removing unit and period means (no unit switches into treatment "
                          "inside the panel)")
-    spec = dict(yname=yname, idname=idname, tname=tname, gname=gname)
-    if _use_diff_diff(backend):
-        return _bacon_diff_diff(w, beta, spec)
-    n_total = Y.size
-    first, last = per[0], per[-1]
-    timing = sorted(g for g in np.unique(G[np.isfinite(G)]) if first < g <= last)
-    always = [g for g in np.unique(G[np.isfinite(G)]) if g <= first]
-    never_mask = ~np.isfinite(G) | (G > last)
-    rows = []
-
-    def add(kind, treated, control, units, cols):
-        Ys, Ds = Y[np.ix_(units, cols)], D[np.ix_(units, cols)]
-        b, v = _twfe_balanced(Ys, Ds)
-        weight = (Ys.size / n_total) ** 2 * v / vd
-        rows.append({"type": kind, "treated": _label(treated), "control": _label(control),
-                     "estimate": b, "weight": weight})
-
-    all_cols = np.arange(len(per))
-    for k in timing:
-        if never_mask.any():
-            add(_BACON_TYPES[0], k, np.inf, np.flatnonzero((G == k) | never_mask), all_cols)
-        for a in always:
-            add(_BACON_TYPES[3], k, a, np.flatnonzero((G == k) | (G == a)), all_cols)
-    for i, k in enumerate(timing):
-        for l in timing[i + 1:]:
-            units = np.flatnonzero((G == k) | (G == l))
-            add(_BACON_TYPES[1], k, l, units, np.flatnonzero(per < l))
-            add(_BACON_TYPES[2], l, k, units, np.flatnonzero(per >= k))
-    comp = pd.DataFrame(rows, columns=["type", "treated", "control", "estimate", "weight"])
-    return BaconDecomposition(components=comp, twfe=beta, nobs=w.nobs, n_units=Y.shape[0],
-                              n_periods=len(per), n_dropped=w.n_dropped,
-                              drop_reasons=w.drop_reasons, spec=dict(spec, backend="lib"))
+    return _bacon_diff_diff(w, dict(yname=yname, idname=idname, tname=tname, gname=gname))
 
 
-def _bacon_diff_diff(w: _Wide, beta: float, spec: dict) -> BaconDecomposition:
+def _bacon_diff_diff(w: _Wide, spec: dict) -> BaconDecomposition:
+    import warnings
+
     import diff_diff
 
-    res = diff_diff.BaconDecomposition().fit(_long_for_diff_diff(w), outcome="y", unit="unit",
-                                             time="time", first_treat="first_treat")
+    # Units treated from the first period on have a constant treatment, which the unit effects
+    # absorb: diff-diff pools them with the never treated (Goodman-Bacon 2021, fn. 11) and warns.
+    # The pooling is exact for TWFE; it is recorded in spec["always_treated_pooled"] instead.
+    n_always = int((np.isfinite(w.G) & (w.G <= w.periods[0])).sum())
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Detected \d+ always-treated units", category=UserWarning)
+        res = diff_diff.BaconDecomposition().fit(_long_for_diff_diff(w), outcome="y", unit="unit",
+                                                 time="time", first_treat="first_treat")
+    spec = dict(spec, always_treated_pooled=n_always)
     kinds = {"treated_vs_never": _BACON_TYPES[0], "earlier_vs_later": _BACON_TYPES[1],
              "later_vs_earlier": _BACON_TYPES[2], "treated_vs_always": _BACON_TYPES[3]}
     df = res.to_dataframe()
@@ -754,8 +730,8 @@ class SunAbraham:
     att : dict
         ``estimate`` and ``std_error`` of the average over treated
         observations (every post cell weighted by its observation count).
-    regression : RegressionResult
-        The saturated cohort x relative-period regression.
+    n_clusters : int
+        Clusters of the CRV1 variance (the ``cluster`` column).
     nobs, n_dropped : int
     drop_reasons, spec : dict
     """
@@ -763,7 +739,7 @@ class SunAbraham:
     estimates: pd.DataFrame
     cohort_effects: pd.DataFrame
     att: dict
-    regression: Any = field(repr=False)
+    n_clusters: int
     nobs: int = 0
     n_dropped: int = 0
     drop_reasons: dict = field(default_factory=dict)
@@ -777,7 +753,8 @@ class SunAbraham:
 
         return tables.frame_table(self.estimates, title=title, notes=[
             f"ATT over treated observations: {self.att['estimate']:.4f} (s.e. "
-            f"{self.att['std_error']:.4f}); {self.regression.vcov}; N = {self.nobs:,}"])
+            f"{self.att['std_error']:.4f}); CRV1 by {self.spec['cluster']} ({self.n_clusters} clusters); "
+            f"N = {self.nobs:,}"])
 
     def plot(self, ax: Any = None, *, truth: Any = None) -> Any:
         from lib.present.figures import band_plot
@@ -791,8 +768,7 @@ class SunAbraham:
 def sun_abraham(data: pd.DataFrame, *, yname: str, idname: str, tname: str, gname: str,
                 controls: Sequence[str] = (), window: tuple[int, int] = (-5, 5), ref: int = -1,
                 control_cohort: Literal["never_treated", "last_treated"] = "never_treated",
-                cluster: str | None = None, level: float = 0.95,
-                backend: Backend = "auto") -> SunAbraham:
+                cluster: str | None = None, level: float = 0.95) -> SunAbraham:
     r"""Sun & Abraham (2021) interaction-weighted (IW) event-study estimator.
 
     Step 1, a saturated TWFE regression on the treated cohorts and the
@@ -836,19 +812,20 @@ def sun_abraham(data: pd.DataFrame, *, yname: str, idname: str, tname: str, gnam
     cluster : str, optional
         Cluster column (default ``idname``).
     level : float
-    backend : {"auto", "lib", "diff_diff"}
-        With ``diff-diff`` (``"auto"`` when installed; never-treated control
-        only) the event-time estimates, their s.e. and the ATT are the
-        package's ``SunAbraham``; the saturated regression is still run here
-        and must agree to 1e-10.
 
     Returns
     -------
     SunAbraham
+        The estimates are the package diff-diff's (pinned; ``SunAbraham``);
+        this module prepares the sample (complete cases, cohorts treated in
+        the first period, the last-treated control) and counts what it drops.
+        Intervals use :math:`t_{G-1}`. ``tests/test_staggered.py`` holds
+        diff-diff to an independent hand-written saturated regression
+        (itself checked against linearmodels) to 1e-10.
     """
+    import diff_diff
+
     from lib.data import model_frame
-    from lib.methods.panel import fe_ols
-    from lib.methods.results import RegressionResult
 
     _check_columns(data, [yname, idname, tname, gname, *controls], "sun_abraham")
     cluster = cluster or idname
@@ -883,67 +860,40 @@ def sun_abraham(data: pd.DataFrame, *, yname: str, idname: str, tname: str, gnam
     e = np.where(np.isfinite(g), t - g, np.nan)
     cells = (pd.DataFrame({"g": g, "e": e}).dropna().query("e != @ref")
              .value_counts().sort_index().rename("nobs").reset_index())
-    cell_index = {(a, b): j for j, (a, b) in enumerate(zip(cells["g"], cells["e"]))}
-    Xd = np.zeros((len(frame), len(cells)))
-    for r_, (gi, ei) in enumerate(zip(g, e)):
-        j = cell_index.get((gi, ei))
-        if j is not None:
-            Xd[r_, j] = 1.0
-    X = np.column_stack([Xd, frame[list(controls)].to_numpy(dtype=float)]) if controls else Xd
-    fit = fe_ols(frame[yname].to_numpy(dtype=float), X, frame[idname].to_numpy(),
-                 t, frame[cluster].to_numpy(), vcov="CRV1")
-    names = [f"g{int(a)}_e{int(b)}" for a, b in zip(cells["g"], cells["e"])] + list(controls)
-    params = pd.Series(fit.params, index=names)
-    cov = pd.DataFrame(fit.cov, index=names, columns=names)
-    reg = RegressionResult(params=params, std_errors=pd.Series(fit.std_errors, index=names),
-                           cov=cov, nobs=fit.nobs, dof_resid=fit.dof_resid, r2=float(fit.r2_within),
-                           fixed_effects=(idname, tname), controls=bool(controls),
-                           vcov=f"CRV1 by {cluster} ({fit.n_clusters} clusters)",
-                           n_dropped=n_dropped, drop_reasons=drop_reasons,
-                           spec=dict(yname=yname, idname=idname, tname=tname, gname=gname,
-                                     controls=list(controls)))
-    k = len(cells)
-    V = fit.cov[:k, :k]
-    delta = fit.params[:k]
-    q = float(stats.t.ppf(0.5 + level / 2, fit.dof_resid))
-    ce = cells.assign(estimate=delta, std_error=np.sqrt(np.clip(np.diag(V), 0, None)))
-    ce = ce.rename(columns={"g": "group", "e": "event_time"})
-    ce["group"] = ce["group"].astype(int)
-    ce["event_time"] = ce["event_time"].astype(int)
+    res = _sa_diff_diff(frame, g, t, yname=yname, idname=idname, controls=controls, cluster=cluster)
+    n_clusters = int(frame[cluster].nunique())
+    q = float(stats.t.ppf(0.5 + level / 2, n_clusters - 1))
+    ce = pd.DataFrame([{"group": int(gg), "event_time": int(ee), "estimate": float(v["effect"]),
+                        "std_error": float(v["se"])} for (gg, ee), v in res.cohort_effects.items()])
+    ce = ce.merge(cells.rename(columns={"g": "group", "e": "event_time"}).astype(
+        {"group": int, "event_time": int}), on=["group", "event_time"], how="left")
+    effects = {int(k): v for k, v in res.event_study_effects.items()}
     rows = []
     for ev in range(window[0], window[1] + 1):
         if ev == ref:
             rows.append({"event_time": ev, "estimate": 0.0, "std_error": 0.0, "nobs": 0})
-            continue
-        sel = (cells["e"] == ev).to_numpy()
-        if not sel.any():
-            continue
-        wv = np.zeros(k)
-        wv[sel] = cells.loc[sel, "nobs"] / cells.loc[sel, "nobs"].sum()
-        rows.append({"event_time": ev, "estimate": float(wv @ delta),
-                     "std_error": float(np.sqrt(max(wv @ V @ wv, 0.0))), "nobs": int(cells.loc[sel, "nobs"].sum())})
+        elif ev in effects:
+            rows.append({"event_time": ev, "estimate": float(effects[ev]["effect"]),
+                         "std_error": float(effects[ev]["se"]),
+                         "nobs": int(cells.loc[cells["e"] == ev, "nobs"].sum())})
     est = pd.DataFrame(rows).set_index("event_time")
     est["ci_lower"] = est["estimate"] - q * est["std_error"]
     est["ci_upper"] = est["estimate"] + q * est["std_error"]
     est = est[["estimate", "std_error", "ci_lower", "ci_upper", "nobs"]]
-    postc = (cells["e"] >= 0).to_numpy()
-    wa = np.zeros(k)
-    wa[postc] = cells.loc[postc, "nobs"] / cells.loc[postc, "nobs"].sum()
-    att = {"estimate": float(wa @ delta), "std_error": float(np.sqrt(max(wa @ V @ wa, 0.0))),
-           "nobs": int(cells.loc[postc, "nobs"].sum())}
-    used = "lib"
-    if control_cohort == "never_treated" and _use_diff_diff(backend):
-        est, att, used = _sa_diff_diff(frame, g, est, att, yname=yname, idname=idname, t=t,
-                                       controls=controls, cluster=cluster, q=q, ref=ref)
-    return SunAbraham(estimates=est, cohort_effects=ce, att=att, regression=reg, nobs=fit.nobs,
-                      n_dropped=n_dropped, drop_reasons=drop_reasons,
+    att = {"estimate": float(res.overall_att), "std_error": float(res.overall_se),
+           "nobs": int(cells.loc[cells["e"] >= 0, "nobs"].sum())}
+    return SunAbraham(estimates=est, cohort_effects=ce[["group", "event_time", "estimate", "std_error",
+                                                        "nobs"]],
+                      att=att, nobs=int(len(frame)), n_clusters=n_clusters, n_dropped=n_dropped,
+                      drop_reasons=drop_reasons,
                       spec=dict(yname=yname, idname=idname, tname=tname, gname=gname,
                                 controls=list(controls), window=tuple(window), ref=ref,
-                                control_cohort=control_cohort, cluster=cluster, backend=used))
+                                control_cohort=control_cohort, cluster=cluster,
+                                backend=f"diff-diff {diff_diff.__version__}"))
 
 
-def _sa_diff_diff(frame, g, est, att, *, yname, idname, t, controls, cluster, q, ref):
-    """Event-time estimates and ATT from diff-diff's SunAbraham, checked against lib's."""
+def _sa_diff_diff(frame, g, t, *, yname, idname, controls, cluster):
+    """diff-diff's SunAbraham on the prepared sample (never treated: ``g = inf``)."""
     import warnings
 
     import diff_diff
@@ -953,26 +903,10 @@ def _sa_diff_diff(frame, g, est, att, *, yname, idname, t, controls, cluster, q,
     long["time"], long["first_treat"] = t, np.where(np.isfinite(g), g, 0)
     long["cl"] = frame[cluster].to_numpy()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        res = diff_diff.SunAbraham(control_group="never_treated", cluster="cl").fit(
+        warnings.simplefilter("ignore", FutureWarning)  # diff-diff's own deprecations
+        return diff_diff.SunAbraham(control_group="never_treated", cluster="cl").fit(
             long, outcome="y", unit="unit", time="time", first_treat="first_treat",
             covariates=[f"x{j}" for j in range(len(controls))] or None)
-    eff = {int(k): v for k, v in res.event_study_effects.items()}
-    out = est.copy()
-    for ev in out.index:
-        if ev == ref:
-            continue
-        out.loc[ev, "estimate"], out.loc[ev, "std_error"] = eff[ev]["effect"], eff[ev]["se"]
-    gap = max(np.max(np.abs(out["estimate"] - est["estimate"])),
-              np.max(np.abs(out["std_error"] - est["std_error"])),
-              abs(res.overall_att - att["estimate"]), abs(res.overall_se - att["std_error"]))
-    if not gap <= 1e-10:
-        raise RuntimeError(f"diff-diff {diff_diff.__version__} and lib.methods.staggered disagree on the "
-                           f"Sun-Abraham estimates by {gap:.3g}; rerun with backend='lib'")
-    out["ci_lower"] = out["estimate"] - q * out["std_error"]
-    out["ci_upper"] = out["estimate"] + q * out["std_error"]
-    att = dict(att, estimate=float(res.overall_att), std_error=float(res.overall_se))
-    return out, att, f"diff-diff {diff_diff.__version__}"
 
 
 # ===================================================================== comparison figure
@@ -1135,7 +1069,7 @@ def robust_summary(data: pd.DataFrame, *, yname: str, idname: str, tname: str, g
         c = r.coef(dname)
         rows[name] = {"estimate": c["estimate"], "std_error": c["std_error"], "p": c["p"],
                       "nobs": c["nobs"]}
-    sa = sun_abraham(data, yname=yname, backend=backend, **kw)
+    sa = sun_abraham(data, yname=yname, **kw)
     rows["Sun-Abraham"] = {**{k: sa.att[k] for k in ("estimate", "std_error")}, "nobs": sa.nobs}
     for cg, label in (("never_treated", "Callaway-Sant'Anna (never treated)"),
                       ("not_yet_treated", "Callaway-Sant'Anna (not yet treated)")):

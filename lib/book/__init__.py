@@ -9,15 +9,17 @@
 * :mod:`lib.book.preview` -- one chapter's preview;
 * :mod:`lib.book.describe` -- the data chapter's descriptives;
 * :mod:`lib.book.fdi` -- the companion paper's chapter helpers;
+* :mod:`lib.book.event_study` -- what the event-study chapter's prose cites;
+* :mod:`lib.book.simulations` -- the simulation experiments on fresh draws of the generator;
 * :mod:`lib.book.compare` -- paper | book | truth comparisons.
 
 The top floor: it may import :mod:`lib.methods`, :mod:`lib.data` and :mod:`lib.present`.
 """
 
-from lib.book.chapter import (MACHINE_KEY_PREFIX, ChapterData, balanced_frame, chapter_data, data_banner, glue,
-                              glue_estimate, glue_if_truth, glue_machine, median_seconds, record,
-                              record_result, recorded, save_results, setup, show)
+from lib.book.chapter import (MACHINE_KEY_PREFIX, ChapterData, balanced_frame, chapter_data, data_banner,
+                              glue, glue_all, glue_estimate, glue_if_truth, glue_machine, median_seconds,
+                              record, record_result, recorded, save_results, setup, show)
 
-__all__ = ["MACHINE_KEY_PREFIX", "ChapterData", "balanced_frame", "chapter_data", "data_banner", "glue", "glue_estimate",
-           "glue_if_truth", "glue_machine", "median_seconds", "record", "record_result", "recorded",
-           "save_results", "setup", "show"]
+__all__ = ["MACHINE_KEY_PREFIX", "ChapterData", "balanced_frame", "chapter_data", "data_banner", "glue",
+           "glue_all", "glue_estimate", "glue_if_truth", "glue_machine", "median_seconds", "record",
+           "record_result", "recorded", "save_results", "setup", "show"]

@@ -163,7 +163,8 @@ def page_text(html: str) -> str:
     """Whitespace-normalised visible text of ``html`` outside ``machine-dependent`` elements."""
     parser = _PageText()
     parser.feed(html)
-    return " ".join(" ".join(parser.parts).split())
+    # text nodes are joined as the browser runs them together: "<span>6</span>." is "6."
+    return " ".join("".join(parser.parts).split())
 
 
 def site_pages(site: Path) -> list[Path]:

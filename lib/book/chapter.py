@@ -93,6 +93,12 @@ def glue(key: str, value: Any, display: bool = False) -> None:
     _glue(key, _plain(value) if np.isscalar(value) else value, display=display)
 
 
+def glue_all(values: dict[str, Any]) -> None:
+    """Glue every named value a section cites, in one call (keys as in the prose)."""
+    for key, value in values.items():
+        glue(key, value)
+
+
 def median_seconds(fn, repeats: int = 3) -> float:
     """Wall-clock seconds of ``fn()``, the median of ``repeats`` calls."""
     import time

@@ -1,0 +1,57 @@
+"""Per-section value functions of lib.book: the wording that depends on the data."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lib.book import event_study as ES
+
+
+def _leads(p):
+    return pd.DataFrame({"p": p}, index=pd.Index(range(-len(p) - 1, -1), name="event_time"))
+
+
+@pytest.mark.parametrize("p, text", [
+    ([0.5, 0.3, 0.2, 0.6], "none of the 4 leads has p < 0.05"),
+    ([0.01, 0.3, 0.2, 0.6], "1 of the 4 leads has p < 0.05: e = -5 (binned)"),
+    ([0.01, 0.3, 0.02, 0.6], "2 of the 4 leads have p < 0.05: e = -5 (binned), e = -3"),
+])
+def test_leads_sentence_counts_and_agrees(p, text):
+    assert ES.leads_sentence(_leads(p), binned_at=-5) == text
+
+
+def _event_study():
+    idx = pd.Index([-3, -2, -1, 0, 1, 2], name="event_time")
+    est = pd.DataFrame({"estimate": [0.0, 0.001, 0.0, 0.01, 0.02, 0.03],
+                        "std_error": [0.002, 0.002, np.nan, 0.003, 0.003, 0.004],
+                        "p": [0.9, 0.6, np.nan, 0.01, 0.001, 0.0001],
+                        "ci_lower": [-0.004, -0.003, np.nan, 0.004, 0.014, 0.022],
+                        "ci_upper": [0.004, 0.005, np.nan, 0.016, 0.026, 0.038],
+                        "band_lower": [-0.006, -0.005, np.nan, 0.001, 0.011, -0.001],
+                        "band_upper": [0.006, 0.007, np.nan, 0.019, 0.029, 0.061]}, index=idx)
+    es = SimpleNamespace(estimates=est, nobs=100, sup_t_critical=2.6, pointwise_critical=1.98,
+                         pretrend_test={"statistic": 0.4, "p": 0.67, "df": (2, 99), "kind": "F"})
+    sa = SimpleNamespace(estimates=est.assign(estimate=est["estimate"] + 0.001))
+    return es, sa, pd.Series([0, 0, 0, 0.01, 0.015, 0.05], index=idx)
+
+
+def test_fig1_values_on_the_books_data_cite_the_truth():
+    es, sa, truth = _event_study()
+    v = ES.fig1_values(es, sa, truth, synthetic=True, window_start=-3, ref=-1)
+    assert v["f1_pretrend_verdict"] == "not rejected" and v["f1_lead_first_name"] == "e = -3 (binned)"
+    assert v["f1_lead_truth_note"] == " The truth before designation is exactly zero."
+    assert v["f1_e0_truth"] == " (truth 0.0100)" and v["f1_elast"] == 2
+    assert v["f1_cover_text"] == ("; the 95% pointwise interval covers the truth at 2 of 3 "
+                                  "post-designation event times")
+    assert v["f1_band_excludes_zero_post"] == 2 and v["f1_n_coef"] == 5
+
+
+def test_fig1_values_on_a_readers_data_say_nothing_of_a_truth():
+    es, sa, truth = _event_study()
+    v = ES.fig1_values(es, sa, truth * np.nan, synthetic=False, window_start=-3, ref=-1)
+    assert v["f1_lead_truth_note"] == v["f1_e0_truth"] == v["f1_elast_truth"] == v["f1_cover_text"] == ""
+    assert not any("truth" in str(x) for x in v.values())

@@ -55,3 +55,33 @@ def test_fig1_values_on_a_readers_data_say_nothing_of_a_truth():
     v = ES.fig1_values(es, sa, truth * np.nan, synthetic=False, window_start=-3, ref=-1)
     assert v["f1_lead_truth_note"] == v["f1_e0_truth"] == v["f1_elast_truth"] == v["f1_cover_text"] == ""
     assert not any("truth" in str(x) for x in v.values())
+
+
+# ------------------------------------------------------------------ mechanisms (Tables 11-13)
+from lib.book import mechanisms as MS  # noqa: E402
+
+
+@pytest.mark.parametrize("printed, text", [
+    ({11: 3000, 12: 3100, 13: 3200},
+     "None of its Ns exceeds the 3,316 city-years with complete controls of Table 4."),
+    ({11: 3000, 12: 3360, 13: 3200},
+     "Its N for Table 12 exceeds the 3,316 city-years with complete controls of Table 4, so that "
+     "model cannot use the same controls as Table 4."),
+    ({11: 3360, 12: 3360, 13: 3200},
+     "Its Ns for Tables 11 and 12 exceed the 3,316 city-years with complete controls of Table 4, so "
+     "those models cannot use the same controls as Table 4."),
+])
+def test_paper_n_sentence_agrees_in_number(printed, text):
+    assert MS.paper_n_sentence(printed, 3316) == text
+
+
+def test_mechanism_sentences_cite_a_truth_only_on_the_books_data():
+    assert "0.0200" in MS.true_att_sentence(0.02, synthetic=True)
+    assert "truth" not in MS.true_att_sentence(np.nan, synthetic=False).lower()
+    med = SimpleNamespace(a=0.1, b=0.2, sobel_z=1.5, indirect=0.02, bootstrap_ci=(0.0, 0.04), nobs=99)
+    truth = {"Diginf": {"a": 0.12, "b": 0.18, "indirect": 0.0216}}
+    on = MS.mediator_values({"Diginf": med}, truth, synthetic=True)
+    off = MS.mediator_values({"Diginf": med}, {"Diginf": {}}, synthetic=False)
+    assert on["t11_a_tt"] == " (truth 0.1200)" and on["t11_ab_tt"] == " (truth 0.02160)"
+    assert off["t11_a_tt"] == off["t11_b_tt"] == off["t11_ab_tt"] == "" and np.isnan(off["t11_a_truth"])
+    assert on["t11_paper_n"] == MS.printed_mechanism_ns()[11]

@@ -1,0 +1,90 @@
+"""What the mechanisms chapter (Tables 11-13) cites, and the sentences whose wording depends on the data.
+
+:func:`mediator_values` returns the named values the section's prose glues
+(``t11_a``, ``t12_z``, ...), :func:`record_mediators` records the headline
+estimates, and :func:`paper_n_sentence` / :func:`true_att_sentence` word what
+depends on the paper's printed Ns and on whether the data have a truth.
+Tested in ``tests/test_book_sections.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from lib.book.chapter import record, record_result
+from lib.data import published
+from lib.methods.mediation import PAPER_TABLES
+
+
+def _printed(table: int, column: int, term: str) -> dict:
+    return published.published_estimate("cbec", table, column, term)
+
+
+def mediator_values(results: Mapping[str, Any], truth_of: Mapping[str, Mapping[str, float]], *,
+                    synthetic: bool) -> dict[str, Any]:
+    """Per mediator (its paper table ``t``): a, b, Sobel z, a·b, bootstrap CI, N, the paper's N
+    and, on the book's data, the truths and the "(truth ...)" clauses the prose appends."""
+    values: dict[str, Any] = {}
+    for m, med in results.items():
+        table, column = PAPER_TABLES[m]
+        tr, key = truth_of[m], f"t{table}"
+        values.update({
+            f"{key}_a": med.a, f"{key}_a_truth": tr.get("a", np.nan),
+            f"{key}_b": med.b, f"{key}_b_truth": tr.get("b", np.nan),
+            f"{key}_z": med.sobel_z,
+            f"{key}_ab": med.indirect, f"{key}_ab_truth": tr.get("indirect", np.nan),
+            f"{key}_ci_lo": med.bootstrap_ci[0], f"{key}_ci_hi": med.bootstrap_ci[1],
+            f"{key}_n": med.nobs, f"{key}_paper_n": _printed(table, column, m)["n"],
+        })
+        for path, fmt in (("a", ".4f"), ("b", ".4f"), ("ab", ".5f")):
+            value = tr.get("indirect" if path == "ab" else path, np.nan)
+            values[f"{key}_{path}_tt"] = f" (truth {value:{fmt}})" if synthetic else ""
+    return values
+
+
+def record_mediators(results: Mapping[str, Any], truth_of: Mapping[str, Mapping[str, float]], *,
+                     true_att_of: Callable[[Any], float], bootstrap_reps: int) -> None:
+    """Record each mediator's b path, direct effect, a path, Sobel z and indirect effect."""
+    for m, med in results.items():
+        table, column = PAPER_TABLES[m]
+        tr = truth_of[m]
+        record_result(f"table{table}_b_{m}", med.b_path, m, truth=tr.get("b"),
+                      paper=_printed(table, column, m)["estimate"])
+        record_result(f"table{table}_direct_CBEC", med.b_path, "CBEC",
+                      truth=true_att_of(med.b_path) - tr.get("indirect", np.nan),
+                      paper=_printed(table, column, "CBEC")["estimate"])
+        record_result(f"table{table}_a_{m}", med.a_path, "CBEC", truth=tr.get("a"))
+        record(f"table{table}_sobel_z", estimate=med.sobel_z, p=med.sobel_p, nobs=med.nobs,
+               paper=_printed(table, column, "SobelZ")["estimate"])
+        record(f"table{table}_indirect_{m}", estimate=med.indirect, std_error=med.indirect_se,
+               p=med.sobel_p, nobs=med.nobs, truth=tr.get("indirect"),
+               bootstrap_ci_lower=med.bootstrap_ci[0], bootstrap_ci_upper=med.bootstrap_ci[1],
+               bootstrap_se=med.bootstrap_se, bootstrap_reps=bootstrap_reps)
+
+
+def true_att_sentence(true_att: float, *, synthetic: bool) -> str:
+    """Why the indirect effects are hard to detect; with the true ATT on the book's data."""
+    if synthetic:
+        return (f"The true indirect effects are small parts of the true ATT of {true_att:.4f}, "
+                "and detecting a product of two coefficients needs far more precision than "
+                "detecting either.")
+    return "Detecting a product of two coefficients needs far more precision than detecting either."
+
+
+def paper_n_sentence(printed_n: Mapping[int, int], table4_n: int) -> str:
+    """Which of the paper's mechanism tables print more city-years than Table 4 can have."""
+    over = [str(t) for t, n in printed_n.items() if n > table4_n]
+    if not over:
+        return f"None of its Ns exceeds the {table4_n:,} city-years with complete controls of Table 4."
+    many = len(over) > 1
+    return (f"Its N{'s' if many else ''} for Table{'s' if many else ''} {' and '.join(over)} "
+            f"exceed{'' if many else 's'} the {table4_n:,} city-years with complete controls of "
+            f"Table 4, so {'those models' if many else 'that model'} cannot use the same controls "
+            "as Table 4.")
+
+
+def printed_mechanism_ns() -> dict[int, int]:
+    """The paper's printed N of each mechanism table (Tables 11-13)."""
+    return {t: _printed(t, c, m)["n"] for m, (t, c) in PAPER_TABLES.items()}

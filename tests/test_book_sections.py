@@ -85,3 +85,40 @@ def test_mechanism_sentences_cite_a_truth_only_on_the_books_data():
     assert on["t11_a_tt"] == " (truth 0.1200)" and on["t11_ab_tt"] == " (truth 0.02160)"
     assert off["t11_a_tt"] == off["t11_b_tt"] == off["t11_ab_tt"] == "" and np.isnan(off["t11_a_truth"])
     assert on["t11_paper_n"] == MS.printed_mechanism_ns()[11]
+
+
+# ------------------------------------------------------------------ PSM-DID (Table 6)
+from lib.book import psm_tables as PT  # noqa: E402
+
+
+def _att(att, se):
+    return SimpleNamespace(att=att, se=se, true_att=lambda truth: 0.012 if truth is not None else np.nan)
+
+
+def test_truth_clause_reads_distance_side_and_coverage():
+    assert PT.truth_clause("the kernel ATT", -0.096, 0.063, 0.012, "bootstrap") == (
+        "the kernel ATT is 1.7 bootstrap s.e. below it and its 95 % interval, from -0.2195 to "
+        "0.0275, covers it")
+
+
+@pytest.mark.parametrize("kernel, nn, wide, lesson", [
+    ((-0.096, 0.063), (-0.086, 0.028), "The kernel interval covers the truth only because it is wide",
+     "pooled matching misses the truth"),
+    ((0.011, 0.004), (0.013, 0.004), None, "land near the truth"),
+    ((-0.096, 0.063), (-0.090, 0.060), "The kernel and the nearest-neighbour intervals cover the "
+                                       "truth only because they are wide", "misses the truth"),
+])
+def test_table6_reading(kernel, nn, wide, lesson):
+    text = PT.table6_reading(_att(*kernel), _att(*nn), 0.012, k=5)
+    assert text.startswith("The truth for these city-years is 0.0120: the kernel ATT is")
+    assert "the 5:1 nearest-neighbour ATT is" in text and lesson in text
+    assert (wide in text) if wide else ("only because" not in text)
+
+
+def test_table6_values_say_nothing_of_a_truth_on_a_readers_data():
+    k, n = _att(0.01, 0.004), _att(0.013, 0.005)
+    boot = SimpleNamespace(se=0.006)
+    off = PT.table6_values(k, n, boot, boot, None, synthetic=False, k=5, bootstrap_reps=50)
+    assert off["t6_truth_reading"] == "" and off["t6_kernel_covers"] is False
+    on = PT.table6_values(k, n, boot, boot, object(), synthetic=True, k=5, bootstrap_reps=50)
+    assert on["t6_truth_reading"].startswith("The truth for these city-years is 0.0120")

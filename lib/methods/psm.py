@@ -74,7 +74,6 @@ __all__ = [
     "CohortMatch",
     "implied_treated_share",
     "ci_covers",
-    "truth_clause",
     "support_plot",
     "love_plot",
 ]
@@ -1512,21 +1511,6 @@ def ci_covers(estimate: float, se: float, truth: float, *, level: float = 0.95) 
         return False
     z = stats.norm.ppf(0.5 + level / 2)
     return bool(estimate - z * se <= truth <= estimate + z * se)
-
-
-def truth_clause(label: str, estimate: float, se: float, truth: float, se_label: str) -> str:
-    """One clause comparing an estimate with the truth, for glued prose.
-
-    E.g. ``"the kernel ATT is 1.7 bootstrap s.e. below it and its 95 %
-    interval, from -0.2187 to 0.0267, covers it"`` ("it" is the truth, named
-    before the clause). Distance in s.e., side and coverage are computed.
-    """
-    z = stats.norm.ppf(0.975)
-    lo, hi = estimate - z * se, estimate + z * se
-    side = "below" if estimate < truth else "above"
-    covers = "covers" if ci_covers(estimate, se, truth) else "excludes"
-    return (f"{label} is {abs(estimate - truth) / se:.1f} {se_label} s.e. {side} it and its 95 % "
-            f"interval, from {lo:.4f} to {hi:.4f}, {covers} it")
 
 
 # ================================================================ figures

@@ -99,6 +99,8 @@ def test_truth_clause_reads_distance_side_and_coverage():
     assert PT.truth_clause("the kernel ATT", -0.096, 0.063, 0.012, "bootstrap") == (
         "the kernel ATT is 1.7 bootstrap s.e. below it and its 95 % interval, from -0.2195 to "
         "0.0275, covers it")
+    assert "above it" in PT.truth_clause("x", 0.2, 0.01, 0.0, "AI")
+    assert "excludes it" in PT.truth_clause("x", 0.2, 0.01, 0.0, "AI")
 
 
 @pytest.mark.parametrize("kernel, nn, wide, lesson", [

@@ -124,3 +124,30 @@ def test_table6_values_say_nothing_of_a_truth_on_a_readers_data():
     assert off["t6_truth_reading"] == "" and off["t6_kernel_covers"] is False
     on = PT.table6_values(k, n, boot, boot, object(), synthetic=True, k=5, bootstrap_reps=50)
     assert on["t6_truth_reading"].startswith("The truth for these city-years is 0.0120")
+
+
+# ------------------------------------------------------------------ heterogeneity (Tables 7, 10)
+from lib.book import heterogeneity as HS  # noqa: E402
+
+
+def test_below_reading_by_count():
+    assert HS.below_reading(4, 4) == ("all 4", "as expected when the other regions' gains are absorbed "
+                                               "into the year effects")
+    assert HS.below_reading(2, 4)[0] == "2 of the 4" and "where it is not" in HS.below_reading(2, 4)[1]
+    assert HS.below_reading(0, 4)[1].startswith("so on this panel sampling noise outweighs")
+
+
+@pytest.mark.parametrize("pair, overall, three, start", [
+    ({"p": np.nan, "difference": np.nan}, 0.5, 0.5, "One of the two agglomerations has no pilot"),
+    ({"p": 0.01, "difference": 0.02}, 0.01, 0.01, "The pairwise test rejects"),
+    ({"p": 0.3, "difference": 0.02}, 0.5, 0.5, "Neither test rejects at the 5 % level: "),
+    ({"p": 0.3, "difference": 0.02}, 0.01, 0.5, "The overall rejection therefore comes from the other"),
+    ({"p": 0.3, "difference": 0.02}, 0.01, 0.01, "The overall rejection comes from differences other"),
+])
+def test_agglomeration_reading_follows_the_tests(pair, overall, three, start):
+    text = HS.agglomeration_reading(pair, overall_p=overall, three_p=three)
+    assert text.startswith(start)
+    if pair["p"] == 0.01:
+        assert "Yangtze River Delta's the larger" in text
+        flipped = HS.agglomeration_reading({"p": 0.01, "difference": -0.02}, overall_p=0.01, three_p=0.01)
+        assert "opposite of the paper's ranking" in flipped

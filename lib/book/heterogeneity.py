@@ -1,0 +1,85 @@
+"""What the heterogeneity chapter (Tables 7-10) cites, and the sentences whose wording depends on the data.
+
+:func:`table7_values` (regions) and :func:`table10_values` (urban agglomerations)
+return the named values of their sections, including the readings whose wording
+depends on the estimates (:func:`below_reading`, :func:`agglomeration_reading`).
+Tested in ``tests/test_book_sections.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from lib.methods.heterogeneity import wald_equal
+
+
+def below_reading(n_below: int, n_levels: int) -> tuple[str, str]:
+    """How many subsample effects lie below the interacted ones, and what that means."""
+    count = f"all {n_levels}" if n_below == n_levels else f"{n_below} of the {n_levels}"
+    if n_below == n_levels:
+        return count, "as expected when the other regions' gains are absorbed into the year effects"
+    if n_below > 0:
+        return count, ("the direction expected when the other regions' gains are absorbed into the "
+                       "year effects; where it is not, sampling noise outweighs that pull")
+    return count, ("so on this panel sampling noise outweighs the pull towards zero that the other "
+                   "regions' gains exert through the year effects")
+
+
+def table7_values(region, truth: Mapping[str, float] | None) -> dict[str, Any]:
+    """Table 7 (regions): the Wald test, the East and West effects, and the subsample comparison."""
+    n_below = int(sum(region.interaction[lev].params[region.term(lev)]
+                      < region.interacted.params[region.term(lev)] for lev in region.levels))
+    count, reading = below_reading(n_below, len(region.levels))
+    r2 = [r.extra["r2_inclusive"] for r in region.interaction.values()]
+    return {
+        "t7_wald_F": region.wald["statistic"], "t7_wald_p": region.wald["p"],
+        "t7_east_printed": region.interaction["East"].params["East×CBEC"],
+        "t7_east_interacted": region.interacted.params["East×CBEC"],
+        "t7_west_interacted": region.interacted.params["West×CBEC"],
+        "t7_west_truth": truth["West"] if truth is not None else np.nan,
+        "t7_east_truth": truth["East"] if truth is not None else np.nan,
+        "t7_n_below": n_below, "t7_n_levels": len(region.levels),
+        "t7_below_count": count, "t7_below_reading": reading,
+        "t7_r2_min": min(r2), "t7_r2_max": max(r2),
+    }
+
+
+def agglomeration_reading(pair: Mapping[str, float], *, overall_p: float, three_p: float) -> str:
+    """What the YRD-JJJ test and the two joint tests allow one to say about the ranking."""
+    if not np.isfinite(pair["p"]):
+        return "One of the two agglomerations has no pilot city-years in this sample."
+    if pair["p"] < 0.05:
+        larger = ("Yangtze River Delta's" if pair["difference"] > 0 else
+                  "Beijing-Tianjin-Hebei's (the opposite of the paper's ranking)")
+        return ("The pairwise test rejects at the 5 % level, so these data support a difference "
+                f"between the two agglomerations, with the {larger} the larger.")
+    if overall_p >= 0.05:
+        start = "Neither test rejects at the 5 % level: "
+    elif three_p >= 0.05:
+        start = ("The overall rejection therefore comes from the other cities, not from differences "
+                 "among the three agglomerations: ")
+    else:
+        start = ("The overall rejection comes from differences other than the one between these "
+                 "two agglomerations: ")
+    return (start + "on these intervals, \"strong in the Yangtze River Delta, weak in "
+            "Beijing-Tianjin-Hebei\" is a ranking of point estimates, not a finding.")
+
+
+def table10_values(agglo) -> dict[str, Any]:
+    """Table 10 (agglomerations): the Wald tests, the JJJ interval and the YRD-JJJ comparison."""
+    ci = agglo.interacted.conf_int().loc["JJJ×CBEC"]
+    pair = (agglo.pairwise("YRD", "JJJ") if {"YRD", "JJJ"} <= set(agglo.levels)
+            else dict.fromkeys(("difference", "std_error", "statistic", "p"), np.nan))
+    three = wald_equal(agglo.interacted.params, agglo.interacted.cov,
+                       [agglo.term(lev) for lev in agglo.levels], dof_resid=agglo.interacted.dof_resid)
+    return {
+        "t10_wald_F": agglo.wald["statistic"], "t10_wald_p": agglo.wald["p"],
+        "t10_wald_df": agglo.wald["df"], "t10_wald_df_denom": agglo.wald["df_denom"],
+        "t10_jjj_ci_lo": ci["lower"], "t10_jjj_ci_hi": ci["upper"],
+        "t10_jjj_n": int(agglo.subsamples["JJJ"].nobs),
+        "t10_yrd_jjj_diff": pair["difference"], "t10_yrd_jjj_se": pair["std_error"],
+        "t10_yrd_jjj_F": pair["statistic"], "t10_yrd_jjj_p": pair["p"], "t10_three_p": three["p"],
+        "t10_reading": agglomeration_reading(pair, overall_p=agglo.wald["p"], three_p=three["p"]),
+    }

@@ -151,3 +151,26 @@ def test_agglomeration_reading_follows_the_tests(pair, overall, three, start):
         assert "Yangtze River Delta's the larger" in text
         flipped = HS.agglomeration_reading({"p": 0.01, "difference": -0.02}, overall_p=0.01, three_p=0.01)
         assert "opposite of the paper's ranking" in flipped
+
+
+# ------------------------------------------------------------------ placebo (Fig. 2)
+from lib.book import placebo as PL  # noqa: E402
+
+
+@pytest.mark.parametrize("share, word", [(0.05, "close to"), (0.062, "close to"), (0.07, "above"),
+                                         (0.03, "below")])
+def test_share_vs_five_percent_uses_the_binomial_range(share, word):
+    assert PL.share_vs_five_percent(share, 1000) == word  # range 5 % ± 1.35 points
+
+
+def test_fig2_values_cite_the_truth_only_on_the_books_data():
+    summ = pd.DataFrame({"value": {"placebo mean": 0.0, "placebo s.d.": 0.002,
+                                   "placebo 2.5% quantile": -0.004, "placebo 97.5% quantile": 0.004,
+                                   "share of placebo p < 0.05": 0.05}})
+    pl = SimpleNamespace(summary_frame=lambda: summ, n_draws=1000, spec={"n_treated_units": 98},
+                         actual_estimate=0.0105, ri_pvalue=1 / 1001, ri_pvalue_t=1 / 1001, n_as_large=0)
+    on = PL.fig2_values(pl, 0.0106, synthetic=True)
+    off = PL.fig2_values(pl, np.nan, synthetic=False)
+    assert on["f2_truth_text"] == " (truth of the panel 0.0106)" and on["f2_sharp_null_note"]
+    assert off["f2_truth_text"] == off["f2_sharp_null_note"] == ""
+    assert on["f2_ratio_sd"] == pytest.approx(5.25) and on["f2_share_p05"] == pytest.approx(5.0)

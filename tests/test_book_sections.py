@@ -174,3 +174,19 @@ def test_fig2_values_cite_the_truth_only_on_the_books_data():
     assert on["f2_truth_text"] == " (truth of the panel 0.0106)" and on["f2_sharp_null_note"]
     assert off["f2_truth_text"] == off["f2_sharp_null_note"] == ""
     assert on["f2_ratio_sd"] == pytest.approx(5.25) and on["f2_share_p05"] == pytest.approx(5.0)
+
+
+def test_and_list_and_the_mediators_truth_reading():
+    from lib.book import and_list
+
+    assert [and_list(x) for x in ([], ["a"], ["a", "b"], ["a", "b", "c"])] == ["", "a", "a and b",
+                                                                                "a, b and c"]
+    gaps = pd.DataFrame({"ab_covered": [True, False, True], "a_gap_se": [0.4, -0.3, 1.2],
+                         "b_gap_se": [0.2, 2.5, -0.1]}, index=["Diginf", "Spec", "Envir"])
+    text = MS.truth_reading(gaps, ["Diginf", "Spec", "Envir"])
+    assert text.startswith("The bootstrap interval of a·b covers the true indirect effect for Diginf "
+                           "and Envir and excludes it for Spec. ")
+    assert ("lie 0.4, 0.3 and 1.2 from the truth and those of b 0.2, 2.5 and 0.1 (Diginf, Spec and "
+            "Envir).") in text
+    assert text.endswith("For Spec, â is 0.3 s.e. below its truth and b̂ 2.5 s.e. above its truth, so "
+                         "the miss comes mainly from b.")

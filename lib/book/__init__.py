@@ -16,10 +16,10 @@
 The top floor: it may import :mod:`lib.methods`, :mod:`lib.data` and :mod:`lib.present`.
 """
 
-from lib.book.chapter import (MACHINE_KEY_PREFIX, ChapterData, balanced_frame, chapter_data, data_banner,
-                              glue, glue_all, glue_estimate, glue_if_truth, glue_machine, median_seconds,
-                              record, record_result, recorded, save_results, setup, show)
+from lib.book.chapter import (MACHINE_KEY_PREFIX, ChapterData, and_list, balanced_frame, chapter_data,
+                              data_banner, glue, glue_all, glue_estimate, glue_if_truth, glue_machine,
+                              median_seconds, record, record_result, recorded, save_results, setup, show)
 
-__all__ = ["MACHINE_KEY_PREFIX", "ChapterData", "balanced_frame", "chapter_data", "data_banner", "glue",
-           "glue_all", "glue_estimate", "glue_if_truth", "glue_machine", "median_seconds", "record",
+__all__ = ["MACHINE_KEY_PREFIX", "ChapterData", "and_list", "balanced_frame", "chapter_data", "data_banner",
+           "glue", "glue_all", "glue_estimate", "glue_if_truth", "glue_machine", "median_seconds", "record",
            "record_result", "recorded", "save_results", "setup", "show"]

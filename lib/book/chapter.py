@@ -93,6 +93,14 @@ def glue(key: str, value: Any, display: bool = False) -> None:
     _glue(key, _plain(value) if np.isscalar(value) else value, display=display)
 
 
+def and_list(items) -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"`` (empty for no items): lists in glued prose."""
+    items = [str(i) for i in items]
+    if len(items) < 2:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def glue_all(values: dict[str, Any]) -> None:
     """Glue every named value a section cites, in one call (keys as in the prose)."""
     for key, value in values.items():

@@ -19,6 +19,7 @@ import pandas as pd
 from lib.data.provincial import (CONTROLS, DEFAULT_SEED, DIMENSIONS, DIRECTIONS, EXTRA_CONTROLS,
                                  INDICATORS, LEVELS, MEDIATORS, ProvincialTruth, apply_sample,
                                  default_truth, load_provincial_panel, simulate_province_panel)
+from lib.book.chapter import and_list
 from lib.data.indices import entropy_index
 
 @dataclass(frozen=True)
@@ -447,10 +448,6 @@ ROBUSTNESS_PHRASES = {"added controls": "adding log GDP per capita and trade ope
                       "no municipalities": "the provinces without the four municipalities"}
 
 
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def robustness_text(rob: Mapping, targets: Mapping[str, float], *, persistence: float,
                     expected_lag: float = float("nan"), alpha: float = 0.05) -> tuple[str, str]:
     """Two passages on :func:`robustness`: the columns that re-estimate DT's effect, and the lag.
@@ -461,7 +458,7 @@ def robustness_text(rob: Mapping, targets: Mapping[str, float], *, persistence: 
     cols = [k for k in ROBUSTNESS_PHRASES if k in rob]
     c = {k: rob[k].coef(rob[k].spec["dname"]) for k in rob}
     parts = [f"{ROBUSTNESS_PHRASES[k]} {c[k]['estimate']:.3f} (s.e. {c[k]['std_error']:.3f})" for k in cols]
-    first = _join(parts)
+    first = and_list(parts)
     n_sig = sum(c[k]["p"] < alpha and c[k]["estimate"] > 0 for k in cols)
     sig = (f"all {len(cols)} are positive and significant at {alpha:.0%} (CRV1)" if n_sig == len(cols) else
            f"{n_sig} of the {len(cols)} are positive and significant at {alpha:.0%} (CRV1)")

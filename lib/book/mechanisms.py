@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from lib.book.chapter import record, record_result
+from lib.book.chapter import and_list, record, record_result
 from lib.data import published
 from lib.methods.mediation import PAPER_TABLES
 
@@ -88,3 +88,33 @@ def paper_n_sentence(printed_n: Mapping[int, int], table4_n: int) -> str:
 def printed_mechanism_ns() -> dict[int, int]:
     """The paper's printed N of each mechanism table (Tables 11-13)."""
     return {t: _printed(t, c, m)["n"] for m, (t, c) in PAPER_TABLES.items()}
+
+
+def truth_reading(gaps, mediators) -> str:
+    """The mediators' estimates against the truth (book's data): which bootstrap intervals of a·b
+    cover the true indirect effect, how far a and b lie in their own s.e., and, for each miss,
+    which path it comes from. ``gaps`` is :func:`lib.methods.mediation.truth_gaps`."""
+    covered = [m for m in mediators if gaps.loc[m, "ab_covered"]]
+    missed = [m for m in mediators if not gaps.loc[m, "ab_covered"]]
+    text = ("The bootstrap interval of a·b "
+            + (f"covers the true indirect effect for {and_list(covered)}" if covered else "")
+            + (" and " if covered and missed else "")
+            + (f"excludes it for {and_list(missed)}" if missed else "") + ". "
+            + "Measured in their own standard errors, the estimates of a lie "
+            + and_list(f"{abs(g):.1f}" for g in gaps["a_gap_se"]) + " from the truth and those of b "
+            + and_list(f"{abs(g):.1f}" for g in gaps["b_gap_se"]) + f" ({and_list(mediators)}).")
+    for m in missed:
+        ga, gb = gaps.loc[m, "a_gap_se"], gaps.loc[m, "b_gap_se"]
+        text += (f" For {m}, â is {abs(ga):.1f} s.e. {'above' if ga > 0 else 'below'} its truth "
+                 f"and b̂ {abs(gb):.1f} s.e. {'above' if gb > 0 else 'below'} its truth, so the "
+                 + ("miss comes mainly from b." if abs(gb) > abs(ga) else "miss comes mainly from a."))
+    return text
+
+
+def other_draws_values(draws) -> dict[str, float]:
+    """The same paths on other draws of the generator (:func:`lib.book.simulations.seed_paths`)."""
+    spec = draws.xs("Spec", level="mediator")
+    return {"other_a_gap_max": draws["a_gap_se"].abs().max(),
+            "other_b_gap_max": draws["b_gap_se"].abs().max(),
+            "other_spec_b_min": spec["b"].min(), "other_spec_b_max": spec["b"].max(),
+            "spec_b_truth_default": float(spec["b_truth"].iloc[0])}

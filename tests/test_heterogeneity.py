@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
+from lib.book import heterogeneity as HB
 from lib.methods import heterogeneity as H
 from lib.data import synthetic
 from lib.data.facts import sample_frame
@@ -202,13 +203,13 @@ def test_wald_known_truth(city_frame, seed):
 
 
 def test_published_group_effects_map_paper_terms():
-    size = H.published_group_effects("city_size")
+    size = HB.published_group_effects("city_size")
     assert list(size) == ["megacity", "large_medium"]
     assert size["large_medium"]["estimate"] == pytest.approx(-0.00438)
     assert size["megacity"]["stat"] == pytest.approx(8.53)
-    assert H.published_group_effects("region")["Central"]["term"] == "Mid*CBEC"
+    assert HB.published_group_effects("region")["Central"]["term"] == "Mid*CBEC"
     with pytest.raises(KeyError, match="no printed table"):
-        H.published_group_effects("cohort")
+        HB.published_group_effects("cohort")
 
 
 def test_comparison_table_and_skipped_levels(panel, ge):

@@ -1,4 +1,8 @@
-"""What the heterogeneity chapter (Tables 7-10) cites, and the sentences whose wording depends on the data.
+"""The heterogeneity chapter (Tables 7-10): the paper's groupings, its printed terms, and what the prose cites.
+
+:data:`GROUPINGS` and :func:`published_group_effects` are the paper's (its
+levels, table numbers and printed ``level*CBEC`` terms), kept out of the
+estimators, which take any grouping column.
 
 :func:`table7_values` (regions) and :func:`table10_values` (urban agglomerations)
 return the named values of their sections, including the readings whose wording
@@ -12,7 +16,56 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from lib.book.chapter import record, record_result
+from lib.data.published import published_estimate
 from lib.methods.heterogeneity import wald_equal
+
+
+#: The paper's groupings: panel column -> (levels in the paper's column order,
+#: the paper's table number).
+GROUPINGS: dict[str, tuple[tuple[str, ...], int]] = {
+    "region": (("East", "Central", "West", "Northeast"), 7),
+    "industry": (("secondary", "tertiary"), 8),
+    "city_size": (("megacity", "large_medium"), 9),
+    "agglomeration": (("JJJ", "YRD", "PRD"), 10),
+}
+
+
+#: The paper's printed term for each level (Tables 7-10), in column order.
+PAPER_TERMS: dict[str, dict[str, str]] = {
+    "region": {"East": "East*CBEC", "Central": "Mid*CBEC", "West": "West*CBEC",
+               "Northeast": "Northeast*CBEC"},
+    "industry": {"secondary": "Second*CBEC", "tertiary": "Third*CBEC"},
+    "city_size": {"megacity": "Large*CBEC", "large_medium": "Medium*CBEC"},
+    "agglomeration": {"JJJ": "JJJ*CBEC", "YRD": "Yangtz*CBEC", "PRD": "Pearl*CBEC"},
+}
+
+
+def published_group_effects(group: str) -> dict[str, dict[str, Any]]:
+    """The paper's printed ``level×CBEC`` estimates of one grouping: level -> printed dict.
+
+    The paper's parentheses in Tables 7-10 are t statistics (its notes say
+    standard errors); :func:`lib.data.published.published_estimate` records them as
+    ``stat_kind == "t"``.
+    """
+    if group not in PAPER_TERMS:
+        raise KeyError(f"no printed table for grouping {group!r}; groupings: {list(PAPER_TERMS)}")
+    table = GROUPINGS[group][1]
+    return {lev: published_estimate("cbec", table, i + 1, term)
+            for i, (lev, term) in enumerate(PAPER_TERMS[group].items())}
+
+
+def record_group_table(ge, table: int, truth: Mapping[str, float] | None) -> None:
+    """Record every level's three estimates (as printed, subsample, interacted) and the Wald test."""
+    paper = published_group_effects(ge.group)
+    for lev in ge.levels:
+        true = float(truth[lev]) if truth is not None else None
+        record_result(f"table{table}_{lev}_as_printed", ge.interaction[lev], ge.term(lev), truth=true,
+                      paper=paper[lev]["estimate"])
+        record_result(f"table{table}_{lev}_subsample", ge.subsamples[lev], "CBEC", truth=true)
+        record_result(f"table{table}_{lev}_interacted", ge.interacted, ge.term(lev), truth=true)
+    record(f"table{table}_wald_equal", estimate=ge.wald["statistic"], p=ge.wald["p"],
+           nobs=ge.interacted.nobs, df=ge.wald["df"], df_denom=ge.wald["df_denom"])
 
 
 def below_reading(n_below: int, n_levels: int) -> tuple[str, str]:

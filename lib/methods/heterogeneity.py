@@ -38,50 +38,11 @@ __all__ = [
     "classify_industry",
     "classify_city_size",
     "MEGACITY_THRESHOLD",
-    "GROUPINGS",
-    "PAPER_TERMS",
-    "published_group_effects",
 ]
 
 #: Urban resident population (10,000 persons) at or above which a city is a
 #: megacity (特大城市 and above): 5 million, the 2014 State Council standard.
 MEGACITY_THRESHOLD = 500.0
-
-#: The paper's groupings: panel column -> (levels in the paper's column order,
-#: the paper's table number).
-GROUPINGS: dict[str, tuple[tuple[str, ...], int]] = {
-    "region": (("East", "Central", "West", "Northeast"), 7),
-    "industry": (("secondary", "tertiary"), 8),
-    "city_size": (("megacity", "large_medium"), 9),
-    "agglomeration": (("JJJ", "YRD", "PRD"), 10),
-}
-
-
-#: The paper's printed term for each level (Tables 7-10), in column order.
-PAPER_TERMS: dict[str, dict[str, str]] = {
-    "region": {"East": "East*CBEC", "Central": "Mid*CBEC", "West": "West*CBEC",
-               "Northeast": "Northeast*CBEC"},
-    "industry": {"secondary": "Second*CBEC", "tertiary": "Third*CBEC"},
-    "city_size": {"megacity": "Large*CBEC", "large_medium": "Medium*CBEC"},
-    "agglomeration": {"JJJ": "JJJ*CBEC", "YRD": "Yangtz*CBEC", "PRD": "Pearl*CBEC"},
-}
-
-
-def published_group_effects(group: str) -> dict[str, dict[str, Any]]:
-    """The paper's printed ``level×CBEC`` estimates of one grouping: level -> printed dict.
-
-    The paper's parentheses in Tables 7-10 are t statistics (its notes say
-    standard errors); :func:`lib.data.published.published_estimate` records them as
-    ``stat_kind == "t"``.
-    """
-    from lib.data.published import published_estimate
-
-    if group not in PAPER_TERMS:
-        raise KeyError(f"no printed table for grouping {group!r}; groupings: {list(PAPER_TERMS)}")
-    table = GROUPINGS[group][1]
-    return {lev: published_estimate("cbec", table, i + 1, term)
-            for i, (lev, term) in enumerate(PAPER_TERMS[group].items())}
-
 
 def interaction_term(level: Any, dname: str) -> str:
     """Column name of ``1[group == level] × dname``, e.g. ``"East×CBEC"``."""

@@ -16,10 +16,17 @@
 The top floor: it may import :mod:`lib.methods`, :mod:`lib.data` and :mod:`lib.present`.
 """
 
-from lib.book.chapter import (MACHINE_KEY_PREFIX, ChapterData, and_list, balanced_frame, chapter_data,
-                              data_banner, glue, glue_all, glue_estimate, glue_if_truth, glue_machine,
-                              median_seconds, record, record_result, recorded, save_results, setup, show)
+# The chapter plumbing is imported on first use (PEP 562), so that `python -m lib.book.build`
+# with nothing to rebuild does not load numpy and pandas.
+_CHAPTER_NAMES = ("MACHINE_KEY_PREFIX", "ChapterData", "and_list", "balanced_frame", "chapter_data",
+                  "data_banner", "glue", "glue_all", "glue_estimate", "glue_if_truth", "glue_machine",
+                  "median_seconds", "record", "record_result", "recorded", "save_results", "setup", "show")
+__all__ = list(_CHAPTER_NAMES)
 
-__all__ = ["MACHINE_KEY_PREFIX", "ChapterData", "and_list", "balanced_frame", "chapter_data", "data_banner",
-           "glue", "glue_all", "glue_estimate", "glue_if_truth", "glue_machine", "median_seconds", "record",
-           "record_result", "recorded", "save_results", "setup", "show"]
+
+def __getattr__(name: str):
+    if name in _CHAPTER_NAMES:
+        from lib.book import chapter
+
+        return getattr(chapter, name)
+    raise AttributeError(f"module 'lib.book' has no attribute {name!r}")

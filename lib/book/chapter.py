@@ -26,12 +26,8 @@ import numpy as np
 import pandas as pd
 
 from lib import outputs_dir
+from lib.book.build import MACHINE_KEY_PREFIX
 
-#: Prefix of every glue key whose value depends on the machine (a timing; see
-#: :func:`glue_machine`). Such a value may appear only inside an element of
-#: class ``machine-dependent`` (a ``:class: machine-dependent`` admonition), and the
-#: output comparison ignores it: it is the only thing two builds may differ in.
-MACHINE_KEY_PREFIX = "machine_"
 
 
 @dataclass

@@ -190,3 +190,13 @@ def test_and_list_and_the_mediators_truth_reading():
             "Envir).") in text
     assert text.endswith("For Spec, â is 0.3 s.e. below its truth and b̂ 2.5 s.e. above its truth, so "
                          "the miss comes mainly from b.")
+
+
+def test_the_audit_counts_glue_calls_and_hidden_cells(tmp_path):
+    from lib.book.audit import chapter_stats
+
+    md = tmp_path / "c.md"
+    md.write_text("# T\n\n```{code-cell} ipython3\n:tags: [remove-cell]\n\nbook.glue(\"a\", 1)\n"
+                  "book.record(\"b\", estimate=1)\nx = 1\n```\n\n```{code-cell} ipython3\n"
+                  "book.glue_all({})\n```\n")
+    assert chapter_stats(md) == {"glue_calls": 3, "longest_hidden_cell": 3, "at_line": 3}

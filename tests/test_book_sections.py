@@ -200,3 +200,15 @@ def test_the_audit_counts_glue_calls_and_hidden_cells(tmp_path):
                   "book.record(\"b\", estimate=1)\nx = 1\n```\n\n```{code-cell} ipython3\n"
                   "book.glue_all({})\n```\n")
     assert chapter_stats(md) == {"glue_calls": 3, "longest_hidden_cell": 3, "at_line": 3}
+
+
+def test_psm_counts_and_support_words():
+    assert [PT.support_loss_word(n, 10) for n in (10, 6, 3, 0)] == ["all", "most", "some", "none"]
+    counts = SimpleNamespace(counts={"treated_cities": 1, "treated_city_years": 1})
+    strict = {"kernel": SimpleNamespace(att=0.02, se=0.01, true_att=lambda t: 0.01,
+                                        counts={"treated_cities": 40, "treated_city_years": 90})}
+    pooled = SimpleNamespace(att=-0.05, se=0.02, true_att=lambda t: 0.01)
+    v = PT.cohort_match_values(strict, pooled, counts, None, other_controls="never")
+    assert v["alt_controls_sentence"] == ('With cohort_controls = "never" instead, the kernel estimate '
+                                          'covers 1 pilot city (1 treated city-year).')
+    assert v["strict_gap_se"] == pytest.approx(1.0) and v["pooled_gap_se"] == pytest.approx(3.0)

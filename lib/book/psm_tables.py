@@ -79,3 +79,58 @@ def record_table6(kernel, nn, nn_boot, re_boot, truth, paper: Mapping[str, Mappi
 
 
 __all__ = ["truth_clause", "table6_reading", "table6_values", "record_table6"]
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def cohort_match_values(strict, pooled, alt, truth, *, other_controls: str) -> dict[str, Any]:
+    """The stricter cohort-matched DID (kernel) against the pooled kernel ATT, and the other
+    control group's coverage in words (keys ``strict_*``, ``pooled_gap_se``, ``alt_controls_sentence``)."""
+    sk = strict["kernel"]
+    return {
+        "strict_att": sk.att, "strict_se": sk.se, "strict_truth": sk.true_att(truth),
+        "strict_rows": sk.counts["treated_city_years"], "strict_cities": sk.counts["treated_cities"],
+        "strict_gap_se": abs(sk.att - sk.true_att(truth)) / sk.se,
+        "pooled_gap_se": abs(pooled.att - pooled.true_att(truth)) / pooled.se,
+        "alt_controls_sentence": (
+            f'With cohort_controls = "{other_controls}" instead, the kernel estimate covers '
+            f'{_count(alt.counts["treated_cities"], "pilot city", "pilot cities")} '
+            f'({alt.counts["treated_city_years"]} treated '
+            f'{"city-year" if alt.counts["treated_city_years"] == 1 else "city-years"}).'),
+    }
+
+
+def record_cohort_match(strict, truth) -> None:
+    for m, r in strict.items():
+        record(f"cohort-matched DID ({m})", estimate=r.att, std_error=r.se,
+               nobs=r.counts["treated_city_years"], truth=r.true_att(truth), **r.spec)
+
+
+def support_loss_word(n_lost: int, n_pilot: int) -> str:
+    """How many pilot city-years the support condition removed: all, most, some or none."""
+    if n_lost == n_pilot:
+        return "all"
+    return "most" if n_lost > n_pilot / 2 else "some" if n_lost else "none"
+
+
+def literal_values(literal, pilot, truth, true_att: float, *, synthetic: bool) -> dict[str, Any]:
+    """The literal (ever-pilot) reading of eq. (8): counts on and off support, and, on the book's
+    data, how its estimand is diluted. ``pilot`` flags the matched treated rows that are pilot
+    city-years (``CBEC == 1``)."""
+    on = literal.on_support
+    n_lost = int((pilot & ~on).sum())
+    values = {"literal_att": literal.att, "literal_n_all": len(pilot), "literal_n_pilot": int(pilot.sum()),
+              "literal_off": literal.n_off_support, "literal_off_pilot": n_lost,
+              "literal_on": literal.n_treated, "literal_on_pilot": int((pilot & on).sum()),
+              "literal_truth_sentence": ""}
+    if synthetic:
+        lost = support_loss_word(n_lost, int(pilot.sum()))
+        values["literal_truth_sentence"] = (
+            "The estimand is diluted by the pre-pilot years"
+            + (f" and again by the loss of {lost} pilot years to the support condition" if n_lost else "")
+            + f": its truth is {literal.true_att(truth):.4f}, against "
+            f"{literal.true_att(truth, support_only=False):.4f} over all {len(pilot):,} ever-pilot "
+            f"city-years before trimming and {true_att:.4f} for the pilot city-years. ")
+    return values

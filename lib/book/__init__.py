@@ -9,9 +9,11 @@
 * :mod:`lib.book.preview` -- one chapter's preview;
 * :mod:`lib.book.describe` -- the data chapter's descriptives;
 * :mod:`lib.book.fdi` -- the companion paper's chapter helpers;
-* :mod:`lib.book.event_study` -- what the event-study chapter's prose cites;
+* :mod:`lib.book.event_study`, :mod:`~lib.book.placebo`, :mod:`~lib.book.psm_tables`,
+  :mod:`~lib.book.heterogeneity`, :mod:`~lib.book.mechanisms` -- what each section's prose
+  cites, and the wording that depends on the data;
 * :mod:`lib.book.simulations` -- the simulation experiments on fresh draws of the generator;
-* :mod:`lib.book.compare` -- paper | book | truth comparisons.
+* :mod:`lib.book.audit` -- ``python -m lib.book.audit``: glue calls and hidden cells, counted.
 
 The top floor: it may import :mod:`lib.methods`, :mod:`lib.data` and :mod:`lib.present`.
 """

@@ -212,3 +212,17 @@ def test_psm_counts_and_support_words():
     assert v["alt_controls_sentence"] == ('With cohort_controls = "never" instead, the kernel estimate '
                                           'covers 1 pilot city (1 treated city-year).')
     assert v["strict_gap_se"] == pytest.approx(1.0) and v["pooled_gap_se"] == pytest.approx(3.0)
+
+
+def test_simulation_values_word_the_mean_errors():
+    from lib.book import simulations as SIM
+
+    sim = pd.DataFrame({"truth": [0.02] * 4, "TWFE": [0.011, 0.012, 0.010, 0.011],
+                        "CS never": [0.025, 0.015, 0.022, 0.018], "CS not yet": [0.02] * 4})
+    sim.attrs["failed"] = [(7, "boom")]
+    v = SIM.simulation_values(sim, reps=5, synthetic=False)
+    assert v["sim_reps"] == 4 and v["sim_failed"].endswith("left out: 1 of 5.")
+    assert v["sim_twfe_bias"] == pytest.approx(-0.009) and v["sim_cs_zero"] == "indistinguishable from zero"
+    assert v["sim_bias_vs_noise"] == "large" and v["sim_panel_note"].startswith("(the simulation always")
+    sim.attrs["failed"] = []
+    assert SIM.simulation_values(sim, reps=4, synthetic=True)["sim_failed"] == "All 4 draws completed."

@@ -68,6 +68,18 @@ def _read(path: Path) -> str:
     return path.read_text().strip() if path.exists() else ""
 
 
+def _jupyter_book(*args: str, quiet: bool = False) -> int:
+    """Run ``jupyter-book build ROOT --builder html ARGS`` from the environment's own bin
+    (``quiet``: without its standard output)."""
+    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(ROOT), "--builder", "html",
+           *args]
+    print("$ " + " ".join(cmd), flush=True)
+    # The book's tables and figures always go to outputs/ (served as _static), whatever
+    # a caller's environment says.
+    env = {k: v for k, v in os.environ.items() if k != "CBEC_BOOK_OUTPUTS"}
+    return subprocess.call(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL if quiet else None)
+
+
 def build(strict: bool = False, force: bool = False) -> int:
     """Build ``_build/html``; return the process exit code."""
     started = time.perf_counter()
@@ -92,16 +104,8 @@ def build(strict: bool = False, force: bool = False) -> int:
     for sub in ("tables", "figures", "results"):
         (ROOT / "outputs" / sub).mkdir(parents=True, exist_ok=True)
 
-    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(ROOT), "--builder", "html"]
-    if rebuild_all:
-        cmd.append("--all")
-    if strict:
-        cmd += ["-W", "-n", "--keep-going"]
-    print("$ " + " ".join(cmd), flush=True)
-    # The book's tables and figures always go to outputs/ (served as _static), whatever
-    # a caller's environment says.
-    env = {k: v for k, v in os.environ.items() if k != "CBEC_BOOK_OUTPUTS"}
-    code = subprocess.call(cmd, cwd=ROOT, env=env)
+    code = _jupyter_book(*(["--all"] if rebuild_all else []),
+                         *(["-W", "-n", "--keep-going"] if strict else []))
     if code != 0:
         reports = BUILD_DIR / "html" / "reports"
         print(f"\nBook build FAILED (exit {code}). Execution reports, if any: {reports}",
@@ -271,11 +275,7 @@ def check_determinism(keep: Path | None = None) -> int:
     sites = []
     for run in ("a", "b"):
         out = top / run
-        cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(ROOT),
-               "--builder", "html", "--all", "--path-output", str(out)]
-        print(f"$ {' '.join(cmd)}", flush=True)
-        env = {k: v for k, v in os.environ.items() if k != "CBEC_BOOK_OUTPUTS"}
-        if subprocess.call(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL) != 0:
+        if _jupyter_book("--all", "--path-output", str(out), quiet=True) != 0:
             print(f"build {run} FAILED; its output is in {out}", file=sys.stderr)
             return 1
         sites.append(out / "_build" / "html")

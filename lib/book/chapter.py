@@ -29,7 +29,6 @@ from lib import outputs_dir
 from lib.book.build import MACHINE_KEY_PREFIX
 
 
-
 @dataclass
 class _ChapterState:
     chapter: str = ""

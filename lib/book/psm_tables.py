@@ -97,8 +97,7 @@ def cohort_match_values(strict, pooled, alt, truth, *, other_controls: str) -> d
         "alt_controls_sentence": (
             f'With cohort_controls = "{other_controls}" instead, the kernel estimate covers '
             f'{_count(alt.counts["treated_cities"], "pilot city", "pilot cities")} '
-            f'({alt.counts["treated_city_years"]} treated '
-            f'{"city-year" if alt.counts["treated_city_years"] == 1 else "city-years"}).'),
+            f'({_count(alt.counts["treated_city_years"], "treated city-year", "treated city-years")}).'),
     }
 
 

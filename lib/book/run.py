@@ -312,6 +312,15 @@ def _swap_into_place(partial: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _keep_aside(partial: Path, target: Path, suffix: str) -> Path:
+    """Rename an unfinished ``partial`` folder to ``target`` + ``suffix`` (``.failed``,
+    ``.interrupted``), replacing an older one; ``target`` itself is left as it was."""
+    kept = target.with_name(target.name + suffix)
+    shutil.rmtree(kept, ignore_errors=True)
+    partial.rename(kept)
+    return kept
+
+
 def _new_partial(target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
@@ -333,10 +342,7 @@ def run_chapter(chapter: str, parameters: dict[str, Any], out_dir: Path) -> RunR
     try:
         seconds, error = _execute(chapter, parameters, partial)
     except KeyboardInterrupt:
-        kept = target.with_name(target.name + ".interrupted")
-        shutil.rmtree(kept, ignore_errors=True)
-        partial.rename(kept)
-        raise RunInterrupted(chapter, kept) from None
+        raise RunInterrupted(chapter, _keep_aside(partial, target, ".interrupted")) from None
     finally:
         if previous is None:
             os.environ.pop("CBEC_BOOK_OUTPUTS", None)
@@ -345,10 +351,7 @@ def run_chapter(chapter: str, parameters: dict[str, Any], out_dir: Path) -> RunR
     if error is None:
         _swap_into_place(partial, target)
         return RunResult(chapter, parameters, target, seconds)
-    failed = target.with_name(target.name + ".failed")
-    shutil.rmtree(failed, ignore_errors=True)
-    partial.rename(failed)
-    return RunResult(chapter, parameters, failed, seconds, error)
+    return RunResult(chapter, parameters, _keep_aside(partial, target, ".failed"), seconds, error)
 
 
 def _cell_error(chapter: str, err, nb) -> str:
@@ -541,11 +544,8 @@ def run_grid(chapter: str, grid: dict[str, list[str]], base: dict[str, Any], out
         else:
             results = [_worker(t) for t in tasks]
     except KeyboardInterrupt:
-        _stop_descendants()
-        kept = target.with_name(target.name + ".interrupted")
-        shutil.rmtree(kept, ignore_errors=True)
-        partial.rename(kept)
-        raise RunInterrupted(f"{chapter} grid", kept) from None
+        _stop_descendants()  # the workers must be gone before their folder moves
+        raise RunInterrupted(f"{chapter} grid", _keep_aside(partial, target, ".interrupted")) from None
     table = partial / f"{chapter}_grid.csv"
     pd.DataFrame(_grid_rows(chapter, runs, labels, results)).to_csv(table, index=False)
     _swap_into_place(partial, target)

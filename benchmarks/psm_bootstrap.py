@@ -35,8 +35,9 @@ from scipy import special  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lib import book
-from lib.methods import psm# noqa: E402
+from lib import book  # noqa: E402
+from lib.data.published import MATCHING_VARIABLES  # noqa: E402
+from lib.methods import psm  # noqa: E402
 
 REPS, SEED, H = 500, 20241123, 0.06
 
@@ -95,7 +96,8 @@ def timed(fn, runs: int = 3):
 
 def main() -> None:
     data = book.chapter_data()
-    score = psm.propensity_score(data.frame, treatment="CBEC", outcome="Inno", idname="city_id", tname="year")
+    score = psm.propensity_score(data.frame, treatment="CBEC", covariates=MATCHING_VARIABLES,
+                                 outcome="Inno", idname="city_id", tname="year")
     print(f"kernel-matching ATT, city bootstrap: {REPS} reps, {score.counts()['rows']:,} city-years, "
           f"280 cities; single-threaded (OPENBLAS/OMP/MKL_NUM_THREADS=1); median of 3 runs")
     rows = []

@@ -1,12 +1,15 @@
 """Hand-written twins of the staggered-DID estimators the book takes from diff-diff.
 
 Not used at run time: ``lib.methods.staggered`` calls diff-diff (pinned) for
-Goodman-Bacon and Sun-Abraham. These are the book's earlier, independent
+Goodman-Bacon, Callaway-Sant'Anna and Sun-Abraham. These are the book's earlier, independent
 implementations, kept as oracles: ``tests/test_staggered.py`` checks diff-diff
 against them (and them against linearmodels and closed forms) on small panels.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -106,3 +109,203 @@ def sun_abraham_by_hand(frame: pd.DataFrame, *, yname: str, idname: str, tname: 
     att = {"estimate": float(wa @ delta), "std_error": float(np.sqrt(max(wa @ V @ wa, 0.0))),
            "nobs": int(cells.loc[postc, "nobs"].sum())}
     return est, ce, att, params
+
+
+# ------------------------------------------------------------------ Callaway-Sant'Anna
+def _se(psi: np.ndarray) -> np.ndarray:
+    """Standard error from influence functions scaled so that est - theta = mean(psi)."""
+    n = psi.shape[0]
+    return np.sqrt((psi**2).sum(axis=0)) / n
+
+
+def _wif(G: np.ndarray, groups: np.ndarray, pg: np.ndarray) -> np.ndarray:
+    """Influence of estimating the weights pg_j / sum(pg) (R ``did:::wif``)."""
+    ind = (G[:, None] == groups[None, :]).astype(float)
+    s = pg.sum()
+    if1 = (ind - pg[None, :]) / s
+    if2 = (ind - pg[None, :]).sum(axis=1, keepdims=True) * (pg[None, :] / s**2)
+    return if1 - if2
+
+
+@dataclass(frozen=True)
+class HandAggregatedATT:
+    """An aggregation by hand; ``influence`` holds its unit x row influence functions."""
+
+    kind: str
+    estimates: pd.DataFrame
+    overall: dict
+    influence: np.ndarray = field(repr=False)
+    crit_value: float = float(stats.norm.ppf(0.975))
+    spec: dict = field(default_factory=dict)
+
+    def tidy(self) -> pd.DataFrame:
+        return self.estimates.copy()
+
+@dataclass(frozen=True)
+class HandCallawaySantAnna:
+    """ATT(g,t) by hand, with the unit x cell ``influence`` functions and each unit's ``cohort``."""
+
+    att_gt: pd.DataFrame
+    influence: np.ndarray = field(repr=False)
+    cohort: np.ndarray = field(repr=False)
+    nobs: int = 0
+    n_units: int = 0
+    n_dropped: int = 0
+    drop_reasons: dict = field(default_factory=dict)
+    spec: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    def tidy(self) -> pd.DataFrame:
+        return self.att_gt.copy()
+
+    def aggregate(self, kind: Literal["simple", "group", "event"] = "simple", *,
+                  n_bootstrap: int = 0, seed: int | None = None, level: float = 0.95,
+                  min_e: float = -np.inf, max_e: float = np.inf) -> "HandAggregatedATT":
+        """R ``did::aggte`` by hand, with the ``did:::wif`` term and a seeded Rademacher band."""
+        a = self.att_gt
+        psi = self.influence
+        G = self.cohort
+        n = psi.shape[0]
+        groups = a["group"].to_numpy(dtype=float)
+        pg_of = {g: float(np.mean(G == g)) for g in np.unique(groups)}
+        pg = np.array([pg_of[g] for g in groups])
+        att = a["estimate"].to_numpy()
+        post = a["post"].to_numpy()
+
+        def combine(keep: np.ndarray, weights: np.ndarray | None = None, with_wif: bool = True):
+            idx = np.flatnonzero(keep)
+            w = pg[idx] / pg[idx].sum() if weights is None else weights
+            est = float(w @ att[idx])
+            inf = psi[:, idx] @ w
+            if with_wif and weights is None:
+                inf = inf + _wif(G, groups[idx], pg[idx]) @ att[idx]
+            return est, inf
+
+        rows, infs = [], []
+        if kind == "simple":
+            est, inf = combine(post)
+            index, rows, infs = ["ATT"], [est], [inf]
+            overall_est, overall_inf = est, inf
+        elif kind == "group":
+            index = sorted(np.unique(groups[post]))
+            for g in index:
+                keep = post & (groups == g)
+                est, inf = combine(keep, np.full(keep.sum(), 1 / keep.sum()))
+                rows.append(est)
+                infs.append(inf)
+            th, Th = np.array(rows), np.column_stack(infs)
+            pgg = np.array([pg_of[g] for g in index])
+            w = pgg / pgg.sum()
+            overall_est = float(w @ th)
+            overall_inf = Th @ w + _wif(G, np.array(index), pgg) @ th
+            index = [int(g) if float(g).is_integer() else g for g in index]
+        elif kind == "event":
+            e_all = a["event_time"].to_numpy(dtype=float)
+            index = [e for e in sorted(np.unique(e_all)) if min_e <= e <= max_e]
+            for e in index:
+                est, inf = combine(e_all == e)
+                rows.append(est)
+                infs.append(inf)
+            pos = [j for j, e in enumerate(index) if e >= 0]
+            overall_est = float(np.mean([rows[j] for j in pos]))
+            overall_inf = np.column_stack([infs[j] for j in pos]).mean(axis=1)
+            index = [int(e) for e in index]
+        else:
+            raise ValueError(f"aggregate: kind must be 'simple', 'group' or 'event', got {kind!r}")
+        Psi = np.column_stack(infs)
+        se = _se(Psi)
+        z = float(stats.norm.ppf(0.5 + level / 2))
+        est = pd.DataFrame({"estimate": rows, "std_error": se, "ci_lower": np.array(rows) - z * se,
+                            "ci_upper": np.array(rows) + z * se},
+                           index=pd.Index(index, name={"simple": "", "group": "group",
+                                                       "event": "event_time"}[kind]))
+        crit = z
+        if n_bootstrap and kind != "simple":
+            rng = np.random.default_rng(seed)
+            ok = se > 0
+            sup = np.empty(n_bootstrap)
+            for b in range(n_bootstrap):
+                v = rng.choice([-1.0, 1.0], size=n)
+                sup[b] = np.max(np.abs(v @ Psi[:, ok] / n) / se[ok])
+            crit = float(np.quantile(sup, level))
+            est["cband_lower"] = est["estimate"] - crit * se
+            est["cband_upper"] = est["estimate"] + crit * se
+        overall = {"estimate": overall_est, "std_error": float(_se(overall_inf[:, None])[0])}
+        return HandAggregatedATT(kind=kind, estimates=est, overall=overall, influence=Psi,
+                             crit_value=crit, spec=dict(self.spec, aggregation=kind,
+                                                        n_bootstrap=n_bootstrap, seed=seed))
+
+
+def callaway_santanna_by_hand(data: pd.DataFrame, *, yname: str, idname: str, tname: str,
+                              gname: str, control_group: str = "never_treated",
+                              base_period: str = "varying",
+                              level: float = 0.95) -> HandCallawaySantAnna:
+    """ATT(g,t) by hand: the equation and conventions of ``lib.methods.staggered.callaway_santanna``,
+    with the influence functions psi_i = (n/n_g)1{G=g}(dY - mean_g) - (n/n_C)1{C}(dY - mean_C)
+    behind the s.e. sqrt(sum psi^2)/n and the aggregations (``HandCallawaySantAnna.aggregate``)."""
+    if control_group not in ("never_treated", "not_yet_treated"):
+        raise ValueError(f"control_group must be 'never_treated' or 'not_yet_treated', got "
+                         f"{control_group!r}")
+    if base_period not in ("varying", "universal"):
+        raise ValueError(f"base_period must be 'varying' or 'universal', got {base_period!r}")
+    w = _wide_panel(data, yname=yname, idname=idname, tname=tname, gname=gname,
+                    fn="callaway_santanna")
+    Y, G, per = w.Y, w.G, w.periods
+    drop_reasons = dict(w.drop_reasons)
+    n_dropped = w.n_dropped
+    early = np.isfinite(G) & (G <= per[0])
+    if early.any():
+        drop_reasons["treated in the first period (no pre-period)"] = int(early.sum() * len(per))
+        n_dropped += int(early.sum() * len(per))
+        Y, G = Y[~early], G[~early]
+    G = np.where(G > per[-1], np.inf, G)
+    never = ~np.isfinite(G)
+    if control_group == "never_treated" and not never.any():
+        raise ValueError("callaway_santanna: control_group='never_treated' but no unit is never "
+                         f"treated (all have a finite {gname!r}); use control_group='not_yet_treated'")
+    n = Y.shape[0]
+    pos = {t: j for j, t in enumerate(per)}
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    rows, infs, skipped = [], [], []
+    for g in np.unique(G[np.isfinite(G)]):
+        treat = G == g
+        ng = treat.sum()
+        for t in per:
+            post = t >= g
+            b = g - 1 if (post or base_period == "universal") else per[pos[t] - 1] if pos[t] > 0 else None
+            if b is None or b not in pos or b == t:
+                continue
+            if control_group == "never_treated":
+                ctrl = never
+            else:
+                ctrl = never | ((G > max(t, b)) & (G != g))
+            nc = ctrl.sum()
+            if nc == 0:
+                skipped.append((int(g), int(t)))
+                continue
+            dy = Y[:, pos[t]] - Y[:, pos[b]]
+            mg, mc = dy[treat].mean(), dy[ctrl].mean()
+            psi = (n / ng) * treat * (dy - mg) - (n / nc) * ctrl * (dy - mc)
+            rows.append({"group": g, "time": t, "event_time": t - g, "estimate": mg - mc,
+                         "n_treated": int(ng), "n_control": int(nc), "base_period": b,
+                         "post": bool(post)})
+            infs.append(psi)
+    if not rows:
+        raise ValueError("callaway_santanna: no group-time cell has both treated and control units")
+    att = pd.DataFrame(rows)
+    Psi = np.column_stack(infs)
+    att["std_error"] = _se(Psi)
+    att["ci_lower"] = att["estimate"] - z * att["std_error"]
+    att["ci_upper"] = att["estimate"] + z * att["std_error"]
+    for c in ("group", "time", "event_time", "base_period"):
+        att[c] = att[c].astype(int) if np.all(np.mod(att[c], 1) == 0) else att[c]
+    att = att[["group", "time", "event_time", "estimate", "std_error", "ci_lower", "ci_upper",
+               "n_treated", "n_control", "base_period", "post"]]
+    return HandCallawaySantAnna(att_gt=att, influence=Psi, cohort=G, nobs=int(Y.size), n_units=n,
+                            n_dropped=n_dropped, drop_reasons=drop_reasons,
+                            spec=dict(yname=yname, idname=idname, tname=tname, gname=gname,
+                                      control_group=control_group, base_period=base_period,
+                                      backend="by hand"),
+                            extra={"skipped_cells": skipped})
+
+

@@ -84,9 +84,16 @@ def test_the_checker_sees_a_forbidden_import(tmp_path):
     assert {_floor(m) for _, m in _imports(probe)} == {"book", "methods", "root"}
 
 
-#: Column names of the book's own panels (the city and the provincial one).
-PANEL_COLUMNS = {"city_id", "year", "Inno", "CBEC", "treated", "adoption_year", "batch", "province",
-                 "FDI", "DT", "region", "Diginf", "Spec", "Envir", "infra_level", "city"}
+def _panel_columns() -> set[str]:
+    """Column names of the book's own panels (the city and the provincial one), from their
+    generators, plus the raw facts' names."""
+    from lib.data import provincial, synthetic
+
+    return {*synthetic.PANEL_COLUMNS, *provincial.PANEL_COLUMNS, "city", "treated"}
+
+
+#: Years of the book's panels: a default base year or window is as China-specific as a column.
+PANEL_YEARS = set(range(2010, 2023))
 
 
 def _public_callables():
@@ -105,14 +112,17 @@ def _public_callables():
                 yield f"{module.__name__}.{name}", obj
 
 
-def test_no_estimator_default_names_a_column_of_the_books_panels():
+def test_no_estimator_default_names_a_column_or_a_year_of_the_books_panels():
+    columns = _panel_columns()
+    assert {"Inno", "lnpop", "urban_pop", "FDI", "DT"} <= columns   # the generators' names were read
     bad = []
     for qualname, fn in _public_callables():
         for p in inspect.signature(fn).parameters.values():
             default = p.default
             values = (list(default) if isinstance(default, (tuple, list))
                       else list(default.values()) if isinstance(default, dict) else [default])
-            hits = [v for v in values if isinstance(v, str) and v in PANEL_COLUMNS]
-            if hits:
+            hits = [v for v in values if isinstance(v, str) and v in columns]
+            years = [v for v in values if "year" in p.name and isinstance(v, int) and v in PANEL_YEARS]
+            if hits or years:
                 bad.append(f"{qualname}({p.name}={default!r})")
-    assert not bad, "defaults naming the book's columns:\n  " + "\n  ".join(bad)
+    assert not bad, "defaults naming the book's columns or years:\n  " + "\n  ".join(bad)

@@ -226,3 +226,116 @@ def test_simulation_values_word_the_mean_errors():
     assert v["sim_bias_vs_noise"] == "large" and v["sim_panel_note"].startswith("(the simulation always")
     sim.attrs["failed"] = []
     assert SIM.simulation_values(sim, reps=4, synthetic=True)["sim_failed"] == "All 4 draws completed."
+
+
+# ------------------------------------------------------------------ staggered DID chapter
+def _summary(twfe=0.010, cs=0.017):
+    names = ["TWFE", "TWFE + controls", "Sun-Abraham", "Callaway-Sant'Anna (never treated)",
+             "Callaway-Sant'Anna (not yet treated)"]
+    return pd.DataFrame({"estimate": [twfe, twfe + 0.001, cs, cs, cs + 0.001],
+                         "std_error": [0.002, 0.002, 0.004, 0.004, 0.004], "p": 0.01,
+                         "nobs": 100, "target": [0.011, 0.012, 0.016, 0.016, 0.016],
+                         "truth": 0.016}, index=names)
+
+
+@pytest.mark.parametrize("true_att, synthetic, start", [
+    (0.0105, True, "On this draw of the data TWFE lands nearer"),
+    (0.0165, True, "On this draw of the data the robust estimators land nearer"),
+    (np.nan, False, "On a reader's own data there is no truth"),
+])
+def test_staggered_summary_says_which_side_is_nearer_the_truth(true_att, synthetic, start):
+    from lib.book import staggered_sections as S
+
+    v = S.summary_values(_summary(), {"TWFE": {"estimate": 0.02}}, true_att, synthetic=synthetic)
+    assert v["sum_nearer"].startswith(start)
+    assert v["sum_twfe"] == 0.010 and v["sum_csn"] == 0.017
+    assert (v["sum_truth"] == "") is (not synthetic)
+    assert v.records["TWFE"]["paper"] == 0.02 and v.records["Sun-Abraham"]["paper"] is None
+
+
+def test_staggered_bias_sentence_only_on_the_books_data():
+    from lib.book import staggered_sections as S
+
+    summary = _summary()
+    split = S.bias_split(summary)
+    assert split.loc["TWFE", "bias (target − truth)"] == pytest.approx(-0.005)
+    text = S.bias_values(split, summary, synthetic=True)["bias_text"]
+    assert "misses the truth by -0.0050" in text and "0.3 of their standard errors (0.0040)" in text
+    reader = S.bias_values(split, summary, synthetic=False)
+    assert "no truth" in reader["bias_text"] and reader["se_ratio"] == pytest.approx(2.0)
+
+
+def test_staggered_cohort_values_blank_a_single_unit_cohorts_se():
+    from lib.book import staggered_sections as S
+
+    grp = SimpleNamespace(estimates=pd.DataFrame({"estimate": [0.04, 0.03], "std_error": [1e-5, 0.004]},
+                                                 index=pd.Index([2015, 2016], name="group")))
+    n = pd.Series({2015: 1, 2016: 6})
+    v = S.cohort_values(grp, n, pd.Series({2015: 0.05}))
+    assert v["cs_smallest_cohort"] == 2015 and v["cs_smallest_n"] == 1
+    assert v["cs_single_note"].startswith("With a single treated city")
+    assert v.records["cs_cohort_2015"]["std_error"] is None
+    assert v.records["cs_cohort_2016"]["std_error"] == 0.004 and np.isnan(v.records["cs_cohort_2016"]["truth"])
+    assert S.cohort_values(grp, pd.Series({2015: 2, 2016: 6}), pd.Series(dtype=float))["cs_single_note"] == ""
+
+
+def test_glue_all_records_what_a_section_cites(monkeypatch):
+    from lib.book import chapter
+
+    glued = {}
+    monkeypatch.setattr(chapter, "glue", lambda k, v: glued.__setitem__(k, v))
+    monkeypatch.setattr(chapter._STATE, "estimates", {})
+    chapter.glue_all(chapter.Cited({"a": 1.5}, records={"est": dict(estimate=2.0, nobs=3)}))
+    assert glued == {"a": 1.5}
+    assert chapter.recorded()["est"]["estimate"] == 2.0 and chapter.recorded()["est"]["nobs"] == 3
+
+
+# ------------------------------------------------------------------ theory, heterogeneity, PSM, FDI
+def test_theory_verdicts_and_the_wedges_log_shift():
+    from lib.book import theory_sections as T
+
+    assert T.verdict(SimpleNamespace(holds=True)) == "holds"
+    assert T.verdict(SimpleNamespace(holds=False)) == "does NOT hold"
+    statics = pd.DataFrame({"t": [0, 10, 0, 10], "value": [0.0, 0.0, 0.2, 0.2],
+                            "lnY": [1.0, 3.0, 1.0 + np.log(0.8), 3.0 + np.log(0.8)]})
+    v = T.wedge_values(statics)
+    assert v["tau_shift"] == pytest.approx(-np.log(0.8)) and v["tau_hi"] == 0.2
+    rec = v.records["ln Y shift at the largest tau"]
+    assert rec["estimate"] == pytest.approx(rec["truth"], abs=1e-12)
+
+
+def test_interaction_values_name_each_level_and_leave_truth_blank_without_one():
+    from lib.book import heterogeneity as HB
+
+    params = pd.Series({"a×D": 0.1, "b×D": 0.3})
+    ge = SimpleNamespace(wald={"statistic": 2.5, "p": 0.11}, interacted=SimpleNamespace(params=params),
+                         interaction={"a": SimpleNamespace(params=pd.Series({"a×D": 0.05}))},
+                         term=lambda level: f"{level}×D")
+    v = HB.interaction_values(ge, "t8", {"a": 0.12, "b": 0.25}, short={"a": "x", "b": "y"}, printed="a")
+    assert v == {"t8_wald_F": 2.5, "t8_wald_p": 0.11, "t8_x_printed": 0.05, "t8_x_interacted": 0.1,
+                 "t8_x_truth": 0.12, "t8_y_interacted": 0.3, "t8_y_truth": 0.25}
+    blank = HB.interaction_values(ge, "t8", None, short={"a": "x", "b": "y"}, printed="a")
+    assert np.isnan(blank["t8_x_truth"]) and np.isnan(blank["t8_y_truth"])
+
+
+def test_psm_score_sentence_only_on_the_books_data_and_the_papers_counts():
+    from lib.book import psm_tables as P
+
+    score = SimpleNamespace(counts=lambda: {"rows": 100, "treated": 10, "control": 90, "dropped": 4},
+                            pseudo_r2=0.3, lr_chi2=55.0)
+    assert P.score_values(score, synthetic=True)["score_design"].startswith(" Selection on observables")
+    assert P.score_values(score, synthetic=False)["score_design"] == ""
+    frame = pd.DataFrame({"id": [1, 1, 2, 2, 3, 3], "ever": [1, 1, 0, 0, 1, 1], "D": [0, 1, 0, 0, 0, 0]})
+    v = P.paper_reading_values(pd.Series([0.1, 0.2, 0.3]), frame, paper_counts={"treated": 30, "control": 5},
+                               cbec_mean_paper=0.09, dname="D", treated="ever", idname="id")
+    assert v["n_pilot_cities"] == 2 and v["ever_share"] == pytest.approx(4 / 6)
+    assert v["p6_sum"] == 35 and v["n_cbec_rows"] == 1 and v["share_median"] == 0.2
+
+
+def test_fdi_gap_reading_without_a_truth():
+    from lib.book import fdi as F
+
+    gaps = pd.DataFrame({"gap": [0.01], "s.e.": [0.02], "target": [np.nan]}, index=["pooled slope"])
+    v = F.gap_values(gaps, None, synthetic=False)
+    assert v["gap_text"].startswith("No truth is known")
+    assert v.records["gap pooled slope"]["mean_gap_draws"] is None

@@ -21,7 +21,7 @@ import statsmodels.formula.api as smf
 
 from lib.book import heterogeneity as HB
 from lib.methods import heterogeneity as H
-from lib.data import synthetic
+from lib.data import groups as G, synthetic
 from lib.data.facts import sample_frame
 
 VCOV = {"CRV1": "city_id"}
@@ -172,13 +172,13 @@ def test_classifications_reproduce_panel_columns():
                           "secondary_share": [0.5, 0.3, 0.3, 0.6, 0.4, 0.4],
                           "tertiary_share": [0.4, 0.6, 0.6, 0.3, 0.41, 0.4],
                           "urban_pop": [500.0, 10, 499.9, 900, 1200, 1]})
-    assert H.classify_industry(frame,
+    assert G.classify_industry(frame,
                                idname="city_id", tname="year").to_dict() == {1: "secondary", 2: "tertiary", 3: "tertiary"}
-    assert H.classify_city_size(frame,
+    assert G.classify_city_size(frame,
                                 idname="city_id", tname="year").to_dict() == {1: "megacity", 2: "large_medium",
                                                      3: "megacity"}
     with pytest.raises(ValueError, match="no year == 2010 row"):
-        H.classify_industry(frame[frame["year"] == 2011], idname="city_id", tname="year")
+        G.classify_industry(frame[frame["year"] == 2011], idname="city_id", tname="year")
 
 
 @pytest.fixture(scope="module")

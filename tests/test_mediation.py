@@ -236,7 +236,9 @@ def test_shipped_spec_is_eq11_of_shipped_sectors():
 
 
 def test_comparison_rows_and_indirect_plot(med):
-    rows = M.comparison_rows(med, truth={"a": 0.8, "b": 0.5, "indirect": 0.4}, truth_att=0.8,
+    from lib.book.mechanisms import comparison_rows
+
+    rows = comparison_rows(med, truth={"a": 0.8, "b": 0.5, "indirect": 0.4}, truth_att=0.8,
                              paper=False)
     by = {r["quantity"]: r for r in rows}
     assert by["M: M (b, eq. 10)"]["book"] == med.b and by["M: M (b, eq. 10)"]["truth"] == 0.5
@@ -244,7 +246,7 @@ def test_comparison_rows_and_indirect_plot(med):
     assert by["M: indirect a·b"]["book"] == med.indirect
     med2 = M.three_step(make_panel(2).rename(columns={"M": "Diginf"}), yname="Inno", dname="CBEC",
                         mediator="Diginf", vcov=VCOV, idname="city_id", tname="year")
-    printed = {r["quantity"]: r for r in M.comparison_rows(med2)}
+    printed = {r["quantity"]: r for r in comparison_rows(med2)}
     assert printed["Table 11: Sobel z"]["paper"] == pytest.approx(16.39)
     assert printed["Table 11: Diginf (b, eq. 10)"]["paper"] == pytest.approx(0.2024)
     fig = M.indirect_plot({"M": med}, truth={"M": 0.4})

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from scipy import special
 
+from lib.data.published import MATCHING_VARIABLES
 from lib.methods import psm
 
 
@@ -250,7 +251,8 @@ def default_match():
     from lib import book
 
     data = book.chapter_data()
-    score = psm.propensity_score(data.frame, treatment="CBEC", outcome="Inno", idname="city_id", tname="year")
+    score = psm.propensity_score(data.frame, treatment="CBEC", covariates=MATCHING_VARIABLES,
+                                 outcome="Inno", idname="city_id", tname="year")
     return data, score, psm.kernel_match(score)
 
 
@@ -267,20 +269,21 @@ def test_counts_truth_and_psm_did_against_twfe(default_match):
     # PSM-DID on the common-support sample with no treated row off support is the baseline
     full = psm.kernel_match(score, common=False, bandwidth=1.0)
     assert full.n_off_support == 0
-    res = psm.psm_did(data.frame, full, sample="support",
+    res = psm.psm_did(data.frame, full, sample="support", controls=MATCHING_VARIABLES,
                       yname="Inno", dname="CBEC", idname="city_id", tname="year")
-    base = did.twfe(data.frame, yname="Inno", dname="CBEC", controls=list(psm.MATCHING_VARIABLES),
+    base = did.twfe(data.frame, yname="Inno", dname="CBEC", controls=list(MATCHING_VARIABLES),
                     vcov={"CRV1": "city_id"}, idname="city_id", tname="year")
     np.testing.assert_allclose(res.params.to_numpy(), base.params.to_numpy(), rtol=1e-8)
     np.testing.assert_allclose(res.std_errors.to_numpy(), base.std_errors.to_numpy(), rtol=1e-8)
-    mres = psm.psm_did(data.frame, m, sample="matched",
+    mres = psm.psm_did(data.frame, m, sample="matched", controls=MATCHING_VARIABLES,
                        yname="Inno", dname="CBEC", idname="city_id", tname="year")
     assert mres.nobs == 3316 - m.n_off_support - int((m.control_weights() == 0).sum())
 
 
 def test_matching_on_ever_treated_truth_counts_pre_years_as_zero(default_match):
     data, _, _ = default_match
-    s = psm.propensity_score(data.frame, treatment="treated", outcome="Inno", idname="city_id", tname="year")
+    s = psm.propensity_score(data.frame, treatment="treated", covariates=MATCHING_VARIABLES,
+                             outcome="Inno", idname="city_id", tname="year")
     m = psm.kernel_match(s)
     tr = m.treated_rows()
     tau = data.truth.effects.set_index(["city_id", "year"])["tau"]
@@ -305,9 +308,9 @@ def test_ci_covers():
 
 def test_cohort_match_truth_and_reproducible(default_match):
     data, _, _ = default_match
-    a = psm.cohort_match(data.frame, reps=3, seed=1, progress=False,
+    a = psm.cohort_match(data.frame, reps=3, seed=1, progress=False, covariates=MATCHING_VARIABLES,
                          yname="Inno", gname="adoption_year", idname="city_id", tname="year")
-    b = psm.cohort_match(data.frame, reps=3, seed=1, progress=False,
+    b = psm.cohort_match(data.frame, reps=3, seed=1, progress=False, covariates=MATCHING_VARIABLES,
                          yname="Inno", gname="adoption_year", idname="city_id", tname="year")
     np.testing.assert_allclose(a.boot, b.boot, rtol=1e-12)  # same seed: values, not bytes
     assert a.counts["treated_city_years"] == len(a.rows)

@@ -104,7 +104,7 @@ def test_bacon_always_treated_and_errors():
 def test_missing_outcome_drops_whole_unit_and_counts_it():
     df = _panel({4: 4, None: 5}, periods=range(1, 7))
     df.loc[df.index[2], "y"] = np.nan
-    cs = st.callaway_santanna(df, backend="lib", **KW)
+    cs = st.callaway_santanna(df, **KW)
     assert cs.n_units == 8 and cs.n_dropped == 6
     assert cs.drop_reasons == {"y missing (whole unit dropped)": 6}
 
@@ -112,23 +112,24 @@ def test_missing_outcome_drops_whole_unit_and_counts_it():
 # ------------------------------------------------------------------ Callaway-Sant'Anna
 def test_cs_two_by_two_equals_four_means_with_hand_se():
     df = _panel({2: 6, None: 9}, periods=[1, 2], noise=0.7, seed=3)
-    cs = st.callaway_santanna(df, backend="lib", **KW)
-    assert len(cs.att_gt) == 1
     dy = df.pivot(index="unit", columns="time", values="y").diff(axis=1)[2]
     treat = df.groupby("unit")["g"].first().notna()
     did = dy[treat].mean() - dy[~treat].mean()
     se = np.sqrt(dy[treat].var(ddof=0) / treat.sum() + dy[~treat].var(ddof=0) / (~treat).sum())
-    row = cs.att_gt.iloc[0]
-    assert row["estimate"] == pytest.approx(did, abs=1e-12)
-    assert row["std_error"] == pytest.approx(se, rel=1e-10)
-    agg = cs.aggregate("simple")
-    assert agg.overall["estimate"] == pytest.approx(did, abs=1e-12)
-    assert agg.overall["std_error"] == pytest.approx(se, rel=1e-10)
+    for fit in (st.callaway_santanna, oracle.callaway_santanna_by_hand):  # diff-diff, then by hand
+        cs = fit(df, **KW)
+        assert len(cs.att_gt) == 1
+        row = cs.att_gt.iloc[0]
+        assert row["estimate"] == pytest.approx(did, abs=1e-12)
+        assert row["std_error"] == pytest.approx(se, rel=1e-10)
+        agg = cs.aggregate("simple")
+        assert agg.overall["estimate"] == pytest.approx(did, abs=1e-12)
+        assert agg.overall["std_error"] == pytest.approx(se, rel=1e-10)
 
 
 def test_cs_not_yet_treated_control_set_by_hand():
     df = _panel({3: 3, 5: 4, 7: 2, None: 3}, periods=range(1, 9), noise=0.3)
-    cs = st.callaway_santanna(df, control_group="not_yet_treated", backend="lib", **KW)
+    cs = st.callaway_santanna(df, control_group="not_yet_treated", **KW)
     Y = df.pivot(index="unit", columns="time", values="y")
     G = df.groupby("unit")["g"].first()
     # ATT(3, 4): base 2, controls = never or first treated after 4 (cohorts 5 and 7)
@@ -147,7 +148,7 @@ def test_cs_recovers_known_truth_exactly_without_noise():
     df = _panel({3: 3, 5: 4, 7: 2, None: 3}, periods=range(1, 9), noise=0.0)
     truth = df.loc[df["D"] == 1, "tau"].mean()
     for cg in ("never_treated", "not_yet_treated"):
-        cs = st.callaway_santanna(df, control_group=cg, backend="lib", **KW)
+        cs = st.callaway_santanna(df, control_group=cg, **KW)
         post = cs.att_gt[cs.att_gt["post"]]
         tau = df.set_index(["g", "time"])["tau"].groupby(level=[0, 1]).first()
         assert np.allclose(post["estimate"], [tau[(g, t)] for g, t in zip(post["group"], post["time"])],
@@ -163,31 +164,43 @@ def test_cs_recovers_known_truth_exactly_without_noise():
 
 def test_cs_aggregations_and_seeded_uniform_band():
     df = _panel({3: 5, 5: 6, None: 10}, periods=range(1, 8), noise=0.4, seed=7)
-    cs = st.callaway_santanna(df, backend="lib", **KW)
+    cs = st.callaway_santanna(df, **KW)
     a = cs.att_gt
     grp = cs.aggregate("group")
     for g in (3, 5):
         assert grp.estimates.loc[g, "estimate"] == pytest.approx(
             a.query("group == @g and post")["estimate"].mean(), abs=1e-12)
-    w = np.array([5, 6]) / 11
-    assert grp.overall["estimate"] == pytest.approx(w @ grp.estimates["estimate"], abs=1e-12)
-    ev = cs.aggregate("event")
-    assert ev.overall["estimate"] == pytest.approx(ev.estimates.loc[0:, "estimate"].mean(), abs=1e-12)
-    b1 = cs.aggregate("event", n_bootstrap=199, seed=11)
-    b2 = cs.aggregate("event", n_bootstrap=199, seed=11)
+    assert grp.overall is None and cs.aggregate("simple").overall["std_error"] > 0
+    ev = cs.aggregate("event", min_e=-2, max_e=3)
+    assert list(ev.estimates.index) == [-2, -1, 0, 1, 2, 3] and ev.crit_value == pytest.approx(1.96, abs=1e-3)
+    b1, b2 = (st.callaway_santanna(df, n_bootstrap=199, seed=11, **KW).aggregate("event") for _ in "ab")
     assert b1.crit_value == pytest.approx(b2.crit_value, rel=1e-12) and b1.crit_value > 1.96
+    np.testing.assert_allclose(b1.estimates["std_error"], b2.estimates["std_error"], rtol=1e-12)
     assert (b1.estimates["cband_upper"] >= b1.estimates["ci_upper"]).all()
+    assert (b1.estimates["cband_lower"] <= b1.estimates["ci_lower"]).all()
     with pytest.raises(ValueError, match="kind must be"):
         cs.aggregate("cohort")
     with pytest.raises(ValueError, match="control_group"):
         st.callaway_santanna(df, control_group="never", **KW)
+    with pytest.raises(ValueError, match="n_bootstrap"):
+        st.callaway_santanna(df, n_bootstrap=-1, **KW)
+
+
+def test_cs_hand_oracle_uniform_band_is_seeded():
+    df = _panel({3: 5, 5: 6, None: 10}, periods=range(1, 8), noise=0.4, seed=7)
+    cs = oracle.callaway_santanna_by_hand(df, **KW)
+    b1, b2 = (cs.aggregate("event", n_bootstrap=199, seed=11) for _ in "ab")
+    assert b1.crit_value == pytest.approx(b2.crit_value, rel=1e-12) and b1.crit_value > 1.96
+    grp = cs.aggregate("group")
+    w = np.array([5, 6]) / 11
+    assert grp.overall["estimate"] == pytest.approx(w @ grp.estimates["estimate"], abs=1e-12)
 
 
 # ------------------------------------------------------------------ Sun-Abraham
 def test_sun_abraham_equals_cs_universal_never_treated():
     df = _panel({3: 3, 5: 4, 7: 2, None: 5}, periods=range(1, 9), noise=0.3, seed=5)
     sa = st.sun_abraham(df, window=(-6, 5), **KW)
-    cs = st.callaway_santanna(df, base_period="universal", backend="lib", **KW)
+    cs = st.callaway_santanna(df, base_period="universal", **KW)
     m = sa.cohort_effects.merge(cs.att_gt, on=["group", "event_time"])
     assert len(m) == len(sa.cohort_effects) == len(cs.att_gt)
     assert np.allclose(m["estimate_x"], m["estimate_y"], atol=1e-10)
@@ -238,8 +251,21 @@ def test_backends_agree_with_diff_diff():
     assert np.allclose(m["estimate_x"], m["estimate_y"], atol=1e-10)
     assert np.allclose(m["weight_x"], m["weight_y"], atol=1e-10)
     for cg in ("never_treated", "not_yet_treated"):
-        x, y = (st.callaway_santanna(df, control_group=cg, backend=k, **KW) for k in ("lib", "diff_diff"))
-        assert np.allclose(x.att_gt["estimate"], y.att_gt["estimate"], atol=1e-10)
+        for bp in ("varying", "universal"):
+            x = oracle.callaway_santanna_by_hand(df, control_group=cg, base_period=bp, **KW)
+            y = st.callaway_santanna(df, control_group=cg, base_period=bp, **KW)
+            m = x.att_gt.merge(y.att_gt, on=["group", "time"])
+            assert len(m) == len(x.att_gt) == len(y.att_gt)
+            np.testing.assert_allclose(m[["estimate_x", "std_error_x"]], m[["estimate_y", "std_error_y"]],
+                                       atol=1e-10)
+            assert (m["n_control_x"] == m["n_control_y"]).all()
+            assert (m["base_period_x"] == m["base_period_y"]).all()
+            for kind in ("simple", "group", "event"):
+                ex, ey = x.aggregate(kind).estimates, y.aggregate(kind).estimates
+                common = ex.index.intersection(ey.index)
+                assert len(common) == len(ex)
+                np.testing.assert_allclose(ex.loc[common, ["estimate", "std_error"]],
+                                           ey.loc[common, ["estimate", "std_error"]], atol=1e-10)
     est, _, _, _ = oracle.sun_abraham_by_hand(df, **KW)
     assert np.allclose(st.sun_abraham(df, **KW).estimates["estimate"], est["estimate"], atol=1e-10)
 
@@ -250,7 +276,7 @@ def test_plots_return_figures():
     matplotlib.use("Agg")
     df = _panel({3: 3, 5: 4, None: 5}, periods=range(1, 8), noise=0.3)
     dec = st.bacon_decomposition(df, **KW)
-    cs = st.callaway_santanna(df, backend="lib", **KW)
+    cs = st.callaway_santanna(df, **KW)
     sa = st.sun_abraham(df, window=(-3, 3), **KW)
     for fig in (dec.plot(truth=1.0), cs.plot(), sa.plot(),
                 st.event_time_plot({"SA": sa.estimates, "CS": cs.aggregate("event").estimates},
@@ -286,7 +312,7 @@ def test_with_true_effects_and_robust_summary_targets():
     np.testing.assert_allclose(tf["true_effect"], df["tau"], atol=0)
     df["x"] = np.random.default_rng(2).normal(size=len(df))
     s = st.robust_summary(df, yname="y", idname="city_id", tname="year", gname="g", dname="D",
-                          controls=["x"], effects=effects, backend="lib")
+                          controls=["x"], effects=effects)
     truth = df.loc[df["D"] == 1, "tau"].mean()
     assert list(s.index) == ["TWFE", "TWFE + controls", "Sun-Abraham",
                              "Callaway-Sant'Anna (never treated)", "Callaway-Sant'Anna (not yet treated)"]

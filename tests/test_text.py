@@ -1,4 +1,4 @@
-"""Policy-text theme counts (lib.methods.text): hand-counted corpora, known-truth recovery, loaders."""
+"""Policy-text theme counts (lib.methods.text) and corpora (lib.data.policy_corpus): hand-counted corpora, known-truth recovery, loaders."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from lib.data import facts
+from lib.data import policy_corpus as corpora
 from lib.methods import text
 
 DIG, SVC, BIZ = "Digital infrastructure", "Service industry agglomeration", "Business environment"
@@ -36,7 +37,7 @@ ZH_TOKENS = ["加强", "数据", "平台", "建设", "完善", "海关", "监管
 
 @pytest.fixture(scope="module")
 def themes():
-    return text.load_themes()
+    return corpora.load_themes()
 
 
 def test_theme_file_matches_the_papers_keyword_lists(themes):
@@ -104,16 +105,16 @@ def test_a_keyword_under_two_themes_is_rejected(tmp_path, themes):
     bad.loc[0, "keyword_zh"] = bad.loc[20, "keyword_zh"]
     path = tmp_path / "themes.csv"
     bad.to_csv(path, index=False)
-    with pytest.raises(text.CorpusError, match="more than one theme"):
-        text.load_themes(path)
+    with pytest.raises(corpora.CorpusError, match="more than one theme"):
+        corpora.load_themes(path)
 
 
 def test_generator_is_seeded_and_its_shares_are_recovered(themes):
     kwargs = dict(n_docs=12, tokens=(400, 700))
-    docs, truth = text.simulate_corpus(seed=7, **kwargs)
-    again, _ = text.simulate_corpus(seed=7, **kwargs)
+    docs, truth = corpora.simulate_corpus(seed=7, **kwargs)
+    again, _ = corpora.simulate_corpus(seed=7, **kwargs)
     pd.testing.assert_frame_equal(docs, again)
-    assert not docs["text"].equals(text.simulate_corpus(seed=8, **kwargs)[0]["text"])
+    assert not docs["text"].equals(corpora.simulate_corpus(seed=8, **kwargs)[0]["text"])
     freq = text.theme_frequencies(docs.assign(year=pd.to_datetime(docs["date"]).dt.year), themes)
     pooled = freq.pooled()["pooled %"]
     total = truth["content_tokens"]
@@ -129,9 +130,9 @@ def test_generator_is_seeded_and_its_shares_are_recovered(themes):
 
 
 def test_shipped_synthetic_corpus_is_the_generator_output_and_recovered():
-    corpus = text.load_corpus("")
+    corpus = corpora.load_corpus("")
     assert corpus.synthetic and len(corpus) == 64
-    docs, truth = text.simulate_corpus(seed=corpus.truth["seed"])
+    docs, truth = corpora.simulate_corpus(seed=corpus.truth["seed"])
     assert [t + "\n" for t in docs["text"]] == corpus.documents["text"].tolist()
     assert truth["pooled_realized_pct"] == pytest.approx(corpus.truth["pooled_realized_pct"])
     assert corpus.documents["year"].between(2015, 2024).all()
@@ -142,16 +143,16 @@ def test_folder_and_csv_corpora_load(tmp_path):
     folder.mkdir()
     (folder / "2019_tax.txt").write_text(ZH_DOC, encoding="utf-8")
     (folder / "b.txt").write_text(EN_DOC, encoding="utf-8")
-    corpus = text.load_corpus(folder)
+    corpus = corpora.load_corpus(folder)
     assert corpus.documents["year"].tolist()[0] == 2019 and pd.isna(corpus.documents["year"].iloc[1])
     pd.DataFrame({"id": ["b"], "date": ["2021-03-01"], "issuer": ["MOFCOM"], "title": ["t"]}).to_csv(
         folder / "metadata.csv", index=False)
-    docs = text.load_corpus(folder).documents.set_index("doc_id")
+    docs = corpora.load_corpus(folder).documents.set_index("doc_id")
     assert docs.loc["b", "year"] == 2021 and docs.loc["b", "issuer"] == "MOFCOM"
     csv = tmp_path / "docs.csv"
     pd.DataFrame({"id": [1, 2], "date": ["2016", "2020-05-01"], "text": [ZH_DOC, EN_DOC]}).to_csv(
         csv, index=False)
-    docs = text.load_corpus(csv).documents
+    docs = corpora.load_corpus(csv).documents
     assert docs["year"].tolist() == [2016, 2020] and docs["issuer"].tolist() == ["", ""]
 
 
@@ -166,12 +167,12 @@ def test_folder_and_csv_corpora_load(tmp_path):
     (lambda p: (p / "x.csv").write_text("id,date,text\n1,soon,a\n") and p / "x.csv", "cannot be read"),
 ])
 def test_bad_corpus_paths_raise_clear_errors(tmp_path, make, message):
-    with pytest.raises(text.CorpusError, match=message):
-        text.load_corpus(make(tmp_path))
+    with pytest.raises(corpora.CorpusError, match=message):
+        corpora.load_corpus(make(tmp_path))
 
 
 def test_policy_documents_derive_the_replies_from_the_batch_file():
-    docs = text.policy_documents()
+    docs = corpora.policy_documents()
     replies = docs[docs["source"].str.startswith("pilot batch")]
     batches = facts.pilot_batches().groupby("batch").first()
     assert len(replies) == 7
@@ -185,7 +186,7 @@ def test_policy_documents_derive_the_replies_from_the_batch_file():
 
 
 def test_comparison_rows_carry_paper_and_truth():
-    corpus = text.load_corpus("")
+    corpus = corpora.load_corpus("")
     freq = text.theme_frequencies(corpus.documents.head(3))
     rows = text.comparison_rows(freq, corpus.truth)
     assert rows["paper"].tolist() == [3.55, 4.85, 2.57]
@@ -194,7 +195,7 @@ def test_comparison_rows_carry_paper_and_truth():
 
 
 def test_recovery_table_compares_counted_with_generated_tokens():
-    docs, truth = text.simulate_corpus(seed=3, n_docs=4, tokens=(300, 400))
+    docs, truth = corpora.simulate_corpus(seed=3, n_docs=4, tokens=(300, 400))
     freq = text.theme_frequencies(docs)
     rec = text.recovery(freq, truth)
     gen = pd.DataFrame(truth["documents"])

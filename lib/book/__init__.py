@@ -12,6 +12,7 @@
 * :mod:`lib.book.event_study`, :mod:`~lib.book.placebo`, :mod:`~lib.book.psm_tables`,
   :mod:`~lib.book.heterogeneity`, :mod:`~lib.book.mechanisms` -- what each section's prose
   cites, and the wording that depends on the data;
+* :mod:`lib.book.staggered_sections` -- the same for the staggered-DID chapter;
 * :mod:`lib.book.simulations` -- the simulation experiments on fresh draws of the generator;
 * :mod:`lib.book.audit` -- ``python -m lib.book.audit``: glue calls and hidden cells, counted.
 
@@ -20,9 +21,10 @@ The top floor: it may import :mod:`lib.methods`, :mod:`lib.data` and :mod:`lib.p
 
 # The chapter plumbing is imported on first use (PEP 562), so that `python -m lib.book.build`
 # with nothing to rebuild does not load numpy and pandas.
-_CHAPTER_NAMES = ("MACHINE_KEY_PREFIX", "ChapterData", "and_list", "balanced_frame", "chapter_data",
-                  "data_banner", "glue", "glue_all", "glue_estimate", "glue_if_truth", "glue_machine",
-                  "median_seconds", "record", "record_result", "recorded", "save_results", "setup", "show")
+_CHAPTER_NAMES = ("MACHINE_KEY_PREFIX", "ChapterData", "Cited", "and_list", "balanced_frame",
+                  "chapter_data", "corpus_banner", "data_banner", "estimate_values", "glue", "glue_all",
+                  "glue_estimate", "glue_if_truth", "glue_machine", "median_seconds", "record",
+                  "record_result", "recorded", "result_record", "save_results", "setup", "show")
 __all__ = list(_CHAPTER_NAMES)
 
 

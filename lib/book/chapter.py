@@ -96,10 +96,22 @@ def and_list(items) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
+class Cited(dict):
+    """What a section cites: its glue values (the mapping) and, in ``records``, the headline
+    estimates it records (name -> keyword arguments of :func:`record`)."""
+
+    def __init__(self, values: dict[str, Any], records: dict[str, dict[str, Any]] | None = None):
+        super().__init__(values)
+        self.records = dict(records or {})
+
+
 def glue_all(values: dict[str, Any]) -> None:
-    """Glue every named value a section cites, in one call (keys as in the prose)."""
+    """Glue every named value a section cites, in one call (keys as in the prose); for a
+    :class:`Cited`, record its estimates too."""
     for key, value in values.items():
         glue(key, value)
+    for name, entry in getattr(values, "records", {}).items():
+        record(name, **entry)
 
 
 def median_seconds(fn, repeats: int = 3) -> float:
@@ -132,12 +144,16 @@ def glue_if_truth(key: str, data: "ChapterData", text: str, otherwise: str = "")
     glue(key, text if data.synthetic else otherwise)
 
 
+def estimate_values(prefix: str, result, term: str) -> dict[str, Any]:
+    """``<prefix>_beta, _se, _t, _p, _n`` of one term of a result, for glued prose."""
+    c = result.coef(term)
+    return {f"{prefix}_{suffix}": c[name] for suffix, name in
+            (("beta", "estimate"), ("se", "std_error"), ("t", "t"), ("p", "p"), ("n", "nobs"))}
+
+
 def glue_estimate(prefix: str, result, term: str) -> None:
     """Glue ``<prefix>_beta, _se, _t, _p, _n`` for one term of a result."""
-    c = result.coef(term)
-    for suffix, name in (("beta", "estimate"), ("se", "std_error"), ("t", "t"), ("p", "p"),
-                         ("n", "nobs")):
-        glue(f"{prefix}_{suffix}", c[name])
+    glue_all(estimate_values(prefix, result, term))
 
 
 def record(name: str, *, estimate: float, std_error: float | None = None, t: float | None = None,
@@ -150,13 +166,20 @@ def record(name: str, *, estimate: float, std_error: float | None = None, t: flo
     _STATE.estimates[name] = {k: _plain(v) for k, v in entry.items()}
 
 
+def result_record(result, term: str, *, truth: float | None = None, paper: float | None = None,
+                  **extra: Any) -> dict[str, Any]:
+    """The keyword arguments of :func:`record` for one term of a
+    :class:`~lib.methods.results.RegressionResult`."""
+    c = result.coef(term)
+    return dict(estimate=c["estimate"], std_error=c["std_error"], t=c["t"], p=c["p"],
+                nobs=c["nobs"], truth=truth, paper=paper, term=term,
+                n_dropped=result.n_dropped, vcov=result.vcov, **extra)
+
+
 def record_result(name: str, result, term: str, *, truth: float | None = None,
                   paper: float | None = None, **extra: Any) -> None:
     """Record one term of a :class:`~lib.methods.results.RegressionResult`."""
-    c = result.coef(term)
-    record(name, estimate=c["estimate"], std_error=c["std_error"], t=c["t"], p=c["p"],
-           nobs=c["nobs"], truth=truth, paper=paper, term=term,
-           n_dropped=result.n_dropped, vcov=result.vcov, **extra)
+    record(name, **result_record(result, term, truth=truth, paper=paper, **extra))
 
 
 def recorded() -> dict[str, dict[str, Any]]:
@@ -317,6 +340,20 @@ def balanced_frame(data: ChapterData, *, needs: str) -> tuple[pd.DataFrame, str]
                 f"observed in every period ({info['rows_after']:,} of {info['rows_before']:,} rows); the "
                 "estimators that allow gaps use every row.")
     return kept, sentence
+
+
+def corpus_banner(corpus) -> Any:
+    """A short Markdown banner saying what the page's counts are counts of."""
+    from IPython.display import Markdown
+
+    if corpus.synthetic:
+        text_ = (f"**What these numbers are.** Counts on {corpus.source}: generated word sequences "
+                 f"with known theme shares, **not policy documents**. They test the counting method; "
+                 f"they say nothing about Chinese policy texts.")
+    else:
+        text_ = (f"**What these numbers are.** Counts on {corpus.source}. No true shares are known for "
+                 f"these documents, so the *truth* column is empty.")
+    return Markdown(text_)
 
 
 def data_banner(data: ChapterData) -> Any:

@@ -19,7 +19,7 @@ import pandas as pd
 from lib.data.provincial import (CONTROLS, DEFAULT_SEED, DIMENSIONS, DIRECTIONS, EXTRA_CONTROLS,
                                  INDICATORS, LEVELS, MEDIATORS, ProvincialTruth, apply_sample,
                                  default_truth, load_provincial_panel, simulate_province_panel)
-from lib.book.chapter import and_list
+from lib.book.chapter import Cited, and_list, estimate_values, result_record
 from lib.data.indices import entropy_index
 
 @dataclass(frozen=True)
@@ -555,3 +555,125 @@ def weighting_phrases(comparison: pd.DataFrame, synthetic: bool) -> dict:
     reason = (", because all the simulated indicators load on one latent development level"
               if synthetic and low >= 0.8 else "")
     return {"rank_alike": alike, "peryear_cmp": per_year, "rank_reason": reason}
+
+
+# ------------------------------------------------------------------ chapter fdi_empirics sections
+@dataclass(frozen=True)
+class Section:
+    """One section of the empirics chapter: its comparison-table ``rows``, its estimates against
+    their targets for the gaps table (``gaps``: label -> (estimate, s.e., target)) and what its
+    prose cites (``cited``)."""
+
+    rows: list
+    gaps: dict
+    cited: Cited
+
+
+def descriptives_values(cal: pd.DataFrame, vif: pd.DataFrame, frame: pd.DataFrame) -> Cited:
+    """The pooled correlation and mean VIF against the paper's, and DT's between-province share."""
+    corr, mean_vif = cal.loc["corr(DT, FDI)"], vif.loc["mean", "VIF"]
+    return Cited({"corr_dt_fdi": corr["book"], "mean_vif": mean_vif,
+                  "dt_between_share": between_share(frame, "DT")},
+                 records={"corr(DT, FDI)": dict(estimate=corr["book"], paper=corr["paper"]),
+                          "mean VIF": dict(estimate=mean_vif,
+                                           paper=cal.filter(like="mean VIF", axis=0)["paper"].iloc[0])})
+
+
+def baseline_section(data: ProvincialData, base, wild, dk, paper: Mapping[str, Any]) -> Section:
+    """The baseline slope with CRV1, wild-bootstrap and Driscoll-Kraay inference, each against
+    the TWFE target (and, on the book's panel, against the mean true effect)."""
+    from lib.present import tables
+
+    target, ate = twfe_target(data, base), data.ate(data.frame)
+    rows = [tables.comparison_row("DT, CRV1 by province", base, "DT", paper=paper, truth=target),
+            tables.comparison_row("DT, wild cluster bootstrap p", book=wild.estimate, book_p=wild.p_boot,
+                                  paper=paper, truth=target),
+            tables.comparison_row("DT, Driscoll-Kraay", dk, "DT", paper=paper, truth=target)]
+    if data.synthetic:
+        rows.append(tables.comparison_row("DT, CRV1, against the mean true effect", base, "DT",
+                                          paper=paper, truth=ate))
+    dk_se = dk.coef("DT")["std_error"]
+    values = {**estimate_values("base", base, "DT"), "wild_p": wild.p_boot, "wild_reps": wild.reps,
+              "dk_se": dk_se,
+              "base_truth_text": baseline_truth_text(base.params["DT"], target, ate,
+                                                     {"CRV1": base.std_errors["DT"], "Driscoll-Kraay": dk_se})}
+    records = {"baseline DT": result_record(base, "DT", truth=ate, paper=paper["estimate"], twfe_target=target),
+               "baseline DT wild bootstrap p": dict(estimate=wild.estimate, p=wild.p_boot, nobs=wild.nobs),
+               "baseline DT Driscoll-Kraay": result_record(dk, "DT", truth=ate, paper=paper["estimate"],
+                                                           twfe_target=target)}
+    return Section(rows=rows, gaps={"pooled slope": (base.params["DT"], base.std_errors["DT"], target)},
+                   cited=Cited(values, records=records))
+
+
+def mediation_section(med: Mapping, truth: ProvincialTruth | None,
+                      paper_keys: Mapping[str, str]) -> Section:
+    """Each mediator's first step ``a`` (the paper prints only that) and indirect effect ``a·b``."""
+    from lib.data import published
+    from lib.present import tables
+
+    rows, gaps, values, records = [], {}, {}, {}
+    for m, res in med.items():
+        pa = published.published_estimate("fdi", "text", "mediator", paper_keys[m])
+        tr_a = truth.paths[f"a_{m}"] if truth else np.nan
+        tr_ab = truth.indirect[m] if truth else np.nan
+        rows.append(tables.comparison_row(f"a: DT -> {m}", res.a_path, "DT", paper=pa, truth=tr_a))
+        rows.append(tables.comparison_row(f"a·b via {m}", book=res.indirect, book_se=res.indirect_se,
+                                          book_p=res.sobel_p, truth=tr_ab))
+        records[f"a DT->{m}"] = result_record(res.a_path, "DT", truth=tr_a, paper=pa["estimate"])
+        records[f"indirect via {m}"] = dict(estimate=res.indirect, std_error=res.indirect_se,
+                                            p=res.sobel_p, truth=tr_ab)
+        values[f"med_{m}_a"], values[f"med_{m}_ab"] = res.a, res.indirect
+        gaps[f"a: DT -> {m}"] = (res.a, res.a_path.std_errors["DT"], tr_a)
+        gaps[f"a·b via {m}"] = (res.indirect, res.indirect_se, tr_ab)
+    values["med_truth_text"] = mediation_truth_text(med, truth)
+    return Section(rows=rows, gaps=gaps, cited=Cited(values, records=records))
+
+
+def table2_section(het, frame: pd.DataFrame, truth: ProvincialTruth | None) -> Section:
+    """Table 2's subsample slopes by infrastructure level against the paper and each group's
+    true effect, and the Wald test of equal slopes."""
+    from lib.data import published
+    from lib.present import tables
+
+    rows, gaps, values, records = [], {}, {}, {}
+    for lev in LEVELS:
+        fit = het.subsamples[lev]
+        pe = published.published_estimate("fdi", 2, lev, "DT")
+        tr = truth.total[lev] if truth else np.nan
+        rows.append(tables.comparison_row(f"Table 2, {lev}", fit, "DT", paper=pe, truth=tr))
+        records[f"table2 {lev}"] = result_record(fit, "DT", truth=tr, paper=pe["estimate"],
+                                                 r2_paper=pe["r2"], r2_within=fit.r2)
+        values[f"t2_{lev}"] = fit.params["DT"]
+        gaps[f"Table 2, {lev}"] = (fit.params["DT"], fit.std_errors["DT"], tr)
+    values.update(t2_wald_p=het.wald["p"], t2_n_provinces=group_sizes_text(frame))
+    records["table2 Wald equal effects"] = dict(estimate=het.wald["statistic"], p=het.wald["p"])
+    return Section(rows=rows, gaps=gaps, cited=Cited(values, records=records))
+
+
+def gap_values(gaps: pd.DataFrame, draws: pd.DataFrame | None, *, synthetic: bool) -> Cited:
+    """The reading of the gaps table, and one record per estimate against its target."""
+    text = (gap_summary_text(gaps) if synthetic else
+            "No truth is known for these data, so no estimate can be compared with a target.")
+    records = {f"gap {k}": dict(estimate=row["gap"], std_error=row["s.e."], truth=row["target"],
+                                mean_gap_draws=row.get(f"mean gap, {len(draws)} draws")
+                                if draws is not None else None)
+               for k, row in gaps.iterrows()}
+    return Cited({"gap_text": text}, records=records)
+
+
+def robustness_section(data: ProvincialData, rob: Mapping, paper: Mapping[str, Any]) -> Section:
+    """The paper's four robustness checks, each against what it targets. The lagged column
+    estimates the response to last year's DT, a different quantity: FDI responds to same-year
+    DT only in these data, so no truth is shown for it."""
+    from lib.present import tables
+
+    targets = robustness_targets(data, rob)
+    rows, records = [], {}
+    for name, res in rob.items():
+        term = res.spec["dname"]
+        rows.append(tables.comparison_row(f"{name} ({term})", res, term, paper=paper, truth=targets[name]))
+        records[f"robustness {name}"] = result_record(res, term, truth=targets[name])
+    rob_text, lag_text = robustness_text(rob, targets, persistence=lag_persistence(data.frame),
+                                         expected_lag=lag_expected(data))
+    return Section(rows=rows, gaps={}, cited=Cited({"rob_text": rob_text, "rob_lag_text": lag_text},
+                                                   records=records))

@@ -136,3 +136,17 @@ def table10_values(agglo) -> dict[str, Any]:
         "t10_yrd_jjj_F": pair["statistic"], "t10_yrd_jjj_p": pair["p"], "t10_three_p": three["p"],
         "t10_reading": agglomeration_reading(pair, overall_p=agglo.wald["p"], three_p=three["p"]),
     }
+
+
+def interaction_values(ge, prefix: str, truth: Mapping[str, float] | None, *,
+                       short: Mapping[str, str], printed: str) -> dict[str, Any]:
+    """Tables 8 and 9's prose: the Wald test of equal effects (``<prefix>_wald_F``, ``_p``), the
+    ``printed`` level's coefficient as the paper specifies it (``<prefix>_<short>_printed``),
+    and each level's interacted coefficient and truth (``_interacted``, ``_truth``); ``short``
+    maps a level to its key."""
+    values = {f"{prefix}_wald_F": ge.wald["statistic"], f"{prefix}_wald_p": ge.wald["p"],
+              f"{prefix}_{short[printed]}_printed": ge.interaction[printed].params[ge.term(printed)]}
+    for level, key in short.items():
+        values[f"{prefix}_{key}_interacted"] = ge.interacted.params[ge.term(level)]
+        values[f"{prefix}_{key}_truth"] = truth[level] if truth is not None else np.nan
+    return values

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 import numpy as np
+import pandas as pd
 
 from lib.book.chapter import and_list, record, record_result
 from lib.data import published
-from lib.methods.mediation import PAPER_TABLES
 
 
 def _printed(table: int, column: int, term: str) -> dict:
@@ -28,7 +28,7 @@ def mediator_values(results: Mapping[str, Any], truth_of: Mapping[str, Mapping[s
     and, on the book's data, the truths and the "(truth ...)" clauses the prose appends."""
     values: dict[str, Any] = {}
     for m, med in results.items():
-        table, column = PAPER_TABLES[m]
+        table, column = published.MEDIATION_TABLES[m]
         tr, key = truth_of[m], f"t{table}"
         values.update({
             f"{key}_a": med.a, f"{key}_a_truth": tr.get("a", np.nan),
@@ -48,7 +48,7 @@ def record_mediators(results: Mapping[str, Any], truth_of: Mapping[str, Mapping[
                      true_att_of: Callable[[Any], float], bootstrap_reps: int) -> None:
     """Record each mediator's b path, direct effect, a path, Sobel z and indirect effect."""
     for m, med in results.items():
-        table, column = PAPER_TABLES[m]
+        table, column = published.MEDIATION_TABLES[m]
         tr = truth_of[m]
         record_result(f"table{table}_b_{m}", med.b_path, m, truth=tr.get("b"),
                       paper=_printed(table, column, m)["estimate"])
@@ -87,7 +87,7 @@ def paper_n_sentence(printed_n: Mapping[int, int], table4_n: int) -> str:
 
 def printed_mechanism_ns() -> dict[int, int]:
     """The paper's printed N of each mechanism table (Tables 11-13)."""
-    return {t: _printed(t, c, m)["n"] for m, (t, c) in PAPER_TABLES.items()}
+    return {t: _printed(t, c, m)["n"] for m, (t, c) in published.MEDIATION_TABLES.items()}
 
 
 def truth_reading(gaps, mediators) -> str:
@@ -118,3 +118,39 @@ def other_draws_values(draws) -> dict[str, float]:
             "other_b_gap_max": draws["b_gap_se"].abs().max(),
             "other_spec_b_min": spec["b"].min(), "other_spec_b_max": spec["b"].max(),
             "spec_b_truth_default": float(spec["b_truth"].iloc[0])}
+
+
+def comparison_rows(med, *, truth: Mapping[str, float] | pd.Series | None = None,
+                    truth_att: float = float("nan"), paper: bool = True) -> list[dict[str, Any]]:
+    r"""Paper | book | truth rows for one mediator (for :func:`lib.present.tables.comparison_table`).
+
+    Rows: eq. 10's mediator coefficient :math:`b` and treatment coefficient
+    :math:`c'`, and the Sobel z (the three numbers Tables 11-13 print), then
+    :math:`a` and :math:`a b` (not printed). Truths: :math:`a`, :math:`b`,
+    :math:`ab` from the generator (``truth`` = a row of
+    ``data.truth.indirect``); :math:`c'` = ``truth_att`` − :math:`ab`, the
+    part of the true ATT that does not run through this mediator; the Sobel z
+    has no truth.
+    """
+    from lib.present.tables import comparison_row
+
+    tr = dict(truth if truth is not None else {})
+    a_t, b_t = tr.get("a", np.nan), tr.get("b", np.nan)
+    ab_t = tr.get("indirect", a_t * b_t)
+    m, d = med.mediator, med.dname
+    tab = published.MEDIATION_TABLES.get(m) if paper else None
+
+    def printed(term):
+        return _printed(tab[0], tab[1], term) if tab else None
+
+    label = f"Table {tab[0]}" if tab else m
+    return [
+        comparison_row(f"{label}: {m} (b, eq. 10)", med.b_path, m, paper=printed(m), truth=b_t),
+        comparison_row(f"{label}: {d} (c', eq. 10)", med.b_path, d, paper=printed(d),
+                       truth=truth_att - ab_t),
+        comparison_row(f"{label}: Sobel z", paper=printed("SobelZ"), book=med.sobel_z,
+                       book_p=med.sobel_p, truth=np.nan),
+        comparison_row(f"{label}: {d} → {m} (a, eq. 9)", med.a_path, d, truth=a_t),
+        comparison_row(f"{label}: indirect a·b", book=med.indirect, book_se=med.indirect_se,
+                       book_p=med.sobel_p, truth=ab_t),
+    ]

@@ -1,17 +1,20 @@
-"""What the PSM-DID chapter's Table 6 section cites, and the sentences whose wording depends on the data.
+"""What the PSM-DID chapter's sections cite, and the sentences whose wording depends on the data.
 
-:func:`table6_values` returns the section's named values, with the reading of
-the estimates against the truth (:func:`table6_reading`, only on the book's
-data); :func:`record_table6` records them. Tested in ``tests/test_book_sections.py``.
+One function per section returns its named values (a :class:`~lib.book.chapter.Cited`
+where the section also records estimates), glued with one ``book.glue_all``;
+:func:`table6_values` adds the reading of the estimates against the truth
+(:func:`table6_reading`, only on the book's data). Tested in ``tests/test_book_sections.py``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
+import pandas as pd
 from scipy import stats
 
-from lib.book.chapter import record
+from lib.book.chapter import Cited, estimate_values, record, result_record
+from lib.data.published import MATCHING_LABELS
 from lib.methods.psm import ci_covers
 
 
@@ -114,7 +117,7 @@ def support_loss_word(n_lost: int, n_pilot: int) -> str:
     return "most" if n_lost > n_pilot / 2 else "some" if n_lost else "none"
 
 
-def literal_values(literal, pilot, truth, true_att: float, *, synthetic: bool) -> dict[str, Any]:
+def literal_values(literal, pilot, truth, true_att: float, *, synthetic: bool) -> Cited:
     """The literal (ever-pilot) reading of eq. (8): counts on and off support, and, on the book's
     data, how its estimand is diluted. ``pilot`` flags the matched treated rows that are pilot
     city-years (``CBEC == 1``)."""
@@ -132,4 +135,125 @@ def literal_values(literal, pilot, truth, true_att: float, *, synthetic: bool) -
             + f": its truth is {literal.true_att(truth):.4f}, against "
             f"{literal.true_att(truth, support_only=False):.4f} over all {len(pilot):,} ever-pilot "
             f"city-years before trimming and {true_att:.4f} for the pilot city-years. ")
-    return values
+    return Cited(values, records={"kernel ATT, ever-pilot treatment": dict(
+        estimate=literal.att, truth=literal.true_att(truth), nobs=literal.n_treated)})
+
+
+# ------------------------------------------------------------------ the earlier sections
+def paper_reading_values(share: pd.Series, frame: pd.DataFrame, *, paper_counts: Mapping[str, int],
+                         cbec_mean_paper: float, dname: str, treated: str, idname: str) -> dict[str, Any]:
+    """What the paper matched: the treated share its Tables 3 and 5 imply, against the
+    ever-pilot share and the pilot city-years (``dname``) of the panel."""
+    return {"share_median": share.median(),
+            "n_pilot_cities": int(frame.loc[frame[treated] == 1, idname].nunique()),
+            "ever_share": frame[treated].mean(), "cbec_mean_paper": cbec_mean_paper,
+            "p6_treated": paper_counts["treated"], "p6_control": paper_counts["control"],
+            "p6_sum": paper_counts["treated"] + paper_counts["control"],
+            "n_cbec_rows": int(frame[dname].sum())}
+
+
+def score_values(score, *, synthetic: bool) -> dict[str, Any]:
+    """The propensity score's sample counts and fit, and, on the book's data, how selection
+    was built into it (keys ``score_*``)."""
+    counts = score.counts()
+    return {"score_n": counts["rows"], "score_treated": counts["treated"],
+            "score_control": counts["control"], "score_dropped": counts["dropped"],
+            "score_r2": score.pseudo_r2, "score_lr": score.lr_chi2,
+            "score_design": " Selection on observables is built into the semi-synthetic panel, "
+                            "where pilot cities are larger and richer." if synthetic else ""}
+
+
+def support_values(kernel, nn, score, *, bandwidth: float) -> dict[str, Any]:
+    """The bandwidth, the treated rows off the common support and the controls each match uses."""
+    return {"bw": bandwidth, "off_support": kernel.n_off_support, "on_support": kernel.n_treated,
+            "nn_controls_used": nn.n_control_used,
+            "max_control_score": float(score.score[score.treat == 0].max())}
+
+
+def top_support_values(score, kernel, *, above: float = 0.9) -> dict[str, Any]:
+    """How many controls have a score above ``above`` and their share of the kernel weight."""
+    control_scores = score.frame.loc[kernel.control_index, "_score"].to_numpy()
+    top = control_scores > above
+    weights = kernel.control_weights()
+    return {"n_top_controls": int(top.sum()), "top_weight_share": weights[top].sum() / weights.sum()}
+
+
+def balance_values(balance: pd.DataFrame, summary: pd.DataFrame,
+                   paper_balance: pd.DataFrame) -> dict[str, Any]:
+    """Mean and largest absolute %bias before and after matching, Rubin's B and R, and the
+    paper's own matched balance (its mean %bias and the t-tests that still reject)."""
+    bias_u = balance.xs("unmatched", level="sample")["std_bias"].abs()
+    bias_m = balance.xs("matched", level="sample")["std_bias"].abs()
+    paper_m = paper_balance[paper_balance["sample"] == "matched"]
+    return {"bias_u_mean": bias_u.mean(), "bias_m_mean": bias_m.mean(), "bias_m_max": bias_m.max(),
+            "rubin_B_m": summary.loc["matched", "rubin_B"], "rubin_R_m": summary.loc["matched", "rubin_R"],
+            "paper_reject": int((paper_m["p"] < 0.05).sum()),
+            "paper_bias_m_mean": paper_m["std_bias"].abs().mean()}
+
+
+def psm_did_truths(fits: Mapping[str, Any], data) -> dict[str, float]:
+    """Each PSM-DID regression's truth: the mean true effect over the treated rows it used."""
+    def rows_of(res):
+        return data.frame.loc[res.extra["rows"]] if "rows" in res.extra else data.frame
+
+    return {name: data.true_att_of(res, rows_of(res)) for name, res in fits.items()}
+
+
+def psm_did_values(fits: Mapping[str, Any], truths: Mapping[str, float], *, term: str,
+                   paper: float | None, baseline: str, matched: str, support: str) -> Cited:
+    """The matched regressions' coefficients (``psmdid_matched_*``, ``psmdid_support_*``,
+    ``psmdid_base_*``), the truth on the common support, and a record per regression."""
+    values = {**estimate_values("psmdid_matched", fits[matched], term),
+              **estimate_values("psmdid_support", fits[support], term),
+              **estimate_values("psmdid_base", fits[baseline], term),
+              "psmdid_truth": truths[support]}
+    records = {f"PSM-DID {name}": result_record(res, term, truth=truths[name],
+                                                paper=paper if name == baseline else None)
+               for name, res in fits.items()}
+    return Cited(values, records=records)
+
+
+# ------------------------------------------------------------------ chapter tables
+def table5_comparison(balance: pd.DataFrame, printed: pd.DataFrame,
+                      labels: dict[str, str] | None = None) -> pd.DataFrame:
+    """Table 5 as ``pstest`` prints it, this book's numbers beside the paper's.
+
+    ``printed`` is :func:`lib.data.published.published_balance`. Returns a frame
+    indexed by (variable label, sample) with the book's means, ``t (p)``,
+    % bias and % reduction, then the paper's % bias and % reduction.
+    """
+    labels = labels or MATCHING_LABELS  # the paper's labels; a reader's columns keep their names
+    pr = printed.set_index(["variable", "sample"])
+    rows = []
+    for (var, smp), r in balance.iterrows():
+        p = pr.loc[(var, smp)] if (var, smp) in pr.index else None
+        rows.append({
+            "variable": labels.get(var, var), "sample": smp,
+            "treated": r["treated_mean"], "control": r["control_mean"],
+            "t (p)": f"{r['t']:.2f} ({r['p']:.3f})",
+            "% bias": r["std_bias"], "% reduction": r["bias_reduction_pct"],
+            "paper % bias": None if p is None else p["std_bias"],
+            "paper % reduction": None if p is None else p["bias_reduction_pct"],
+        })
+    return pd.DataFrame(rows).set_index(["variable", "sample"])
+
+
+def counts_table(matches: dict[str, Any], paper: dict[str, dict] | None = None) -> pd.DataFrame:
+    """Sample counts per matching estimator (Table 6's bottom rows), with the paper's as printed.
+
+    The paper prints treated 3,011 and control 305 (total 3,360); its N of
+    complete rows is 3,316 = 3,011 + 305, and 305 is close to the number of
+    pilot city-years, so the two counts look swapped.
+    """
+    rows = []
+    for name, m in matches.items():
+        c = m.counts()
+        rows.append({"estimator": name, "treated on support": c["treated_on_support"],
+                     "treated off support": c["treated_off_support"], "control": c["control"],
+                     "control matched": c["control_matched"], "total": c["total"]})
+    if paper:
+        for name, p in paper.items():
+            rows.append({"estimator": f"{name}, paper as printed", "treated on support": p["treated"],
+                         "treated off support": None, "control": p["control"],
+                         "control matched": None, "total": p["total"]})
+    return pd.DataFrame(rows).set_index("estimator").astype("Int64")

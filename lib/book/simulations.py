@@ -65,8 +65,8 @@ def simulation_study(reps: int, *, seed: int, frame: pd.DataFrame | None = None,
         row = {"seed": int(s), "truth": truth.att_on(panel, unit=idname, time=tname),
                "twfe_target": _twfe_balanced(wt.Y, D)[0], "TWFE": _twfe_balanced(w.Y, D)[0]}
         for cg, label in (("never_treated", "CS never"), ("not_yet_treated", "CS not yet")):
-            row[label] = callaway_santanna(panel, yname=yname, control_group=cg, backend="lib",
-                                           **kw).aggregate("simple").overall["estimate"]
+            cs = callaway_santanna(panel, yname=yname, control_group=cg, **kw)
+            row[label] = cs.aggregate("simple").overall["estimate"]
         rows.append(row)
     if len(failed) > max_failed_share * reps:
         raise RuntimeError(f"simulation_study: the generator failed on {len(failed)} of {reps} draws "

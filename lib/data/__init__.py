@@ -4,6 +4,7 @@
   :func:`load_panel`, :func:`validate_panel`, :func:`model_frame` (re-exported here);
 * :mod:`lib.data.facts` -- real facts: cities, provinces, pilot batches and dates;
 * :mod:`lib.data.samples` -- the named samples of the city panel;
+* :mod:`lib.data.groups` -- the book's groupings of cities (industry, city size);
 * :mod:`lib.data.synthetic` -- the city generator and its :class:`~lib.data.synthetic.Truth`;
 * :mod:`lib.data.provincial` -- the companion paper's provincial generator, truth,
   contract and samples;

@@ -22,6 +22,9 @@ from lib import DATA
 __all__ = [
     "PAPER_DIR",
     "STAR_CONVENTION",
+    "MATCHING_VARIABLES",
+    "MATCHING_LABELS",
+    "MEDIATION_TABLES",
     "published_estimates",
     "published_estimate",
     "published_descriptives",
@@ -39,6 +42,19 @@ STAR_CONVENTION = {
     "cbec": "* p<0.05, ** p<0.01, *** p<0.001",
     "fdi": "p-value bounds as printed in the text",
 }
+
+#: Table 5's eight matching variables, as the panel names them.
+MATCHING_VARIABLES: tuple[str, ...] = ("lnpop", "lnaca", "lngdp", "Infra", "lngov", "Urban",
+                                       "Incoms", "lninter")
+#: Their labels as printed in Table 5.
+MATCHING_LABELS: dict[str, str] = {
+    "lnpop": "Population (logged)", "lnaca": "Full-time teachers (logged)",
+    "lngdp": "Regional GDP (logged)", "Infra": "Per-capita road area",
+    "lngov": "Fiscal expenditure (logged)", "Urban": "Urbanization rate",
+    "Incoms": "Retail sales (logged)", "lninter": "Internet users (logged)",
+}
+#: The table and column that print each mediator's eq. (10) (Tables 11-13).
+MEDIATION_TABLES: dict[str, tuple[int, int]] = {"Diginf": (11, 1), "Spec": (12, 2), "Envir": (13, 3)}
 
 _PAPERS = ("cbec", "fdi")
 

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from lib import ROOT, shown_path
+from lib.data import groups
 from lib.data.indices import producer_service_agglomeration
 
 __all__ = [
@@ -62,11 +63,9 @@ __all__ = [
 DEFAULT_SEED = 20241123
 #: Sample window of the paper.
 YEARS = np.arange(2010, 2022)
-#: Base year for the time-invariant groupings (industry, city size).
-BASE_YEAR = 2010
-#: Megacity threshold: urban resident population >= 5 million (500 x 10,000),
-#: the State Council's 2014 city-size standard (特大城市 and above).
-MEGACITY_URBAN_POP = 500.0
+#: Base year for the time-invariant groupings (industry, city size), and the megacity
+#: threshold (urban resident population >= 5 million): the rules of lib.data.groups.
+BASE_YEAR, MEGACITY_URBAN_POP = groups.BASE_YEAR, groups.MEGACITY_THRESHOLD
 
 #: Table 3 (pooled mean, s.d.) and Table 5 (unmatched treated, control means).
 TARGETS: dict[str, dict[str, float]] = {

@@ -13,7 +13,7 @@ estimator, with its equation, standard errors and reference implementation):
 * :mod:`~lib.methods.inference` -- wild cluster bootstrap, Driscoll-Kraay;
 * :mod:`~lib.methods.panel` -- the fixed-effects engine the estimators share;
 * :mod:`~lib.methods.results` -- :class:`~lib.methods.results.RegressionResult`;
-* :mod:`~lib.methods.text` and :mod:`~lib.methods.theory` -- policy-text analysis, the growth model.
+* :mod:`~lib.methods.text` and :mod:`~lib.methods.theory` -- policy-text counting (its corpora are :mod:`lib.data.policy_corpus`), the growth model.
 
 Imports :mod:`lib.data` and :mod:`lib.present`, never :mod:`lib.book`
 (``tests/test_architecture.py``).

@@ -15,8 +15,9 @@ therefore returns three estimates per level and a formal test:
   and year effects and controls), and ``wald``: the cluster-robust Wald test
   that all group effects are equal.
 
-Group definitions (city-level, fixed at the base year) are documented in
-:func:`classify_industry` and :func:`classify_city_size`.
+The book's group definitions (city-level, fixed at the base year) are data, not
+methods: :func:`lib.data.groups.classify_industry` and
+:func:`lib.data.groups.classify_city_size`.
 """
 
 from __future__ import annotations
@@ -35,78 +36,11 @@ __all__ = [
     "group_effects",
     "interaction_term",
     "wald_equal",
-    "classify_industry",
-    "classify_city_size",
-    "MEGACITY_THRESHOLD",
 ]
-
-#: Urban resident population (10,000 persons) at or above which a city is a
-#: megacity (特大城市 and above): 5 million, the 2014 State Council standard.
-MEGACITY_THRESHOLD = 500.0
 
 def interaction_term(level: Any, dname: str) -> str:
     """Column name of ``1[group == level] × dname``, e.g. ``"East×CBEC"``."""
     return f"{level}×{dname}"
-
-
-# --------------------------------------------------------------------- groups
-def classify_industry(frame: pd.DataFrame, *, idname: str, tname: str,
-                      secondary: str = "secondary_share", tertiary: str = "tertiary_share",
-                      base_year: int = 2010) -> pd.Series:
-    r"""Industrial structure of each city: ``"tertiary"`` or ``"secondary"`` dominated.
-
-    A city is tertiary-dominated when its tertiary value-added share exceeds
-    its secondary share in ``base_year`` (2010, before any pilot), so that the
-    grouping is not itself an outcome of the policy:
-
-    .. math:: \text{industry}_i = \text{tertiary} \iff s^{III}_{i,2010} > s^{II}_{i,2010}.
-
-    Returns
-    -------
-    pandas.Series
-        Indexed by ``idname``; cities without a base-year row raise.
-    """
-    base = _base_rows(frame, [secondary, tertiary], idname, tname, base_year, "classify_industry")
-    out = pd.Series(np.where(base[tertiary] > base[secondary], "tertiary", "secondary"),
-                    index=base.index, name="industry")
-    return out
-
-
-def classify_city_size(frame: pd.DataFrame, *, idname: str, tname: str,
-                       urban_pop: str = "urban_pop", base_year: int = 2010,
-                       threshold: float = MEGACITY_THRESHOLD) -> pd.Series:
-    r"""City size: ``"megacity"`` or ``"large_medium"``.
-
-    The State Council's 2014 standard classifies cities by urban resident
-    population; "megacity" here means 5 million or more (the standard's
-    特大城市 and 超大城市 classes), measured in ``base_year``:
-
-    .. math:: \text{size}_i = \text{megacity} \iff P^{urban}_{i,2010} \ge 500 \text{ (10,000 persons)}.
-
-    Returns
-    -------
-    pandas.Series
-        Indexed by ``idname``.
-    """
-    base = _base_rows(frame, [urban_pop], idname, tname, base_year, "classify_city_size")
-    return pd.Series(np.where(base[urban_pop] >= threshold, "megacity", "large_medium"),
-                     index=base.index, name="city_size")
-
-
-def _base_rows(frame, cols, idname, tname, base_year, fn) -> pd.DataFrame:
-    from lib.methods.did import _check_columns
-
-    _check_columns(frame, [idname, tname, *cols], fn)
-    base = frame.loc[frame[tname] == base_year, [idname, *cols]].set_index(idname)
-    missing = sorted(set(frame[idname]) - set(base.index))
-    if missing:
-        raise ValueError(f"{fn}: {len(missing)} cities have no {tname} == {base_year} row "
-                         f"(e.g. {missing[:5]}); the grouping is fixed at the base year.")
-    bad = base[cols].isna().any(axis=1)
-    if bad.any():
-        raise ValueError(f"{fn}: {int(bad.sum())} cities miss {cols} in {base_year} "
-                         f"(e.g. {list(base.index[bad][:5])}).")
-    return base
 
 
 # ----------------------------------------------------------------------- Wald

@@ -51,14 +51,9 @@ __all__ = [
     "cluster_draws",
     "bootstrap_paths",
     "implied_t_a",
-    "PAPER_TABLES",
-    "comparison_rows",
     "truth_gaps",
     "indirect_plot",
 ]
-
-#: The paper's mechanism tables: mediator -> (table, column).
-PAPER_TABLES: dict[str, tuple[int, int]] = {"Diginf": (11, 1), "Spec": (12, 2), "Envir": (13, 3)}
 
 
 # ----------------------------------------------------------------------- Sobel
@@ -591,43 +586,6 @@ def three_step(
 
 
 # ------------------------------------------------------------------ comparisons
-def comparison_rows(med: MediationResult, *, truth: Mapping[str, float] | pd.Series | None = None,
-                    truth_att: float = float("nan"), paper: bool = True) -> list[dict[str, Any]]:
-    r"""Paper | book | truth rows for one mediator (for :func:`lib.present.tables.comparison_table`).
-
-    Rows: eq. 10's mediator coefficient :math:`b` and treatment coefficient
-    :math:`c'`, and the Sobel z (the three numbers Tables 11-13 print), then
-    :math:`a` and :math:`a b` (not printed). Truths: :math:`a`, :math:`b`,
-    :math:`ab` from the generator (``truth`` = a row of
-    ``data.truth.indirect``); :math:`c'` = ``truth_att`` − :math:`ab`, the
-    part of the true ATT that does not run through this mediator; the Sobel z
-    has no truth.
-    """
-    from lib.data.published import published_estimate
-    from lib.present.tables import comparison_row
-
-    tr = dict(truth if truth is not None else {})
-    a_t, b_t = tr.get("a", np.nan), tr.get("b", np.nan)
-    ab_t = tr.get("indirect", a_t * b_t)
-    m, d = med.mediator, med.dname
-    tab = PAPER_TABLES.get(m) if paper else None
-
-    def printed(term):
-        return published_estimate("cbec", tab[0], tab[1], term) if tab else None
-
-    label = f"Table {tab[0]}" if tab else m
-    return [
-        comparison_row(f"{label}: {m} (b, eq. 10)", med.b_path, m, paper=printed(m), truth=b_t),
-        comparison_row(f"{label}: {d} (c', eq. 10)", med.b_path, d, paper=printed(d),
-                       truth=truth_att - ab_t),
-        comparison_row(f"{label}: Sobel z", paper=printed("SobelZ"), book=med.sobel_z,
-                       book_p=med.sobel_p, truth=np.nan),
-        comparison_row(f"{label}: {d} → {m} (a, eq. 9)", med.a_path, d, truth=a_t),
-        comparison_row(f"{label}: indirect a·b", book=med.indirect, book_se=med.indirect_se,
-                       book_p=med.sobel_p, truth=ab_t),
-    ]
-
-
 def truth_gaps(results: Mapping[str, MediationResult],
                truth: pd.DataFrame | None) -> pd.DataFrame:
     r"""How far each mediator's estimates are from the truth, one row per mediator.

@@ -48,8 +48,6 @@ from scipy import special, stats
 from lib.methods.results import RegressionResult
 
 __all__ = [
-    "MATCHING_VARIABLES",
-    "MATCHING_LABELS",
     "PSMError",
     "PropensityScore",
     "Matching",
@@ -78,16 +76,6 @@ __all__ = [
     "love_plot",
 ]
 
-#: Table 5's eight matching variables, as the panel names them.
-MATCHING_VARIABLES: tuple[str, ...] = ("lnpop", "lnaca", "lngdp", "Infra", "lngov", "Urban",
-                                       "Incoms", "lninter")
-#: Their labels as printed in Table 5.
-MATCHING_LABELS: dict[str, str] = {
-    "lnpop": "Population (logged)", "lnaca": "Full-time teachers (logged)",
-    "lngdp": "Regional GDP (logged)", "Infra": "Per-capita road area",
-    "lngov": "Fiscal expenditure (logged)", "Urban": "Urbanization rate",
-    "Incoms": "Retail sales (logged)", "lninter": "Internet users (logged)",
-}
 _TIE_TOL = 1e-12  # scores closer than this count as tied (float noise in |p_i - p_j|)
 
 
@@ -198,7 +186,7 @@ def propensity_score(
     data: pd.DataFrame,
     *,
     treatment: str,
-    covariates: Sequence[str] = MATCHING_VARIABLES,
+    covariates: Sequence[str],
     outcome: str | None,
     idname: str,
     tname: str,
@@ -1229,7 +1217,7 @@ def implied_treated_share(balance: pd.DataFrame, descriptives: pd.DataFrame) -> 
 
 # ================================================================ PSM-DID
 def psm_did(data: pd.DataFrame, match: Matching, *, yname: str, dname: str,
-            controls: Sequence[str] = MATCHING_VARIABLES, idname: str,
+            controls: Sequence[str] = (), idname: str,
             tname: str, sample: Literal["matched", "support"] = "matched",
             cluster: str | None = None) -> RegressionResult:
     r"""PSM-DID: the baseline TWFE (eq. 7) on the matched or the common-support sample.
@@ -1336,7 +1324,7 @@ class CohortMatch:
 
 
 def cohort_match(data: pd.DataFrame, *, yname: str, gname: str,
-                 covariates: Sequence[str] = MATCHING_VARIABLES, idname: str,
+                 covariates: Sequence[str], idname: str,
                  tname: str, method: Literal["kernel", "nn"] = "kernel",
                  bandwidth: float = 0.06, k: int = 5, outcome: Literal["change", "level"] = "change",
                  kind: Literal["probit", "logit"] = "probit",
@@ -1419,7 +1407,6 @@ def cohort_match(data: pd.DataFrame, *, yname: str, gname: str,
     sf = score.frame.join(stacked[["_cohort"]])
     all_years = sorted(years)
     city_pos = {c: i for i, c in enumerate(np.sort(sf[idname].unique()))}
-    adopt_arr = adopt.reindex(list(city_pos)).to_numpy()
     # per cohort, everything a replication needs as arrays (no pandas inside the bootstrap)
     prep = []
     for g in cohorts:
@@ -1560,7 +1547,7 @@ def love_plot(balance: pd.DataFrame, *, labels: dict[str, str] | None = None, ax
     """|standardised % bias| per covariate before and after matching (a love plot)."""
     from lib.present.figures import PALETTE, new_axes
 
-    labels = labels or MATCHING_LABELS
+    labels = labels or {}
     fig, ax = new_axes(ax)
     u = balance.xs("unmatched", level="sample")["std_bias"].abs()
     m = balance.xs("matched", level="sample")["std_bias"].abs()
@@ -1576,49 +1563,3 @@ def love_plot(balance: pd.DataFrame, *, labels: dict[str, str] | None = None, ax
     ax.grid(axis="y", visible=False)
     ax.legend(loc="lower right")
     return fig
-
-
-# ================================================================ chapter tables
-def table5_comparison(balance: pd.DataFrame, printed: pd.DataFrame,
-                      labels: dict[str, str] | None = None) -> pd.DataFrame:
-    """Table 5 as ``pstest`` prints it, this book's numbers beside the paper's.
-
-    ``printed`` is :func:`lib.data.published.published_balance`. Returns a frame
-    indexed by (variable label, sample) with the book's means, ``t (p)``,
-    % bias and % reduction, then the paper's % bias and % reduction.
-    """
-    labels = labels or MATCHING_LABELS
-    pr = printed.set_index(["variable", "sample"])
-    rows = []
-    for (var, smp), r in balance.iterrows():
-        p = pr.loc[(var, smp)] if (var, smp) in pr.index else None
-        rows.append({
-            "variable": labels.get(var, var), "sample": smp,
-            "treated": r["treated_mean"], "control": r["control_mean"],
-            "t (p)": f"{r['t']:.2f} ({r['p']:.3f})",
-            "% bias": r["std_bias"], "% reduction": r["bias_reduction_pct"],
-            "paper % bias": None if p is None else p["std_bias"],
-            "paper % reduction": None if p is None else p["bias_reduction_pct"],
-        })
-    return pd.DataFrame(rows).set_index(["variable", "sample"])
-
-
-def counts_table(matches: dict[str, Matching], paper: dict[str, dict] | None = None) -> pd.DataFrame:
-    """Sample counts per matching estimator (Table 6's bottom rows), with the paper's as printed.
-
-    The paper prints treated 3,011 and control 305 (total 3,360); its N of
-    complete rows is 3,316 = 3,011 + 305, and 305 is close to the number of
-    pilot city-years, so the two counts look swapped.
-    """
-    rows = []
-    for name, m in matches.items():
-        c = m.counts()
-        rows.append({"estimator": name, "treated on support": c["treated_on_support"],
-                     "treated off support": c["treated_off_support"], "control": c["control"],
-                     "control matched": c["control_matched"], "total": c["total"]})
-    if paper:
-        for name, p in paper.items():
-            rows.append({"estimator": f"{name}, paper as printed", "treated on support": p["treated"],
-                         "treated off support": None, "control": p["control"],
-                         "control matched": None, "total": p["total"]})
-    return pd.DataFrame(rows).set_index("estimator").astype("Int64")

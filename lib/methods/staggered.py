@@ -144,25 +144,6 @@ def _label(g: float) -> Any:
     return NEVER if not np.isfinite(g) else int(g) if float(g).is_integer() else g
 
 
-Backend = Literal["auto", "lib", "diff_diff"]
-
-
-def _use_diff_diff(backend: str) -> bool:
-    """Whether to estimate with the maintained package ``diff-diff`` (agrees with lib to 1e-15)."""
-    if backend not in ("auto", "lib", "diff_diff"):
-        raise ValueError(f"backend must be 'auto', 'lib' or 'diff_diff', got {backend!r}")
-    if backend == "lib":
-        return False
-    try:
-        import diff_diff  # noqa: F401
-    except ImportError:
-        if backend == "diff_diff":
-            raise ImportError("backend='diff_diff' needs the package diff-diff (pip install "
-                              "diff-diff==3.13.0); backend='lib' uses this module's own code") from None
-        return False
-    return True
-
-
 def _long_for_diff_diff(w: "_Wide") -> pd.DataFrame:
     """The kept balanced panel in long form with diff-diff's ``first_treat`` (0 = never)."""
     n, T = w.Y.shape
@@ -357,45 +338,28 @@ def _bacon_diff_diff(w: _Wide, spec: dict) -> BaconDecomposition:
 
 
 # ===================================================================== Callaway-Sant'Anna
-def _se(psi: np.ndarray) -> np.ndarray:
-    """Standard error from influence functions scaled so that est - theta = mean(psi)."""
-    n = psi.shape[0]
-    return np.sqrt((psi**2).sum(axis=0)) / n
-
-
-def _wif(G: np.ndarray, groups: np.ndarray, pg: np.ndarray) -> np.ndarray:
-    """Influence of estimating the weights pg_j / sum(pg) (R ``did:::wif``)."""
-    ind = (G[:, None] == groups[None, :]).astype(float)
-    s = pg.sum()
-    if1 = (ind - pg[None, :]) / s
-    if2 = (ind - pg[None, :]).sum(axis=1, keepdims=True) * (pg[None, :] / s**2)
-    return if1 - if2
-
-
 @dataclass(frozen=True)
 class AggregatedATT:
-    """An aggregation of ATT(g,t) (``simple``, ``group`` or ``event``).
+    """An aggregation of ATT(g,t) (``simple``, ``group`` or ``event``), from diff-diff.
 
     Attributes
     ----------
     kind : str
     estimates : DataFrame
         Indexed by cohort or event time (one row ``"ATT"`` for ``simple``):
-        estimate, std_error, ci_lower, ci_upper (pointwise), and the uniform
-        band ``cband_lower``/``cband_upper`` when a bootstrap was run.
-    overall : dict
-        ``estimate`` and ``std_error`` of the overall summary (R ``aggte``'s
-        "Overall ATT").
-    influence : ndarray
-        Unit x row influence functions (``est - theta = mean``).
+        estimate, std_error, ci_lower, ci_upper (pointwise), and, for a
+        bootstrapped fit, the uniform band ``cband_lower``/``cband_upper``.
+    overall : dict or None
+        ``estimate`` and ``std_error`` of the ``simple`` aggregation (R
+        ``aggte``'s "Overall ATT"); None for the other kinds.
     crit_value : float
-        Critical value of the bands (1.96 pointwise, or the sup-t value).
+        Critical value of the bands: the normal quantile (pointwise), or the
+        bootstrap sup-t value when the fit was bootstrapped.
     """
 
     kind: str
     estimates: pd.DataFrame
-    overall: dict
-    influence: np.ndarray = field(repr=False)
+    overall: dict | None
     crit_value: float = float(stats.norm.ppf(0.975))
     spec: dict = field(default_factory=dict)
 
@@ -405,9 +369,12 @@ class AggregatedATT:
     def table(self, title: str | None = None):
         from lib.present import tables
 
-        return tables.frame_table(self.estimates, title=title, notes=[
-            f"Overall: {self.overall['estimate']:.4f} (s.e. {self.overall['std_error']:.4f}); "
-            "analytic influence-function standard errors clustered by unit"])
+        inference = ("multiplier-bootstrap standard errors clustered by unit"
+                     if self.spec.get("n_bootstrap") else
+                     "analytic influence-function standard errors clustered by unit")
+        head = (f"Overall: {self.overall['estimate']:.4f} (s.e. {self.overall['std_error']:.4f}); "
+                if self.overall else "")
+        return tables.frame_table(self.estimates, title=title, notes=[head + inference])
 
     def plot(self, ax: Any = None, *, truth: Any = None) -> Any:
         from lib.present.figures import band_plot
@@ -426,30 +393,27 @@ class AggregatedATT:
 
 @dataclass(frozen=True)
 class CallawaySantAnna:
-    """Group-time average treatment effects ATT(g,t).
+    """Group-time average treatment effects ATT(g,t), estimated by diff-diff.
 
     Attributes
     ----------
     att_gt : DataFrame
         One row per (group, time): event_time, estimate, std_error,
         ci_lower, ci_upper, n_treated, n_control, base_period, post.
-    influence : ndarray
-        Unit x cell influence functions (``att - theta = mean``).
-    cohort : ndarray
-        Each unit's first treated period (inf = never).
     nobs, n_units, n_dropped : int
     drop_reasons, spec, extra : dict
+        ``extra["skipped_cells"]`` lists the (group, time) cells without a
+        treated or control unit.
     """
 
     att_gt: pd.DataFrame
-    influence: np.ndarray = field(repr=False)
-    cohort: np.ndarray = field(repr=False)
     nobs: int = 0
     n_units: int = 0
     n_dropped: int = 0
     drop_reasons: dict = field(default_factory=dict)
     spec: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    fit: Any = field(default=None, repr=False, compare=False)
 
     def tidy(self) -> pd.DataFrame:
         return self.att_gt.copy()
@@ -464,99 +428,58 @@ class CallawaySantAnna:
         return self.aggregate("event").plot(ax=ax, truth=truth)
 
     def aggregate(self, kind: Literal["simple", "group", "event"] = "simple", *,
-                  n_bootstrap: int = 0, seed: int | None = None, level: float = 0.95,
                   min_e: float = -np.inf, max_e: float = np.inf) -> AggregatedATT:
-        r"""Aggregate ATT(g,t) as R ``did::aggte`` does.
+        r"""Aggregate ATT(g,t) as R ``did::aggte`` does (diff-diff's ``results.aggregate``).
 
         * ``"simple"``: :math:`\theta = \sum_{g,t\ge g} P(G=g)\,ATT(g,t)/\sum P(G=g)`;
-        * ``"group"``: :math:`\theta(g) = \frac{1}{T-g+1}\sum_{t \ge g} ATT(g,t)`, overall
-          :math:`\sum_g P(G=g\mid G\le T)\theta(g)`;
-        * ``"event"``: :math:`\theta(e) = \sum_g P(G=g\mid g+e\le T)\,ATT(g,g+e)`,
-          overall the mean of :math:`\theta(e)` over :math:`e \ge 0`.
+        * ``"group"``: :math:`\theta(g) = \frac{1}{T-g+1}\sum_{t \ge g} ATT(g,t)`;
+        * ``"event"``: :math:`\theta(e) = \sum_g P(G=g\mid g+e\le T)\,ATT(g,g+e)`.
 
-        Standard errors from the influence functions, including the term for
-        estimated weights (R ``did:::wif``). ``n_bootstrap > 0`` adds a
-        uniform (sup-t) band from a seeded Rademacher multiplier bootstrap of
-        the influence functions.
+        Standard errors include the term for estimated weights (R
+        ``did:::wif``). ``min_e``/``max_e`` select the event times returned;
+        the uniform band of a bootstrapped fit is computed over all event
+        times, so it is, if anything, wider than one for the window alone.
         """
-        a = self.att_gt
-        psi = self.influence
-        G = self.cohort
-        n = psi.shape[0]
-        groups = a["group"].to_numpy(dtype=float)
-        pg_of = {g: float(np.mean(G == g)) for g in np.unique(groups)}
-        pg = np.array([pg_of[g] for g in groups])
-        att = a["estimate"].to_numpy()
-        post = a["post"].to_numpy()
-
-        def combine(keep: np.ndarray, weights: np.ndarray | None = None, with_wif: bool = True):
-            idx = np.flatnonzero(keep)
-            w = pg[idx] / pg[idx].sum() if weights is None else weights
-            est = float(w @ att[idx])
-            inf = psi[:, idx] @ w
-            if with_wif and weights is None:
-                inf = inf + _wif(G, groups[idx], pg[idx]) @ att[idx]
-            return est, inf
-
-        rows, infs = [], []
-        if kind == "simple":
-            est, inf = combine(post)
-            index, rows, infs = ["ATT"], [est], [inf]
-            overall_est, overall_inf = est, inf
-        elif kind == "group":
-            index = sorted(np.unique(groups[post]))
-            for g in index:
-                keep = post & (groups == g)
-                est, inf = combine(keep, np.full(keep.sum(), 1 / keep.sum()))
-                rows.append(est)
-                infs.append(inf)
-            th, Th = np.array(rows), np.column_stack(infs)
-            pgg = np.array([pg_of[g] for g in index])
-            w = pgg / pgg.sum()
-            overall_est = float(w @ th)
-            overall_inf = Th @ w + _wif(G, np.array(index), pgg) @ th
-            index = [int(g) if float(g).is_integer() else g for g in index]
-        elif kind == "event":
-            e_all = a["event_time"].to_numpy(dtype=float)
-            index = [e for e in sorted(np.unique(e_all)) if min_e <= e <= max_e]
-            for e in index:
-                est, inf = combine(e_all == e)
-                rows.append(est)
-                infs.append(inf)
-            pos = [j for j, e in enumerate(index) if e >= 0]
-            overall_est = float(np.mean([rows[j] for j in pos]))
-            overall_inf = np.column_stack([infs[j] for j in pos]).mean(axis=1)
-            index = [int(e) for e in index]
-        else:
+        if kind not in ("simple", "group", "event"):
             raise ValueError(f"aggregate: kind must be 'simple', 'group' or 'event', got {kind!r}")
-        Psi = np.column_stack(infs)
-        se = _se(Psi)
-        z = float(stats.norm.ppf(0.5 + level / 2))
-        est = pd.DataFrame({"estimate": rows, "std_error": se, "ci_lower": np.array(rows) - z * se,
-                            "ci_upper": np.array(rows) + z * se},
-                           index=pd.Index(index, name={"simple": "", "group": "group",
-                                                       "event": "event_time"}[kind]))
+        z = float(stats.norm.ppf(0.5 + self.spec["level"] / 2))
+        res = _quiet(self.fit.aggregate, {"event": "event_study"}.get(kind, kind))
+        tab = res.to_dataframe()
+        key = {"simple": "label", "group": "label", "event": "event_time"}[kind]
+        est = pd.DataFrame({"estimate": tab["att"].to_numpy(), "std_error": tab["se"].to_numpy(),
+                            "ci_lower": tab["conf_int_lower"].to_numpy(),
+                            "ci_upper": tab["conf_int_upper"].to_numpy()},
+                           index=pd.Index(["ATT"] if kind == "simple" else
+                                          [_label(float(v)) for v in tab[key]],
+                                          name={"simple": "", "group": "group",
+                                                "event": "event_time"}[kind]))
         crit = z
-        if n_bootstrap and kind != "simple":
-            rng = np.random.default_rng(seed)
-            ok = se > 0
-            sup = np.empty(n_bootstrap)
-            for b in range(n_bootstrap):
-                v = rng.choice([-1.0, 1.0], size=n)
-                sup[b] = np.max(np.abs(v @ Psi[:, ok] / n) / se[ok])
-            crit = float(np.quantile(sup, level))
-            est["cband_lower"] = est["estimate"] - crit * se
-            est["cband_upper"] = est["estimate"] + crit * se
-        overall = {"estimate": overall_est, "std_error": float(_se(overall_inf[:, None])[0])}
-        return AggregatedATT(kind=kind, estimates=est, overall=overall, influence=Psi,
-                             crit_value=crit, spec=dict(self.spec, aggregation=kind,
-                                                        n_bootstrap=n_bootstrap, seed=seed))
+        if kind == "event" and "cband_lower" in tab and tab["cband_lower"].notna().any():
+            est["cband_lower"] = tab["cband_lower"].to_numpy()
+            est["cband_upper"] = tab["cband_upper"].to_numpy()
+            crit = float(res.cband_crit_value)
+        if kind == "event":
+            est = est[(est.index >= min_e) & (est.index <= max_e)]
+        overall = ({"estimate": float(est["estimate"].iloc[0]),
+                    "std_error": float(est["std_error"].iloc[0])} if kind == "simple" else None)
+        return AggregatedATT(kind=kind, estimates=est, overall=overall, crit_value=crit,
+                             spec=dict(self.spec, aggregation=kind))
+
+
+def _quiet(fn, *args, **kwargs):
+    """Call diff-diff without its deprecation and small-cell warnings (the result says what it dropped)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
 
 
 def callaway_santanna(data: pd.DataFrame, *, yname: str, idname: str, tname: str, gname: str,
                       control_group: Literal["never_treated", "not_yet_treated"] = "never_treated",
                       base_period: Literal["varying", "universal"] = "varying",
-                      level: float = 0.95, backend: Backend = "auto") -> CallawaySantAnna:
+                      n_bootstrap: int = 0, seed: int | None = None,
+                      level: float = 0.95) -> CallawaySantAnna:
     r"""Callaway & Sant'Anna (2021) group-time average treatment effects, no covariates.
 
     For cohort :math:`g` (first treated in :math:`g`) and period :math:`t`,
@@ -572,19 +495,15 @@ def callaway_santanna(data: pd.DataFrame, *, yname: str, idname: str, tname: str
     (``"universal"``). Control units :math:`C_{g,t}`: the never treated
     (``"never_treated"``, the paper's eq. 2.4's :math:`C=1`), or units never
     treated or first treated after :math:`\max(t, b)`, other than :math:`g`
-    (``"not_yet_treated"``). This is the unconditional (no covariates)
-    estimator; with panel data it equals R ``did::att_gt(..., xformla=~1)``.
+    (``"not_yet_treated"``).
 
-    Influence function of unit :math:`i` for one cell, with :math:`n` units,
-
-    .. math::
-
-        \psi_i = \frac{n}{n_g}1\{G_i=g\}(\Delta Y_i - \bar{\Delta Y}_g)
-               - \frac{n}{n_C}1\{i\in C\}(\Delta Y_i - \bar{\Delta Y}_C),
-        \qquad \widehat{se} = \sqrt{\textstyle\sum_i \psi_i^2}/n,
-
-    so standard errors are clustered by unit (R ``did``'s analytic s.e.,
-    ``bstrap=FALSE``).
+    Estimated by diff-diff (pinned; ``CallawaySantAnna(estimation_method="reg")``
+    without covariates, which its maintainers check against R ``did``).
+    Standard errors are analytic influence-function s.e. clustered by unit (R
+    ``did`` with ``bstrap=FALSE``); with ``n_bootstrap > 0`` they, the
+    intervals and a uniform (sup-t) event-study band come from diff-diff's
+    seeded Rademacher multiplier bootstrap (R ``bstrap=TRUE, cband=TRUE``).
+    ``tests/staggered_oracle.py`` holds an independent hand-written version.
 
     Parameters
     ----------
@@ -595,14 +514,12 @@ def callaway_santanna(data: pd.DataFrame, *, yname: str, idname: str, tname: str
         treated: missing, 0 or ``inf``).
     control_group : {"never_treated", "not_yet_treated"}
     base_period : {"varying", "universal"}
+    n_bootstrap : int
+        Multiplier-bootstrap draws (0: analytic inference only).
+    seed : int, optional
+        Seed of the bootstrap.
     level : float
-        Confidence level of the pointwise intervals.
-    backend : {"auto", "lib", "diff_diff"}
-        With ``diff-diff`` (``"auto"`` when installed) the ATT(g,t) and their
-        s.e. are the package's (``CallawaySantAnna(estimation_method="reg")``);
-        the influence functions behind the aggregations are always this
-        module's, because diff-diff 3.13 does not expose them per unit, and
-        the two sets of estimates must agree to 1e-10 or an error is raised.
+        Confidence level of the intervals.
 
     Returns
     -------
@@ -612,105 +529,67 @@ def callaway_santanna(data: pd.DataFrame, *, yname: str, idname: str, tname: str
     Notes
     -----
     Cohorts treated in the first period have no pre-period and are dropped
-    (counted in ``drop_reasons``), as in R ``did``. Cells without any
-    control unit are skipped and listed in ``extra["skipped_cells"]``.
+    (counted in ``drop_reasons``), as in R ``did``; units first treated after
+    the last period count as never treated. Cells without a control unit are
+    skipped and listed in ``extra["skipped_cells"]``. With a universal base
+    period the cells :math:`t = g-1` are zero by construction: they are not
+    rows of ``att_gt``, and the event aggregation shows :math:`e=-1` as 0
+    without a standard error, as R ``did`` does.
     """
+    import diff_diff
+
     if control_group not in ("never_treated", "not_yet_treated"):
         raise ValueError(f"control_group must be 'never_treated' or 'not_yet_treated', got "
                          f"{control_group!r}")
     if base_period not in ("varying", "universal"):
         raise ValueError(f"base_period must be 'varying' or 'universal', got {base_period!r}")
+    if not (isinstance(n_bootstrap, (int, np.integer)) and n_bootstrap >= 0):
+        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
     w = _wide_panel(data, yname=yname, idname=idname, tname=tname, gname=gname,
                     fn="callaway_santanna")
-    Y, G, per = w.Y, w.G, w.periods
+    per = w.periods
     drop_reasons = dict(w.drop_reasons)
     n_dropped = w.n_dropped
-    early = np.isfinite(G) & (G <= per[0])
+    early = np.isfinite(w.G) & (w.G <= per[0])
     if early.any():
         drop_reasons["treated in the first period (no pre-period)"] = int(early.sum() * len(per))
         n_dropped += int(early.sum() * len(per))
-        Y, G = Y[~early], G[~early]
-    G = np.where(G > per[-1], np.inf, G)
-    never = ~np.isfinite(G)
-    if control_group == "never_treated" and not never.any():
+    G = np.where(w.G[~early] > per[-1], np.inf, w.G[~early])
+    if control_group == "never_treated" and np.isfinite(G).all():
         raise ValueError("callaway_santanna: control_group='never_treated' but no unit is never "
                          f"treated (all have a finite {gname!r}); use control_group='not_yet_treated'")
-    n = Y.shape[0]
+    keep = _Wide(Y=w.Y[~early], G=G, units=w.units[~early], periods=per, nobs=0, n_dropped=0,
+                 drop_reasons={})
+    res = _quiet(diff_diff.CallawaySantAnna(
+        control_group=control_group, estimation_method="reg", base_period=base_period,
+        alpha=1 - level, n_bootstrap=int(n_bootstrap), seed=seed).fit,
+        _long_for_diff_diff(keep), outcome="y", unit="unit", time="time", first_treat="first_treat")
     pos = {t: j for j, t in enumerate(per)}
-    z = float(stats.norm.ppf(0.5 + level / 2))
-    rows, infs, skipped = [], [], []
-    for g in np.unique(G[np.isfinite(G)]):
-        treat = G == g
-        ng = treat.sum()
-        for t in per:
-            post = t >= g
-            b = g - 1 if (post or base_period == "universal") else per[pos[t] - 1] if pos[t] > 0 else None
-            if b is None or b not in pos or b == t:
-                continue
-            if control_group == "never_treated":
-                ctrl = never
-            else:
-                ctrl = never | ((G > max(t, b)) & (G != g))
-            nc = ctrl.sum()
-            if nc == 0:
-                skipped.append((int(g), int(t)))
-                continue
-            dy = Y[:, pos[t]] - Y[:, pos[b]]
-            mg, mc = dy[treat].mean(), dy[ctrl].mean()
-            psi = (n / ng) * treat * (dy - mg) - (n / nc) * ctrl * (dy - mc)
-            rows.append({"group": g, "time": t, "event_time": t - g, "estimate": mg - mc,
-                         "n_treated": int(ng), "n_control": int(nc), "base_period": b,
-                         "post": bool(post)})
-            infs.append(psi)
+    rows, skipped = [], []
+    for (g, t), cell in sorted(res.group_time_effects.items()):
+        if not np.isfinite(cell["effect"]):
+            skipped.append((_label(g), _label(t)))
+            continue
+        post = t >= g
+        b = g - 1 if (post or base_period == "universal") else per[pos[t] - 1]
+        if b == t:  # the universal base period itself: zero by construction, not estimated
+            continue
+        lo, hi = cell["conf_int"]
+        rows.append({"group": _label(g), "time": _label(t), "event_time": _label(t - g),
+                     "estimate": float(cell["effect"]), "std_error": float(cell["se"]),
+                     "ci_lower": float(lo), "ci_upper": float(hi),
+                     "n_treated": int(cell["n_treated"]), "n_control": int(cell["n_control"]),
+                     "base_period": _label(b), "post": bool(post)})
     if not rows:
         raise ValueError("callaway_santanna: no group-time cell has both treated and control units")
-    att = pd.DataFrame(rows)
-    Psi = np.column_stack(infs)
-    att["std_error"] = _se(Psi)
-    att["ci_lower"] = att["estimate"] - z * att["std_error"]
-    att["ci_upper"] = att["estimate"] + z * att["std_error"]
-    for c in ("group", "time", "event_time", "base_period"):
-        att[c] = att[c].astype(int) if np.all(np.mod(att[c], 1) == 0) else att[c]
-    att = att[["group", "time", "event_time", "estimate", "std_error", "ci_lower", "ci_upper",
-               "n_treated", "n_control", "base_period", "post"]]
-    used = "lib"
-    if _use_diff_diff(backend):
-        att, used = _cs_diff_diff(w, early, att, control_group, base_period, z)
-    return CallawaySantAnna(att_gt=att, influence=Psi, cohort=G, nobs=int(Y.size), n_units=n,
-                            n_dropped=n_dropped, drop_reasons=drop_reasons,
+    return CallawaySantAnna(att_gt=pd.DataFrame(rows), nobs=int(keep.Y.size),
+                            n_units=int(keep.Y.shape[0]), n_dropped=n_dropped,
+                            drop_reasons=drop_reasons,
                             spec=dict(yname=yname, idname=idname, tname=tname, gname=gname,
                                       control_group=control_group, base_period=base_period,
-                                      backend=used),
-                            extra={"skipped_cells": skipped})
-
-
-def _cs_diff_diff(w: _Wide, early: np.ndarray, att: pd.DataFrame, control_group: str,
-                  base_period: str, z: float) -> tuple[pd.DataFrame, str]:
-    """ATT(g,t) and s.e. from diff-diff, checked against this module's numbers."""
-    import warnings
-
-    import diff_diff
-
-    keep = _Wide(Y=w.Y[~early], G=w.G[~early], units=w.units[~early], periods=w.periods,
-                 nobs=0, n_dropped=0, drop_reasons={})
-    with warnings.catch_warnings():
-        # diff-diff warns about its own deprecations; nothing the reader can act on
-        warnings.simplefilter("ignore", FutureWarning)
-        res = diff_diff.CallawaySantAnna(control_group=control_group, estimation_method="reg",
-                                         base_period=base_period).fit(
-            _long_for_diff_diff(keep), outcome="y", unit="unit", time="time",
-            first_treat="first_treat")
-    gt = res.group_time_effects
-    out = att.copy()
-    est = np.array([gt[(g, t)]["effect"] for g, t in zip(att["group"], att["time"])], dtype=float)
-    se = np.array([gt[(g, t)]["se"] for g, t in zip(att["group"], att["time"])], dtype=float)
-    gap = max(np.max(np.abs(est - att["estimate"])), np.max(np.abs(se - att["std_error"])))
-    if not gap <= 1e-10:
-        raise RuntimeError(f"diff-diff {diff_diff.__version__} and lib.methods.staggered disagree on "
-                           f"ATT(g,t) by {gap:.3g}; rerun with backend='lib' and report the case")
-    out["estimate"], out["std_error"] = est, se
-    out["ci_lower"], out["ci_upper"] = est - z * se, est + z * se
-    return out, f"diff-diff {diff_diff.__version__}"
+                                      n_bootstrap=int(n_bootstrap), seed=seed, level=level,
+                                      backend=f"diff-diff {diff_diff.__version__}"),
+                            extra={"skipped_cells": skipped}, fit=res)
 
 
 # ===================================================================== Sun-Abraham
@@ -1044,8 +923,7 @@ def weights_by(weights: pd.DataFrame, by: str = "group", *, effect: str | None =
 
 
 def robust_summary(data: pd.DataFrame, *, yname: str, idname: str, tname: str, gname: str,
-                   dname: str, controls: Sequence[str] = (), effects: pd.DataFrame | None = None,
-                   backend: Backend = "auto") -> pd.DataFrame:
+                   dname: str, controls: Sequence[str] = (), effects: pd.DataFrame | None = None) -> pd.DataFrame:
     """TWFE (without and with controls), Sun-Abraham and Callaway-Sant'Anna on one panel.
 
     One row per estimator: ``estimate``, ``std_error``, ``p`` (normal for
@@ -1073,8 +951,7 @@ def robust_summary(data: pd.DataFrame, *, yname: str, idname: str, tname: str, g
     rows["Sun-Abraham"] = {**{k: sa.att[k] for k in ("estimate", "std_error")}, "nobs": sa.nobs}
     for cg, label in (("never_treated", "Callaway-Sant'Anna (never treated)"),
                       ("not_yet_treated", "Callaway-Sant'Anna (not yet treated)")):
-        agg = callaway_santanna(data, yname=yname, control_group=cg, backend=backend,
-                                **kw).aggregate("simple")
+        agg = callaway_santanna(data, yname=yname, control_group=cg, **kw).aggregate("simple")
         rows[label] = {**agg.overall, "nobs": int(data.shape[0])}
     out = pd.DataFrame(rows).T
     z = (out["estimate"] / out["std_error"]).astype(float)
@@ -1096,7 +973,7 @@ def robust_summary(data: pd.DataFrame, *, yname: str, idname: str, tname: str, g
             else:
                 cg = "not_yet_treated" if "not yet" in name else "never_treated"
                 target[name] = (callaway_santanna(frame, yname="true_effect", control_group=cg,
-                                                  backend="lib", **kw).aggregate("simple")
+                                                  **kw).aggregate("simple")
                                 .overall["estimate"])
         out["target"] = pd.Series(target)
         out["truth"] = pd.Series(truth)

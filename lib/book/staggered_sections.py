@@ -1,0 +1,169 @@
+"""What each section of the staggered-DID chapter cites, and the wording that depends on the data.
+
+One function per section: it takes the section's results (from :mod:`lib.methods.staggered`)
+and returns a :class:`~lib.book.chapter.Cited` of the named values the prose glues and the
+headline estimates the chapter records, so the chapter puts them on the page with one
+``book.glue_all`` call.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from lib.book.chapter import ChapterData, Cited, balanced_frame
+
+__all__ = ["FORBIDDEN", "frames", "bacon_values", "bacon_truth_values", "weights_values",
+           "pilot_weights_values", "cohort_values", "event_values", "compare_values",
+           "cohort_se", "summary_values", "bias_split", "bias_values"]
+
+#: The Goodman-Bacon comparison that uses already-treated units as controls.
+FORBIDDEN = "Later vs earlier treated (already treated)"
+NEVER_TREATED = "Treated vs never treated"
+CS_NEVER = "Callaway-Sant'Anna (never treated)"
+
+
+def frames(data: ChapterData, cols: Mapping[str, str]) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """``(frame, truth_frame, balance_note)``: the balanced frame the decomposition, the weights
+    and Callaway-Sant'Anna need, the same frame with each row's ``true_effect`` (zero on a
+    reader's data, which has no truth: the weights still hold), and the page's sentence on
+    what balancing did (empty on a balanced panel)."""
+    from lib.methods.staggered import with_true_effects
+
+    frame, note = balanced_frame(
+        data, needs="the Goodman-Bacon decomposition, the TWFE weights and Callaway-Sant'Anna")
+    truth_frame = (with_true_effects(frame, data.truth.effects, idname=cols["idname"],
+                                     tname=cols["tname"])
+                   if data.synthetic else frame.assign(true_effect=0.0))
+    return frame, truth_frame, note
+
+
+def bacon_values(bacon) -> Cited:
+    """The decomposition's size, TWFE coefficient and the weights of the two key comparisons."""
+    by_type = bacon.by_type()
+    w_forbidden = by_type["weight"].get(FORBIDDEN, np.nan)
+    return Cited({"bacon_twfe": bacon.twfe, "bacon_n": len(bacon.components),
+                  "bacon_w_never": by_type["weight"].get(NEVER_TREATED, np.nan),
+                  "bacon_w_forbidden": w_forbidden,
+                  "bacon_b_forbidden": by_type["estimate"].get(FORBIDDEN, np.nan)},
+                 records={"bacon_twfe": dict(estimate=bacon.twfe, nobs=bacon.nobs),
+                          "bacon_weight_forbidden": dict(estimate=w_forbidden)})
+
+
+def bacon_truth_values(bacon_true, tau: pd.Series) -> Cited:
+    """What each kind of comparison estimates on the true effects ``tau`` of the treated rows."""
+    bt = bacon_true.by_type()["estimate"]
+    f_true, n_true = bt.get(FORBIDDEN, np.nan), bt.get(NEVER_TREATED, np.nan)
+    return Cited({"bacon_true_twfe": bacon_true.twfe, "bacon_true_forbidden": f_true,
+                  "bacon_true_never": n_true,
+                  "bacon_true_forbidden_close": ", close to zero," if abs(f_true) < 0.25 * abs(n_true)
+                  else "",
+                  "tau_mean": tau.mean(),
+                  "tau_sign": "positive" if tau.mean() > 0 else "not positive",
+                  "tau_n_negative": int((tau < 0).sum()), "tau_n": len(tau)})
+
+
+def weights_values(weights: pd.DataFrame, by_cohort: pd.DataFrame) -> Cited:
+    """Negative TWFE weights on the full sample and the earliest cohort's two weights."""
+    first = by_cohort.index.min()
+    return Cited({"w_negative": int((weights["weight"] < 0).sum()), "w_treated": len(weights),
+                  "w_first_cohort": first, "w_first_twfe": by_cohort.loc[first, "twfe_weight"],
+                  "w_first_att": by_cohort.loc[first, "att_weight"]})
+
+
+def pilot_weights_values(w_pilots: pd.DataFrame) -> Cited:
+    """Negative TWFE weights without never-treated units, and what TWFE then targets."""
+    negative = w_pilots["weight"] < 0
+    return Cited({"wp_negative": int(negative.sum()),
+                  "wp_negative_sum": w_pilots.loc[negative, "weight"].sum(),
+                  "wp_target": float((w_pilots["weight"] * w_pilots["true_effect"]).sum())},
+                 records={"twfe_negative_weights_pilots_only": dict(estimate=int(negative.sum()),
+                                                                    nobs=len(w_pilots))})
+
+
+def cohort_se(cs_group, n_units: pd.Series) -> pd.Series:
+    """The cohort effects' standard errors, blank for a cohort of one unit (whose s.e. reflects
+    only the control group)."""
+    est = cs_group.estimates
+    return est["std_error"].where(n_units.reindex(est.index) > 1)
+
+
+def cohort_values(cs_group, n_units: pd.Series, truth_cohort: pd.Series) -> Cited:
+    """The smallest cohort, the sentence on single-unit cohorts, and each cohort's record."""
+    se = cohort_se(cs_group, n_units)
+    records = {f"cs_cohort_{g}": dict(estimate=r["estimate"],
+                                      std_error=None if np.isnan(se[g]) else r["std_error"],
+                                      n_treated=int(n_units[g]), truth=truth_cohort.get(g, np.nan))
+               for g, r in cs_group.estimates.iterrows()}
+    return Cited({"cs_smallest_cohort": int(n_units.idxmin()), "cs_smallest_n": int(n_units.min()),
+                  "cs_single_note": "With a single treated city the standard error reflects only "
+                  "the variability of the control group and understates the uncertainty, so the "
+                  "table prints neither a standard error nor stars for such a cohort."
+                  if n_units.min() == 1 else ""}, records=records)
+
+
+def event_values(cs_event, truth_e: pd.Series | None) -> Cited:
+    """The uniform band's critical value and the post-adoption effects' records."""
+    records = {f"cs_event_{e}": dict(estimate=r["estimate"], std_error=r["std_error"],
+                                     truth=None if truth_e is None else truth_e.get(e, np.nan))
+               for e, r in cs_event.estimates.loc[0:].iterrows()}
+    return Cited({"cs_crit": cs_event.crit_value}, records=records)
+
+
+def compare_values(twfe_es, sa, truth_e: pd.Series | None, *, ref: int = -1) -> Cited:
+    """Largest gap between the TWFE event study and Sun-Abraham, and Sun-Abraham's records."""
+    gap = (twfe_es.estimates["estimate"] - sa.estimates["estimate"]).abs().drop(ref)
+    records = {f"sa_event_{e}": dict(estimate=r["estimate"], std_error=r["std_error"],
+                                     truth=None if truth_e is None else truth_e.get(e, np.nan))
+               for e, r in sa.estimates.drop(ref).iterrows()}
+    return Cited({"es_max_gap": gap.max(), "es_max_gap_e": int(gap.idxmax()),
+                  "es_gap_se": sa.estimates.loc[gap.idxmax(), "std_error"]}, records=records)
+
+
+def summary_values(summary: pd.DataFrame, paper: Mapping[str, Mapping[str, Any]],
+                   true_att: float, *, synthetic: bool) -> Cited:
+    """The four headline estimates, the truth clause and which side lands nearer the truth."""
+    records = {name: dict(estimate=r["estimate"], std_error=r["std_error"], p=r["p"],
+                          nobs=int(r["nobs"]), truth=r.get("truth", np.nan),
+                          paper=paper[name]["estimate"] if name in paper else None,
+                          target=r.get("target", np.nan))
+               for name, r in summary.iterrows()}
+    records["true ATT"] = dict(estimate=true_att, truth=true_att)
+    values = {f"sum_{key}": summary.loc[name, "estimate"]
+              for key, name in (("twfe", "TWFE"), ("sa", "Sun-Abraham"), ("csn", CS_NEVER),
+                                ("csy", "Callaway-Sant'Anna (not yet treated)"))}
+    gaps = (summary["estimate"] - true_att).abs()
+    robust = gaps.drop(["TWFE", "TWFE + controls"], errors="ignore").min()
+    values["sum_truth"] = f"; the true ATT is {true_att:.4f}" if synthetic else ""
+    values["sum_nearer"] = (
+        "On a reader's own data there is no truth to compare them with." if not synthetic else
+        "On this draw of the data TWFE lands nearer the truth than the robust estimators."
+        if gaps["TWFE"] < robust else
+        "On this draw of the data the robust estimators land nearer the truth than TWFE.")
+    return Cited(values, records=records)
+
+
+def bias_split(summary: pd.DataFrame) -> pd.DataFrame:
+    """Each estimator's gap to the truth split into bias (target − truth) and noise (estimate − target)."""
+    split = summary[["estimate", "target", "truth"]].astype(float)
+    split["bias (target − truth)"] = split["target"] - split["truth"]
+    split["noise (estimate − target)"] = split["estimate"] - split["target"]
+    return split
+
+
+def bias_values(split: pd.DataFrame, summary: pd.DataFrame, *, synthetic: bool) -> Cited:
+    """The sentence on TWFE's bias and the robust estimator's noise, and their relative s.e."""
+    bias, noise = split["bias (target − truth)"], split["noise (estimate − target)"]
+    se = summary["std_error"]
+    text = (
+        f"TWFE's target misses the truth by {bias['TWFE']:.4f}, a bias "
+        "that no amount of data would remove; it comes from the weights of the previous sections, "
+        "which favour the late cohorts with small effects. The robust estimators target the ATT exactly "
+        f"(bias {bias[CS_NEVER]:.4f}): their gap on this panel is noise, "
+        f"{noise[CS_NEVER]:.4f}, or {noise[CS_NEVER] / se[CS_NEVER]:.1f} of their "
+        f"standard errors ({se[CS_NEVER]:.4f})." if synthetic else
+        "On a reader's own data there is no truth, so neither the target nor the bias can be computed "
+        "and the bias and noise columns are empty.")
+    return Cited({"se_ratio": se[CS_NEVER] / se["TWFE"], "bias_text": text})

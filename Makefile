@@ -17,8 +17,14 @@ $(STAMP): requirements.txt requirements-lock.txt pyproject.toml
 
 env: $(STAMP)
 
+# make book DATA=my_panel.csv COLUMNS=my_columns.yml  builds the book on a reader's panel
+# into _build/reader/my_panel/ (the default book is untouched).
 book: $(STAMP)
+ifdef DATA
+	$(PY) -m lib.book.reader_book "$(DATA)" $(if $(COLUMNS),"$(COLUMNS)")
+else
 	$(PY) -m lib.book.build
+endif
 
 # The strict build runs first, on its own: it executes the chapters whose cache is
 # stale, so that the tests' own (cached, strict) rebuild starts no kernel while the

@@ -42,7 +42,7 @@ def build() -> tuple[float, int, str]:
 def main() -> None:
     chapters = runnable_chapters()
     target = ROOT / "chapters" / f"{chapters[-1]}.md"
-    lib_file = ROOT / "lib" / "describe.py"
+    lib_file = ROOT / "lib" / "book" / "describe.py"
     original_chapter, original_lib = target.read_text(), lib_file.read_text()
     shutil.rmtree(ROOT / "_build", ignore_errors=True)
     rows = []

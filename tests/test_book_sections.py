@@ -208,10 +208,17 @@ def test_psm_counts_and_support_words():
     strict = {"kernel": SimpleNamespace(att=0.02, se=0.01, true_att=lambda t: 0.01,
                                         counts={"treated_cities": 40, "treated_city_years": 90})}
     pooled = SimpleNamespace(att=-0.05, se=0.02, true_att=lambda t: 0.01)
-    v = PT.cohort_match_values(strict, pooled, counts, None, other_controls="never")
-    assert v["alt_controls_sentence"] == ('With cohort_controls = "never" instead, the kernel estimate '
-                                          'covers 1 pilot city (1 treated city-year).')
-    assert v["strict_gap_se"] == pytest.approx(1.0) and v["pooled_gap_se"] == pytest.approx(3.0)
+    text = PT.cohort_match_values(strict, pooled, counts, None, other_controls="never",
+                                  synthetic=True)["strict_text"]
+    assert ('With cohort_controls = "never" instead, the kernel estimate covers 1 pilot city '
+            '(1 treated city-year).') in text
+    assert "The gap is 1.0 bootstrap s.e., against 3.0 for the pooled kernel ATT" in text
+    reader = PT.cohort_match_values(strict, pooled, None, None, other_controls="never",
+                                    synthetic=False)["strict_text"]
+    assert "truth" not in reader and "covers only 40 pilot cities" in reader
+    failed = PT.cohort_match_values(None, pooled, None, None, other_controls="never", synthetic=False,
+                                    failure=PT.cohort_failure(ValueError("no overlap in cohort 2020.")))
+    assert failed["strict_text"].startswith("On this panel the cohort-matched design cannot be estimated")
 
 
 def test_simulation_values_word_the_mean_errors():
@@ -309,6 +316,7 @@ def test_interaction_values_name_each_level_and_leave_truth_blank_without_one():
 
     params = pd.Series({"a×D": 0.1, "b×D": 0.3})
     ge = SimpleNamespace(wald={"statistic": 2.5, "p": 0.11}, interacted=SimpleNamespace(params=params),
+                         levels=("a", "b"),
                          interaction={"a": SimpleNamespace(params=pd.Series({"a×D": 0.05}))},
                          term=lambda level: f"{level}×D")
     v = HB.interaction_values(ge, "t8", {"a": 0.12, "b": 0.25}, short={"a": "x", "b": "y"}, printed="a")
@@ -339,3 +347,50 @@ def test_fdi_gap_reading_without_a_truth():
     v = F.gap_values(gaps, None, synthetic=False)
     assert v["gap_text"].startswith("No truth is known")
     assert v.records["gap pooled slope"]["mean_gap_draws"] is None
+
+
+# ------------------------------------------------------------------ any panel: baseline and comparison group
+def _mini(cohorts, periods=range(1, 6), seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for unit, g in enumerate(cohorts):
+        for t in periods:
+            rows.append({"u": unit, "t": t, "g": g, "y": rng.normal() + (t >= g if g else 0)})
+    return pd.DataFrame(rows)
+
+
+def test_two_by_two_picks_a_cohort_the_data_have_and_matches_four_means():
+    from lib.book import baseline
+
+    df = _mini([3, 3, 4, None, None])
+    kw = dict(yname="y", idname="u", tname="t", gname="g")
+    tbt = baseline.two_by_two(df, cohort=3, **kw)
+    m = df.pivot(index="u", columns="t", values="y")
+    hand = (m.loc[[0, 1], 3] - m.loc[[0, 1], 2]).mean() - (m.loc[[3, 4], 3] - m.loc[[3, 4], 2]).mean()
+    assert tbt.did == pytest.approx(hand, abs=1e-12) and (tbt.before, tbt.after) == (2, 3)
+    assert tbt.comparison == "never treated" and tbt.note == ""
+    other = baseline.two_by_two(df, cohort=2016, **kw)   # absent: the largest usable cohort
+    assert other.cohort == 3 and "no usable cohort 2016" in other.note
+    never_none = baseline.two_by_two(_mini([3, 3, 5]), cohort=3, **kw)
+    assert never_none.comparison == "not yet treated" and never_none.n_control == 1
+    gappy = df.drop(index=df.index[(df["u"] == 0) & (df["t"] == 2)])   # unit 0 lacks the year before
+    assert baseline.two_by_two(gappy, cohort=3, **kw).n_treated == 1
+
+
+def test_with_comparison_group_uses_the_last_cohort_when_no_unit_is_never_treated():
+    from lib.book import chapter
+    from lib.data import validate_panel
+    from fixtures.panels import make_panel
+
+    def data_of(adoption):
+        panel = validate_panel(make_panel(adoption=adoption))
+        return chapter.ChapterData(panel=panel, frame=panel.data, sample={}, truth=None, source="t")
+
+    same, note = chapter.with_comparison_group(data_of((2012, 2011, 2013, 2014, None, None)), needs="x")
+    assert note == "" and len(same.frame) == 30
+    data, note = chapter.with_comparison_group(data_of((2012, 2011, 2013, 2014, 2013, 2012)),
+                                               needs="the event study")
+    assert data.frame["year"].max() == 2013 and data.frame["adoption_year"].isna().sum() == 4
+    assert "first treated last, in 2014" in note and "The event study needs" in note
+    with pytest.raises(chapter.ChapterUnsupported, match="first treated in 2012"):
+        chapter.with_comparison_group(data_of((2012,) * 6), needs="x")

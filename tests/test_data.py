@@ -83,14 +83,18 @@ def _reader_file(panel_df, tmp_path):
 def test_column_mapping_from_dict(tmp_path, panel_df, reference):
     path = _reader_file(panel_df, tmp_path)
     mapping = {"unit": "code", "time": "yr", "outcome": "patents_index", "adoption": "pilot_year",
-               "columns": {"log_pop": "lnpop", "area": "region"}}
+               "book_roles": True, "columns": {"log_pop": "lnpop", "area": "region"}}
     panel = load_panel(path, columns=mapping)
     pd.testing.assert_frame_equal(panel.data[reference.data.columns], reference.data)
     assert panel.spec.unit == "city_id" and panel.spec.controls == CONTROLS
-    assert panel.report["derived"] == ["CBEC"] and panel.report["renamed"]["code"] == "city_id"
+    # without book_roles, a reader's panel has only the controls and mediators it names
+    own = load_panel(path, columns={k: v for k, v in mapping.items() if k != "book_roles"})
+    assert own.spec.controls == () and own.spec.mediators == () and not own.spec.paper_panel
+    # the ever-treated flag is derived too when the file has none
+    assert panel.report["derived"] == ["CBEC", "treated"] and panel.report["renamed"]["code"] == "city_id"
     # the same through a PanelSpec
     spec = PanelSpec.from_mapping(mapping)
-    assert spec.treatment is None and spec.cluster == "code"
+    assert spec.treatment is None and spec.cluster == "code" and spec.controls == CONTROLS
     pd.testing.assert_frame_equal(load_panel(path, spec=spec).data, panel.data)
 
 
@@ -123,7 +127,9 @@ def test_adoption_derived_from_dummy(panel_df, reference):
     spec = PanelSpec.from_mapping({"treatment": "CBEC"})
     panel = validate_panel(panel_df.drop(columns=["adoption_year"]), spec=spec)
     pd.testing.assert_frame_equal(panel.data[reference.data.columns], reference.data)
-    assert panel.report["derived"] == ["adoption_year"]
+    assert panel.report["derived"] == ["adoption_year", "treated"]
+    assert (panel.data.groupby("city_id")["treated"].first()
+            == panel.data.groupby("city_id")["adoption_year"].first().notna()).all()
 
 
 def test_adoption_after_window_is_never_treated(panel_df):
@@ -287,3 +293,65 @@ def test_default_panel_meets_the_contract():
     r = panel.report
     assert (r["units"], r["first_period"], r["last_period"]) == (280, 2010, 2021)
     assert set(CITY_PANEL.groups) <= set(panel.data.columns)
+
+
+def test_column_file_sets_the_loaders_options_and_the_paper_flag(tmp_path, panel_df):
+    semi = tmp_path / "semi.csv"
+    df = panel_df.copy()
+    df.loc[df.index[3], "Inno"] = np.nan
+    df.to_csv(semi, sep=";", decimal=",", index=False)
+    yml = tmp_path / "cols.yml"
+    yml.write_text('sep: ";"\ndecimal: ","\ndrop_missing_outcome: true\npaper_panel: true\n')
+    panel = load_panel(semi, columns=yml)
+    assert panel.report["dropped_missing_outcome"] == 1 and panel.spec.paper_panel
+    assert panel.spec.controls == CONTROLS          # the paper's panel keeps the book's roles
+    want = panel_df.drop(index=df.index[3]).sort_values(["city_id", "year"])["Inno"].to_numpy()
+    got = panel.data.sort_values(["city_id", "year"])["Inno"].to_numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-12)   # decimal commas read as numbers
+    with pytest.raises(DataContractError, match="missing outcome"):  # the remedy is needed
+        load_panel(semi, columns={"sep": ";", "decimal": ","})
+    for text, match in [("sep: ';'\ndecimal: ';'\n", "both ';'"), ("drop_singletons: maybe\n", "true or false"),
+                        ("sep: ';;'\n", "one character"), ("outcom: y\n", "did you mean 'outcome'"),
+                        ("y: patents\n", "not a name the book uses")]:
+        yml.write_text(text)
+        with pytest.raises(DataContractError, match=match):
+            load_panel(semi, columns=yml)
+
+
+def test_bad_files_that_used_to_pass_the_loader_get_a_clear_error(tmp_path, panel_df):
+    """inf values, a header-only file, an adoption-year typo, one unit written two ways, a repeated
+    column name, a workbook renamed .csv and decimal commas: each names file, column and fix."""
+    def csv(name, df=None, text=None):
+        path = tmp_path / f"{name}.csv"
+        path.write_text(text) if text is not None else df.to_csv(path, index=False)
+        return path
+
+    x = panel_df.copy()
+    x.loc[x.index[3], "lnpop"] = -np.inf
+    with pytest.raises(DataContractError, match=r"inf_control.csv, column 'lnpop'.*infinite values") as e:
+        load_panel(csv("inf_control", x))
+    assert e.value.column == "lnpop" and e.value.rows
+    with pytest.raises(DataContractError, match="has a header .* but no rows"):
+        load_panel(csv("header_only", text=",".join(panel_df.columns) + "\n"))
+    x = panel_df.drop(columns=["CBEC"])
+    x.loc[x["city_id"] == 110000, "adoption_year"] = 20120
+    with pytest.raises(DataContractError, match=r"far outside the panel's periods 2010-2014 \(a typo"):
+        load_panel(csv("typo", x), columns={"adoption": "adoption_year"})
+    x = panel_df.copy()
+    x["city_id"] = x["city_id"].astype(str)
+    x.loc[x.index[0], "city_id"] = "Beijing"
+    with pytest.raises(DataContractError, match="identifiers mix codes and names"):
+        load_panel(csv("two_ways", x))
+    text = panel_df.to_csv(index=False).replace("Inno", "lnpop", 1)
+    with pytest.raises(DataContractError, match="header names 'lnpop' more than once"):
+        load_panel(csv("dup", text=text))
+    book = tmp_path / "book.xlsx"
+    panel_df.to_excel(book, index=False)
+    renamed = tmp_path / "workbook.csv"
+    renamed.write_bytes(book.read_bytes())
+    with pytest.raises(DataContractError, match="is an Excel workbook .* rename it to .xlsx"):
+        load_panel(renamed)
+    semi = tmp_path / "semi.csv"
+    panel_df.to_csv(semi, sep=";", decimal=",", index=False)
+    with pytest.raises(DataContractError, match=r'set `decimal: ","`'):
+        load_panel(semi)

@@ -315,3 +315,11 @@ def test_sample_table_reports_n_drops_and_reasons():
     t = sample_table({"(1)": res(3360, 0, {}, 280), "(2)": res(3316, 44, {"lnaca": 9, "Urban": 35}, 280)})
     assert list(t.frame.loc["(2)"]) == ["3,316", "44", "lnaca: 9, Urban: 35", "280"]
     assert t.frame.loc["(1)", "why"] == "none"
+
+
+def test_comparison_table_drops_the_paper_and_truth_columns_nobody_filled():
+    reader = comparison_table([comparison_row("a", book=0.5, book_se=0.1), comparison_row("b", book=0.2)])
+    assert list(reader.frame.columns) == ["Book", "Book s.e."]
+    assert "paper stars" not in " ".join(reader.notes)
+    half = comparison_table([comparison_row("a", book=0.5, truth=0.4), comparison_row("b", book=0.2)])
+    assert list(half.frame.columns) == ["Book", "Book s.e.", "Truth", "Book − truth"]

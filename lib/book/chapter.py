@@ -34,16 +34,27 @@ class _ChapterState:
     chapter: str = ""
     parameters: dict[str, Any] = field(default_factory=dict)
     estimates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data_notes: list[str] = field(default_factory=list)
 
 
 _STATE = _ChapterState()
 
 
 def setup(chapter: str, parameters: dict[str, Any] | None = None) -> None:
-    """Start a chapter: book figure style, pandas display, empty results record."""
+    """Start a chapter: book figure style, pandas display, empty results record.
+
+    ``parameters`` are the values the results record stores: a dict of them, or the notebook's
+    ``globals()``, from which the names of the chapter's ``parameters`` cell are taken (so the
+    record always holds every parameter, as papermill set it).
+    """
     import pandas as pd
 
     from lib.present import figures
+
+    if parameters is not None and "__name__" in parameters:   # the notebook's namespace
+        from lib.book.run import chapter_parameters
+
+        parameters = {name: parameters[name] for name in chapter_parameters(chapter)}
 
     figures.use_book_style()
     pd.set_option("display.precision", 4)
@@ -51,6 +62,7 @@ def setup(chapter: str, parameters: dict[str, Any] | None = None) -> None:
     _STATE.chapter = chapter
     _STATE.parameters = dict(parameters or {})
     _STATE.estimates = {}
+    _STATE.data_notes = []
 
 
 def show(fig, name: str) -> None:
@@ -188,7 +200,9 @@ def recorded() -> dict[str, dict[str, Any]]:
 
 
 def save_results(path: Path | None = None) -> None:
-    """Write ``{chapter, parameters, estimates}`` as JSON (sorted keys, stable).
+    """Write ``{chapter, parameters, estimates, data_notes}`` as JSON (sorted keys, stable);
+    ``data_notes`` are what the loader did to the panel (dropped rows, adoption years after the
+    window set to never treated, a guessed separator).
 
     Returns nothing, so the chapter's last cell shows no output (a path there
     would put the build machine's folder into the executed notebook).
@@ -201,6 +215,7 @@ def save_results(path: Path | None = None) -> None:
         "chapter": _STATE.chapter,
         "parameters": {k: _plain(v) for k, v in _STATE.parameters.items()},
         "estimates": list(_STATE.estimates.values()),
+        "data_notes": list(_STATE.data_notes),
     }
     path.write_text(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
@@ -241,6 +256,21 @@ class ChapterData:
         if self.truth is None:
             return float("nan")
         return self.truth.att_on(self.frame if frame is None else frame)
+
+    @property
+    def paper_comparable(self) -> bool:
+        """Whether the paper's printed numbers belong beside these estimates: on the book's
+        semi-synthetic panel (calibrated to them) and on a file declared ``paper_panel: true``;
+        never on another panel."""
+        return self.truth is not None or bool(getattr(self.panel.spec, "paper_panel", False))
+
+    def published_estimate(self, paper: str, table, column, term: str) -> dict | None:
+        """:func:`lib.data.published.published_estimate` where the paper is comparable, else None."""
+        if not self.paper_comparable:
+            return None
+        from lib.data.published import published_estimate
+
+        return published_estimate(paper, table, column, term)
 
     def true_att_of(self, result, frame=None) -> float:
         """True ATT over the treated rows a fitted DID actually used.
@@ -312,6 +342,7 @@ def chapter_data(data_path: str = "", columns: str = "", sample: str = "all", *,
         panel = data_mod.validate_panel(raw, source=f"<semi-synthetic panel, seed {seed}, {timing_rule}>")
         source = f"a semi-synthetic panel drawn with seed {seed} and timing rule '{timing_rule}'"
     frame, info = samples.apply_sample(panel.data, sample, spec=panel.spec)
+    _STATE.data_notes = list(panel.report.get("notes", []))   # what the loader did, for the record
     return ChapterData(panel=panel, frame=frame, sample=info, truth=truth, source=source)
 
 
@@ -342,6 +373,45 @@ def balanced_frame(data: ChapterData, *, needs: str) -> tuple[pd.DataFrame, str]
     return kept, sentence
 
 
+class ChapterUnsupported(RuntimeError):
+    """The panel cannot support the chapter at all; the message says why, for the reader."""
+
+
+def with_comparison_group(data: ChapterData, *, needs: str) -> tuple[ChapterData, str]:
+    """The chapter's data for estimators that compare treated units with never-treated ones.
+
+    With never-treated units: ``data`` itself and an empty sentence. Without them, the
+    last-treated cohort serves as the comparison group, as Sun and Abraham (2021) suggest:
+    its adoption year is set to missing and the periods from its adoption on are dropped
+    (they have no untreated unit left). A sentence for the page says so. With a single cohort
+    and no never-treated unit there is no comparison at all: :class:`ChapterUnsupported`.
+    """
+    from dataclasses import replace
+
+    spec = data.panel.spec
+    frame = data.frame
+    cohort = frame.groupby(spec.unit)[spec.adoption].first()
+    if cohort.isna().any():
+        return data, ""
+    cohorts = sorted(cohort.unique())
+    if len(cohorts) < 2:
+        raise ChapterUnsupported(
+            f"Every unit of this panel is first treated in {cohorts[0]}, so no unit is untreated while "
+            f"the others are treated: {needs} has no comparison group and the chapter cannot run. "
+            "A panel with never-treated units, or with units treated at different times, can.")
+    last = cohorts[-1]
+    kept = frame.loc[frame[spec.time] < last].copy()
+    kept[spec.adoption] = kept[spec.adoption].where(kept[spec.adoption] != last)
+    if "treated" in kept:  # the ever-treated flag follows: the comparison cohort is untreated here
+        kept["treated"] = kept[spec.adoption].notna().astype(kept["treated"].dtype)
+    n_last = int((cohort == last).sum())
+    sentence = (f"This panel has no never-treated units. {needs[0].upper() + needs[1:]} needs a "
+                f"comparison group, so the {n_last} {'unit' if n_last == 1 else 'units'} first treated "
+                f"last, in {last}, serve as the never-treated group and the periods from {last} on are "
+                f"dropped ({len(kept):,} of {len(frame):,} rows kept), as Sun and Abraham (2021) suggest.")
+    return replace(data, frame=kept.reset_index(drop=True)), sentence
+
+
 def corpus_banner(corpus) -> Any:
     """A short Markdown banner saying what the page's counts are counts of."""
     from IPython.display import Markdown
@@ -356,9 +426,25 @@ def corpus_banner(corpus) -> Any:
     return Markdown(text_)
 
 
-def data_banner(data: ChapterData) -> Any:
-    """A short Markdown banner saying what the page's estimates are estimates on."""
-    from IPython.display import Markdown
+def notice(*texts: str) -> Any:
+    """What this panel cannot support, or what the chapter changed for it, as a note on the page
+    (nothing when every text is empty)."""
+    import html
+
+    from IPython.display import HTML
+
+    texts = [t for t in texts if t]
+    if not texts:
+        return None
+    body = "".join(f"<p>{html.escape(t)}</p>" for t in texts)
+    return HTML(f'<div class="admonition note panel-notice"><p class="admonition-title">'
+                f"On this panel</p>{body}</div>")
+
+
+def data_banner(data: ChapterData, *notes: str) -> Any:
+    """A short Markdown banner saying what the page's estimates are estimates on, followed by
+    the :func:`notice` of what the chapter changed for this panel (``notes``, if any)."""
+    from IPython.display import Markdown, display
 
     if data.synthetic:
         text = (f"**What these numbers are.** Estimates on {data.source} (sample: "
@@ -369,4 +455,8 @@ def data_banner(data: ChapterData) -> Any:
         text = (f"**What these numbers are.** Estimates on {data.source} (sample: "
                 f"*{data.sample['name']}*, {data.sample['rows_after']:,} rows). No true effect is "
                 f"known for these data, so the *truth* column is empty.")
+    loader = [] if data.synthetic else [f"The loader: {n}." for n in data.panel.report.get("notes", [])]
+    if any(notes) or loader:
+        display(Markdown(text))
+        return notice(*loader, *notes)
     return Markdown(text)

@@ -126,18 +126,29 @@ def _check_status(check: pd.Series) -> str:
 
 
 
-def table3_comparison(panel: pd.DataFrame, printed: pd.DataFrame,
+def table3_variables(spec) -> dict[str, str]:
+    """The variables of Table 3 for a panel: outcome, treatment, controls and mediators, with the
+    paper's labels where they are the paper's variables and their own names otherwise."""
+    names = [spec.outcome, spec.treatment, *spec.controls, *spec.mediators]
+    return {v: TABLE3_VARIABLES.get(v, v) for v in dict.fromkeys(n for n in names if n)}
+
+
+def table3_comparison(panel: pd.DataFrame, printed: pd.DataFrame | None,
                       variables: dict[str, str] | None = None) -> pd.DataFrame:
     """Table 3 on ``panel`` beside the printed Table 3 (N, mean, s.d. of each).
 
     ``printed`` is :func:`lib.data.published.published_descriptives` (indexed by
-    variable). Returns numbers; the chapter formats them with
+    variable), or None where the paper is not comparable (a reader's panel): then only the
+    panel's columns. Returns numbers; the chapter formats them with
     :func:`lib.present.tables.frame_table`.
     """
     from lib.present.tables import descriptive_table
 
     variables = variables or TABLE3_VARIABLES
     book = descriptive_table(panel, list(variables)).data
+    if printed is None:
+        return pd.DataFrame({"label": [variables[v] for v in variables], "N (book)": book["N"],
+                             "mean (book)": book["mean"], "s.d. (book)": book["sd"]})
     paper = printed.set_index("variable") if "variable" in printed.columns else printed
     out = pd.DataFrame({
         "label": [variables[v] for v in variables],
@@ -242,3 +253,25 @@ def truth_summary(truth) -> str:
             f"{size.get('large_medium', float('nan')):.4f} in large and medium cities; and it moves from "
             f"{post.iloc[0]:.4f} in the year of designation to {post.iloc[-1]:.4f} at event time "
             f"+{int(post.index[-1])}.")
+
+
+def cbec_mean_text(paper_mean: float | None) -> str:
+    """The end of the sentence on the treatment's mean: the paper's mean and what the match checks,
+    only where the paper is comparable (else just the full stop)."""
+    if paper_mean is None:
+        return "."
+    return (f"; the paper prints {paper_mean:.4f}. Because the pilot dates are real, this match is a "
+            "check of the sample and the timing rule, not of the simulation: it holds only if the "
+            "approval year counts as the first treated year, including for the fourth batch approved "
+            "on 15 December 2019. Under the alternative rule (`timing_rule = \"next_year_if_late\"`), "
+            "batches approved from July on count from the following year.")
+
+
+def late_rule_values(late: pd.Series, city_table: pd.DataFrame, years=range(2010, 2022)) -> dict:
+    """Treated city-years and the treatment's mean under the ``next_year_if_late`` timing rule, on
+    the book's cities and years (keys ``cbec_late_treated``, ``cbec_grid_rows``, ``cbec_mean_late``)."""
+    years = np.arange(min(years), max(years) + 1)
+    late = late.reindex(city_table["city_id"]).dropna()
+    treated = int(sum((years >= a).sum() for a in late))
+    rows = len(city_table) * len(years)
+    return {"cbec_late_treated": treated, "cbec_grid_rows": rows, "cbec_mean_late": treated / rows}

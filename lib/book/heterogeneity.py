@@ -55,14 +55,21 @@ def published_group_effects(group: str) -> dict[str, dict[str, Any]]:
             for i, (lev, term) in enumerate(PAPER_TERMS[group].items())}
 
 
-def record_group_table(ge, table: int, truth: Mapping[str, float] | None) -> None:
+def paper_effects(comparable: bool):
+    """:func:`published_group_effects` where the paper is comparable, else a function giving {}."""
+    return published_group_effects if comparable else (lambda group: {})
+
+
+def record_group_table(ge, table: int, truth: Mapping[str, float] | None, *,
+                       paper_comparable: bool = True) -> None:
     """Record every level's three estimates (as printed, subsample, interacted) and the Wald test."""
-    paper = published_group_effects(ge.group)
+    paper = published_group_effects(ge.group) if paper_comparable else {}
     for lev in ge.levels:
         true = float(truth[lev]) if truth is not None else None
         record_result(f"table{table}_{lev}_as_printed", ge.interaction[lev], ge.term(lev), truth=true,
-                      paper=paper[lev]["estimate"])
-        record_result(f"table{table}_{lev}_subsample", ge.subsamples[lev], "CBEC", truth=true)
+                      paper=paper[lev]["estimate"] if lev in paper else None)
+        if lev in ge.subsamples:
+            record_result(f"table{table}_{lev}_subsample", ge.subsamples[lev], "CBEC", truth=true)
         record_result(f"table{table}_{lev}_interacted", ge.interacted, ge.term(lev), truth=true)
     record(f"table{table}_wald_equal", estimate=ge.wald["statistic"], p=ge.wald["p"],
            nobs=ge.interacted.nobs, df=ge.wald["df"], df_denom=ge.wald["df_denom"])
@@ -122,7 +129,9 @@ def agglomeration_reading(pair: Mapping[str, float], *, overall_p: float, three_
 
 def table10_values(agglo) -> dict[str, Any]:
     """Table 10 (agglomerations): the Wald tests, the JJJ interval and the YRD-JJJ comparison."""
-    ci = agglo.interacted.conf_int().loc["JJJ×CBEC"]
+    # a level without treated rows (or without its subsample fit) on this panel reads as missing
+    ci = (agglo.interacted.conf_int().loc[agglo.term("JJJ")] if "JJJ" in agglo.levels
+          else {"lower": np.nan, "upper": np.nan})
     pair = (agglo.pairwise("YRD", "JJJ") if {"YRD", "JJJ"} <= set(agglo.levels)
             else dict.fromkeys(("difference", "std_error", "statistic", "p"), np.nan))
     three = wald_equal(agglo.interacted.params, agglo.interacted.cov,
@@ -131,7 +140,7 @@ def table10_values(agglo) -> dict[str, Any]:
         "t10_wald_F": agglo.wald["statistic"], "t10_wald_p": agglo.wald["p"],
         "t10_wald_df": agglo.wald["df"], "t10_wald_df_denom": agglo.wald["df_denom"],
         "t10_jjj_ci_lo": ci["lower"], "t10_jjj_ci_hi": ci["upper"],
-        "t10_jjj_n": int(agglo.subsamples["JJJ"].nobs),
+        "t10_jjj_n": int(agglo.subsamples["JJJ"].nobs) if "JJJ" in agglo.subsamples else 0,
         "t10_yrd_jjj_diff": pair["difference"], "t10_yrd_jjj_se": pair["std_error"],
         "t10_yrd_jjj_F": pair["statistic"], "t10_yrd_jjj_p": pair["p"], "t10_three_p": three["p"],
         "t10_reading": agglomeration_reading(pair, overall_p=agglo.wald["p"], three_p=three["p"]),
@@ -145,8 +154,23 @@ def interaction_values(ge, prefix: str, truth: Mapping[str, float] | None, *,
     and each level's interacted coefficient and truth (``_interacted``, ``_truth``); ``short``
     maps a level to its key."""
     values = {f"{prefix}_wald_F": ge.wald["statistic"], f"{prefix}_wald_p": ge.wald["p"],
-              f"{prefix}_{short[printed]}_printed": ge.interaction[printed].params[ge.term(printed)]}
-    for level, key in short.items():
-        values[f"{prefix}_{key}_interacted"] = ge.interacted.params[ge.term(level)]
+              f"{prefix}_{short[printed]}_printed": ge.interaction[printed].params[ge.term(printed)]
+              if printed in ge.interaction else np.nan}
+    for level, key in short.items():   # a level without treated rows on this panel: missing
+        values[f"{prefix}_{key}_interacted"] = (ge.interacted.params[ge.term(level)]
+                                                if level in ge.levels else np.nan)
         values[f"{prefix}_{key}_truth"] = truth[level] if truth is not None else np.nan
     return values
+
+
+def chapter_groupings(frame) -> None:
+    """Check that the panel has the paper's four groupings, or say why the chapter cannot run."""
+    from lib.book.chapter import ChapterUnsupported
+
+    missing = [g for g in GROUPINGS if g not in frame.columns]
+    if missing:
+        raise ChapterUnsupported(
+            "This chapter replicates the paper's Tables 7-10, one section for each of its groupings of "
+            f"cities (region, industry, city_size, agglomeration); this panel has no {', '.join(missing)} "
+            "column. Map your grouping columns to these names under `columns:` in the column file to run "
+            "it; lib.methods.heterogeneity.group_effects runs the same three designs on any grouping.")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 from scipy import stats
 
 from lib.book.chapter import Cited, estimate_values, record, result_record
-from lib.data.published import MATCHING_LABELS
+from lib.data.published import MATCHING_LABELS, MATCHING_VARIABLES
 from lib.methods.psm import ci_covers
 
 
@@ -70,11 +71,13 @@ def table6_values(kernel, nn, nn_boot, re_boot, truth, *, synthetic: bool, k: in
     }
 
 
-def record_table6(kernel, nn, nn_boot, re_boot, truth, paper: Mapping[str, Mapping[str, Any]]) -> None:
-    """Record Table 6's kernel and NN ATTs, and the two s.e. shown only for comparison."""
+def record_table6(kernel, nn, nn_boot, re_boot, truth, paper: Mapping[str, Mapping[str, Any] | None]) -> None:
+    """Record Table 6's kernel and NN ATTs, and the two s.e. shown only for comparison (``paper``'s
+    entries are None where the paper is not comparable)."""
     for name, m, key in (("Table 6 kernel ATT", kernel, "kernel"), ("Table 6 NN ATT", nn, "nn5")):
         record(name, estimate=m.att, std_error=m.se, nobs=m.n_treated, truth=m.true_att(truth),
-               paper=paper[key]["estimate"], se_kind=m.se_kind, off_support=m.n_off_support)
+               paper=(paper.get(key) or {}).get("estimate"), se_kind=m.se_kind,
+               off_support=m.n_off_support)
     record("Table 6 NN ATT, bootstrap s.e. (invalid; comparison)", estimate=nn.att,
            std_error=nn_boot.se, truth=nn.true_att(truth))
     record("Table 6 kernel ATT, score re-estimated per rep", estimate=kernel.att,
@@ -88,24 +91,41 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-def cohort_match_values(strict, pooled, alt, truth, *, other_controls: str) -> dict[str, Any]:
-    """The stricter cohort-matched DID (kernel) against the pooled kernel ATT, and the other
-    control group's coverage in words (keys ``strict_*``, ``pooled_gap_se``, ``alt_controls_sentence``)."""
+def cohort_match_values(strict, pooled, alt, truth, *, other_controls: str, synthetic: bool,
+                        failure: str = "") -> dict[str, Any]:
+    """The stricter cohort-matched DID (kernel) against the pooled kernel ATT and the other
+    control group's coverage, as the section's paragraph (``strict_text``); ``strict`` None
+    (the design failed on this panel) gives ``failure`` instead."""
+    if strict is None:
+        return {"strict_text": failure}
     sk = strict["kernel"]
-    return {
-        "strict_att": sk.att, "strict_se": sk.se, "strict_truth": sk.true_att(truth),
-        "strict_rows": sk.counts["treated_city_years"], "strict_cities": sk.counts["treated_cities"],
-        "strict_gap_se": abs(sk.att - sk.true_att(truth)) / sk.se,
-        "pooled_gap_se": abs(pooled.att - pooled.true_att(truth)) / pooled.se,
-        "alt_controls_sentence": (
-            f'With cohort_controls = "{other_controls}" instead, the kernel estimate covers '
-            f'{_count(alt.counts["treated_cities"], "pilot city", "pilot cities")} '
-            f'({_count(alt.counts["treated_city_years"], "treated city-year", "treated city-years")}).'),
-    }
+    rows, cities = sk.counts["treated_city_years"], sk.counts["treated_cities"]
+    if synthetic:
+        against = (f" against a truth of {sk.true_att(truth):.4f} on its {rows} treated city-years. The gap "
+                   f"is {abs(sk.att - sk.true_att(truth)) / sk.se:.1f} bootstrap s.e., against "
+                   f"{abs(pooled.att - pooled.true_att(truth)) / pooled.se:.1f} for the pooled kernel ATT. But")
+    else:
+        against = f" on its {rows} treated city-years. But"
+    alt_sentence = "" if alt is None else (
+        f'With cohort_controls = "{other_controls}" instead, the kernel estimate covers '
+        f'{_count(alt.counts["treated_cities"], "pilot city", "pilot cities")} '
+        f'({_count(alt.counts["treated_city_years"], "treated city-year", "treated city-years")}). ')
+    return {"strict_text": (
+        f"The cohort-matched kernel DID is {sk.att:.4f} (s.e. {sk.se:.4f}){against} the estimate covers "
+        f"only {cities} pilot cities. The rest have pre-adoption scores above those of every available "
+        "control and are dropped, so the estimate answers the question for a smaller population, and "
+        f"says so. {alt_sentence}When overlap is thin, matching can only say how little of the treated "
+        "group it can speak for.")}
+
+
+def cohort_failure(err: Exception) -> str:
+    """The stricter design's sentence when matching cannot run on this panel."""
+    return (f"On this panel the cohort-matched design cannot be estimated: {err} The pooled estimates "
+            "above do not depend on it.")
 
 
 def record_cohort_match(strict, truth) -> None:
-    for m, r in strict.items():
+    for m, r in (strict or {}).items():
         record(f"cohort-matched DID ({m})", estimate=r.att, std_error=r.se,
                nobs=r.counts["treated_city_years"], truth=r.true_att(truth), **r.spec)
 
@@ -206,7 +226,9 @@ def psm_did_values(fits: Mapping[str, Any], truths: Mapping[str, float], *, term
     values = {**estimate_values("psmdid_matched", fits[matched], term),
               **estimate_values("psmdid_support", fits[support], term),
               **estimate_values("psmdid_base", fits[baseline], term),
-              "psmdid_truth": truths[support]}
+              "psmdid_truth": truths[support],
+              "psmdid_truth_text": (f", and the truth is {truths[support]:.4f}"
+                                    if truths[support] is not None and np.isfinite(truths[support]) else "")}
     records = {f"PSM-DID {name}": result_record(res, term, truth=truths[name],
                                                 paper=paper if name == baseline else None)
                for name, res in fits.items()}
@@ -257,3 +279,17 @@ def counts_table(matches: dict[str, Any], paper: dict[str, dict] | None = None) 
                          "treated off support": None, "control": p["control"],
                          "control matched": None, "total": p["total"]})
     return pd.DataFrame(rows).set_index("estimator").astype("Int64")
+
+
+def matching_covariates(spec) -> list[str]:
+    """The covariates of the propensity score: the panel's controls (on the book's panel, Table 5's
+    eight matching variables), or why this panel cannot run the chapter."""
+    from lib.book.chapter import ChapterUnsupported
+
+    if not spec.controls:
+        raise ChapterUnsupported(
+            "Matching needs covariates to estimate a propensity score, and the column file names "
+            "no controls. List them under `controls:` to run this chapter.")
+    if set(spec.controls) == set(MATCHING_VARIABLES):   # Table 5's order
+        return list(MATCHING_VARIABLES)
+    return list(spec.controls)

@@ -168,9 +168,14 @@ VALIDATORS: dict[str, Callable[[Any], None]] = {
 KERNEL_START_ATTEMPTS = 3
 #: Parameters whose value is a file path: made absolute so the chapter finds them.
 PATH_PARAMETERS = ("data_path", "columns", "corpus_path", "themes_path")
-#: Column roles accepted by every chapter that reads a panel (it has a ``columns``
-#: parameter): ``-p outcome my_outcome`` is folded into the column file.
-ROLE_PARAMETERS = ("unit", "time", "outcome", "treatment", "adoption", "cluster")
+#: Column roles and loader options accepted by every chapter that reads a panel (it has a
+#: ``columns`` parameter): ``-p outcome my_outcome`` or ``-p drop_singletons true`` is folded
+#: into the column file (see lib.data.contract).
+ROLE_PARAMETERS = ("unit", "time", "outcome", "treatment", "adoption", "cluster", "sheet", "sep",
+                   "decimal", "drop_missing_outcome", "allow_always_treated", "drop_singletons",
+                   "paper_panel", "book_roles")
+_FLAG_ROLES = ("drop_missing_outcome", "allow_always_treated", "drop_singletons", "paper_panel",
+               "book_roles")
 
 
 def coerce(name: str, raw: str, default: Any, chapter: str) -> Any:
@@ -212,7 +217,7 @@ def resolve_parameters(chapter: str, pairs: list[tuple[str, str]] | dict[str, An
     roles: dict[str, str] = {}
     for name, raw in items:
         if name in ROLE_PARAMETERS and name not in defaults and "columns" in defaults:
-            roles[name] = str(raw)
+            roles[name] = _role_value(name, raw, chapter)
             continue
         if name not in defaults:
             valid = ", ".join(defaults) or "(none)"
@@ -230,17 +235,31 @@ def resolve_parameters(chapter: str, pairs: list[tuple[str, str]] | dict[str, An
     return out
 
 
-def _column_file(roles: dict[str, str], columns: str) -> str:
-    """Write the role parameters (merged over a given column file) as a YAML column file."""
+def _role_value(name: str, raw: Any, chapter: str) -> Any:
+    """A role parameter's value as the column file holds it (true/false for the flags)."""
+    if name in _FLAG_ROLES:
+        return coerce(name, raw, False, chapter) if isinstance(raw, str) else bool(raw)
+    if name == "sheet" and isinstance(raw, str) and raw.strip().isdigit():
+        return int(raw)
+    return str(raw)
+
+
+def _column_file(roles: dict[str, Any], columns: str) -> str:
+    """Write the role parameters (merged over a given column file) as a YAML column file.
+
+    Without a column file, ``-p`` roles rename the book's own panel, so its controls,
+    mediators and groups are kept (``book_roles: true``)."""
     import yaml
+
+    from lib.data.contract import _SPEC_KEYS, LOADER_OPTIONS
 
     spec: dict[str, Any] = {}
     if columns:
         loaded = yaml.safe_load(Path(columns).read_text()) or {}
-        role_keys = {"unit", "time", "outcome", "treatment", "adoption", "cluster", "controls",
-                     "mediators", "groups", "columns"}
         # a plain rename map becomes the `columns:` entry of a full spec
-        spec = loaded if role_keys & set(loaded) else {"columns": loaded}
+        spec = loaded if {*_SPEC_KEYS, *LOADER_OPTIONS} & set(loaded) else {"columns": loaded}
+    else:
+        spec["book_roles"] = True
     spec.update(roles)
     text = yaml.safe_dump(spec, sort_keys=True, allow_unicode=True)
     path = Path(tempfile.gettempdir()) / f"cbec-columns-{hashlib.sha256(text.encode()).hexdigest()[:16]}.yml"
@@ -274,6 +293,7 @@ class RunResult:
     folder: Path
     seconds: float
     error: str | None = None
+    unsupported: bool = False  # the panel cannot support the chapter (its error says why)
 
     @property
     def ok(self) -> bool:
@@ -351,7 +371,12 @@ def run_chapter(chapter: str, parameters: dict[str, Any], out_dir: Path) -> RunR
     if error is None:
         _swap_into_place(partial, target)
         return RunResult(chapter, parameters, target, seconds)
-    return RunResult(chapter, parameters, _keep_aside(partial, target, ".failed"), seconds, error)
+    return RunResult(chapter, parameters, _keep_aside(partial, target, ".failed"), seconds, error,
+                     unsupported=error.startswith(UNSUPPORTED_PREFIX.format(chapter=chapter)))
+
+
+#: How a run that the panel cannot support begins its message.
+UNSUPPORTED_PREFIX = "chapter {chapter} cannot run on this panel: "
 
 
 def _cell_error(chapter: str, err, nb) -> str:
@@ -371,6 +396,8 @@ def _cell_error(chapter: str, err, nb) -> str:
     else:
         source = [ln for ln in str(err.source).splitlines() if ln.strip()]
         where = cell + (f" (`{source[0].strip()[:80]}`)" if source else "")
+    if err.ename == "ChapterUnsupported":  # not a bug: the chapter says what the panel lacks
+        return UNSUPPORTED_PREFIX.format(chapter=chapter) + _ANSI.sub("", str(err.evalue)).strip()
     message = _ANSI.sub("", f"{err.ename}: {err.evalue}").strip()
     return f"chapter {chapter}, {where} failed:\n    {message}"
 
@@ -602,12 +629,13 @@ class _Parser(argparse.ArgumentParser):
 def _report(results: list[RunResult]) -> int:
     failed = 0
     for i, res in enumerate(results, 1):
-        status = "ok" if res.ok else "FAILED"
+        status = "ok" if res.ok else "NOT SUPPORTED BY THIS PANEL" if res.unsupported else "FAILED"
         print(f"[{i}/{len(results)}] {res.chapter} {res.parameters or '(defaults)'}: {status} "
               f"in {res.seconds:.1f} s -> {res.folder}", flush=True)
         if not res.ok:
             failed += 1
-            print(f"{res.error}\n    The executed notebook, with the full traceback: {res.notebook}",
+            print(res.error if res.unsupported else
+                  f"{res.error}\n    The executed notebook, with the full traceback: {res.notebook}",
                   file=sys.stderr)
     return failed
 

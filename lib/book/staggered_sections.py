@@ -127,7 +127,7 @@ def summary_values(summary: pd.DataFrame, paper: Mapping[str, Mapping[str, Any]]
     """The four headline estimates, the truth clause and which side lands nearer the truth."""
     records = {name: dict(estimate=r["estimate"], std_error=r["std_error"], p=r["p"],
                           nobs=int(r["nobs"]), truth=r.get("truth", np.nan),
-                          paper=paper[name]["estimate"] if name in paper else None,
+                          paper=(paper.get(name) or {}).get("estimate"),
                           target=r.get("target", np.nan))
                for name, r in summary.iterrows()}
     records["true ATT"] = dict(estimate=true_att, truth=true_att)

@@ -22,7 +22,13 @@ Canonical names
 
 Column file (YAML)
     Tells the book which of *your* columns plays which role. Every key is
-    optional; keys left out keep the default panel's value::
+    optional. Single-column roles left out keep the book's names (a column
+    called ``year`` needs no ``time:``); ``controls`` and ``mediators`` left out
+    are empty: your panel has only those you name. ``book_roles: true`` keeps
+    the book's controls, mediators and groups (for a copy of the book's panel
+    with other column names); ``paper_panel: true`` says the file is the paper's
+    own city panel, so the book shows the paper's printed numbers beside its
+    estimates (and keeps the book's roles)::
 
         unit: code                # your unit identifier  -> city_id
         time: yr                  # your year             -> year
@@ -32,9 +38,17 @@ Column file (YAML)
         cluster: code             # default: the unit
         controls: [lnpop, lnaca, lngdp, Infra, lngov, lninter, Urban, Incoms]
         mediators: [Diginf, Spec, Envir]   # [] if you have none
+        groups: [region]          # grouping columns for the heterogeneity chapter
         columns:                  # any other renames: your name -> book name
           prov: province
           muni: is_municipality
+        # how to read the file, and the loader's remedies (all optional):
+        sheet: data               # Excel sheet (name or 0-based position)
+        sep: ";"                  # CSV separator (default: guessed)
+        decimal: ","              # CSV decimal mark (default ".")
+        drop_missing_outcome: true
+        allow_always_treated: true
+        drop_singletons: true
 
     A file with none of these keys is read as a plain rename map
     (``your_name: book_name``). Role values name columns as they are in your
@@ -96,7 +110,11 @@ FORMATS = {
 #: What a panel's treatment can be (:class:`PanelSpec`).
 TREATMENT_KINDS = ("binary", "continuous")
 _SPEC_KEYS = ("unit", "time", "outcome", "treatment", "adoption", "cluster",
-              "controls", "mediators", "groups", "columns")
+              "controls", "mediators", "groups", "columns", "book_roles", "paper_panel")
+#: Column-file keys that say how to read the file and which of the loader's remedies to apply.
+LOADER_OPTIONS = ("sheet", "sep", "decimal", "drop_missing_outcome", "allow_always_treated",
+                  "drop_singletons")
+_FLAG_OPTIONS = ("drop_missing_outcome", "allow_always_treated", "drop_singletons")
 _N_EXAMPLES = 5
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
@@ -155,6 +173,11 @@ class PanelSpec:
         columns. Controls and mediators must exist; groups are kept if present.
     columns : dict
         Extra renames, reader name -> canonical name.
+    paper_panel : bool
+        The file is the paper's own panel: the book shows the paper's printed
+        numbers beside its estimates.
+    options : dict
+        How to read the file and which remedies to apply (:data:`LOADER_OPTIONS`).
     treatment_kind : {"binary", "continuous"}
         ``"binary"`` (default): a 0/1 absorbing adoption, checked against the
         adoption year; ``"continuous"``: a treatment intensity (the companion
@@ -173,6 +196,8 @@ class PanelSpec:
     groups: tuple[str, ...] = ()
     columns: Mapping[str, str] = field(default_factory=dict, hash=False)
     treatment_kind: str = "binary"
+    paper_panel: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self):
         if self.treatment_kind not in TREATMENT_KINDS:
@@ -192,6 +217,7 @@ class PanelSpec:
             value = getattr(self, name)
             object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
         object.__setattr__(self, "columns", dict(self.columns))
+        object.__setattr__(self, "options", dict(self.options))
 
     # -- constructors -------------------------------------------------------------
     @classmethod
@@ -199,18 +225,21 @@ class PanelSpec:
                      source: str = "<mapping>") -> "PanelSpec":
         """Build a spec from a dict in the column-file format (see module docstring).
 
-        Keys left out keep ``base``'s value (default :data:`CITY_PANEL`), except
-        that giving only one of ``treatment``/``adoption`` drops the other (it
-        is derived) and that ``cluster`` follows ``unit`` unless given.
+        Single-column roles left out keep ``base``'s value (default
+        :data:`CITY_PANEL`), except that giving only one of
+        ``treatment``/``adoption`` drops the other (it is derived) and that
+        ``cluster`` follows ``unit`` unless given. ``controls`` and ``mediators``
+        left out are empty unless ``book_roles`` or ``paper_panel`` is true;
+        ``groups`` (kept only where present) keep ``base``'s.
         """
         base = CITY_PANEL if base is None else base
         mapping = dict(mapping or {})
-        unknown = [k for k in mapping if k not in _SPEC_KEYS]
+        unknown = [k for k in mapping if k not in (*_SPEC_KEYS, *LOADER_OPTIONS)]
         if unknown:
             hints = "; ".join(f"'{k}'" + (f" (did you mean '{_close(k, _SPEC_KEYS)[0]}'?)"
                                           if _close(k, _SPEC_KEYS) else "") for k in unknown)
             raise DataContractError(
-                f"{source}: unknown key(s) {hints}. Valid keys: {', '.join(_SPEC_KEYS)}. "
+                f"{source}: unknown key(s) {hints}. Valid keys: {', '.join((*_SPEC_KEYS, *LOADER_OPTIONS))}. "
                 "Fix: correct the key, or put plain renames under `columns:`.",
                 file=source, column=unknown[0])
         kw: dict[str, Any] = {}
@@ -229,8 +258,16 @@ class PanelSpec:
             kw["cluster"] = mapping["cluster"]
         else:
             kw["cluster"] = None if base.cluster == base.unit else base.cluster
+        flags = {}
+        for key in ("book_roles", "paper_panel", *_FLAG_OPTIONS):
+            value = mapping.get(key, False)
+            if not isinstance(value, bool):
+                raise DataContractError(f"{source}: `{key}:` must be true or false, got {value!r}.",
+                                        file=source, column=key)
+            flags[key] = value
+        inherit = flags["book_roles"] or flags["paper_panel"]
         for key in ("controls", "mediators", "groups"):
-            value = mapping.get(key, getattr(base, key))
+            value = mapping.get(key, getattr(base, key) if inherit or key == "groups" else ())
             value = () if value is None else ((value,) if isinstance(value, str) else tuple(value))
             if not all(isinstance(v, str) for v in value):
                 raise DataContractError(f"{source}: `{key}:` must be a list of column names, got {value!r}.",
@@ -244,6 +281,23 @@ class PanelSpec:
         kw["treatment_kind"] = base.treatment_kind
         if kw["treatment_kind"] == "continuous":
             kw["adoption"] = None
+        kw["paper_panel"] = flags["paper_panel"]
+        options = {k: flags[k] for k in _FLAG_OPTIONS if flags[k]}
+        for key in ("sep", "decimal"):
+            if key in mapping:
+                if not (isinstance(mapping[key], str) and len(mapping[key]) == 1):
+                    raise DataContractError(f"{source}: `{key}:` must be one character (quote it, e.g. "
+                                            f"`{key}: \";\"`), got {mapping[key]!r}.", file=source, column=key)
+                options[key] = mapping[key]
+        if "sheet" in mapping:
+            if not isinstance(mapping["sheet"], (str, int)) or isinstance(mapping["sheet"], bool):
+                raise DataContractError(f"{source}: `sheet:` must be a sheet name or a 0-based position, "
+                                        f"got {mapping['sheet']!r}.", file=source, column="sheet")
+            options["sheet"] = mapping["sheet"]
+        if options.get("sep") and options.get("sep") == options.get("decimal"):
+            raise DataContractError(f"{source}: `sep:` and `decimal:` are both {options['sep']!r}; a file "
+                                    "separated by ';' usually has ',' as decimal mark.", file=source, column="sep")
+        kw["options"] = options
         return cls(**kw)
 
     @classmethod
@@ -254,7 +308,8 @@ class PanelSpec:
         in ``columns``.
         """
         mapping = _read_yaml(path)
-        if not any(k in _SPEC_KEYS for k in mapping):
+        if not any(k in (*_SPEC_KEYS, *LOADER_OPTIONS) for k in mapping):
+            _check_rename_map(mapping, CITY_PANEL if base is None else base, str(path))
             mapping = {"columns": mapping}
         return cls.from_mapping(mapping, base=base, source=str(path))
 
@@ -285,6 +340,26 @@ CITY_PANEL = PanelSpec(
     groups=("city", "city_zh", "province", "region", "is_municipality", "agglomeration",
             "industry", "city_size", "batch"),
 )
+
+
+def _check_rename_map(mapping: Mapping[str, Any], base: PanelSpec, source: str) -> None:
+    """A column file without role keys is a rename map ``your_name: book_name``; a key that looks
+    like a misspelt role (``outcom:``) or a value that is no book name would be ignored silently."""
+    names = {n for spec in (base, CITY_PANEL) for n in (
+        spec.unit, spec.time, spec.outcome, spec.treatment, spec.adoption, spec.cluster,
+        *spec.controls, *spec.mediators, *spec.groups)} | set(CANONICAL.values())
+    names.discard(None)
+    for key, value in mapping.items():
+        close = _close(str(key), (*_SPEC_KEYS, *LOADER_OPTIONS))
+        if close and str(value) not in names:
+            raise DataContractError(
+                f"{source}: unknown key '{key}' (did you mean '{close[0]}'?). Fix: correct the key; "
+                f"valid keys: {', '.join((*_SPEC_KEYS, *LOADER_OPTIONS))}.", file=source, column=str(key))
+        if str(value) not in names:
+            raise DataContractError(
+                f"{source}: '{key}: {value}' renames a column to '{value}', which is not a name the book "
+                f"uses ({', '.join(sorted(names)[:12])}, ...). Fix: map your column to a book name, or "
+                "give roles with keys such as `outcome:` and `controls:`.", file=source, column=str(key))
 
 
 def _read_yaml(path: str | Path) -> dict:
@@ -323,8 +398,9 @@ def _resolve_spec(spec, columns) -> PanelSpec:
         source, columns = str(columns), _read_yaml(columns)
     if not isinstance(columns, Mapping):
         raise TypeError(f"columns must be a dict or a YAML path, got {type(columns).__name__}")
-    if any(k in _SPEC_KEYS for k in columns):
+    if any(k in (*_SPEC_KEYS, *LOADER_OPTIONS) for k in columns):
         return PanelSpec.from_mapping(columns, base=spec, source=source)
+    _check_rename_map(columns, spec, source)
     return replace(spec, columns={**spec.columns, **{str(k): str(v) for k, v in columns.items()}})
 
 
@@ -337,7 +413,8 @@ def _format_of(path: Path) -> str | None:
     return None
 
 
-def read_table(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFrame:
+def read_table(path: str | Path, *, sheet: str | int | None = None, sep: str | None = None,
+               decimal: str | None = None) -> pd.DataFrame:
     """Read one data file into a DataFrame, dispatching on the suffix.
 
     Parameters
@@ -346,6 +423,9 @@ def read_table(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFr
         File to read; the suffix picks the reader (see :data:`FORMATS`).
     sheet : str or int, optional
         Excel sheet (name or 0-based position); default the first sheet.
+    sep, decimal : str, optional
+        CSV separator (default: ``,``, or ``;``/tab/``|`` when the header shows
+        one) and decimal mark (default ``.``).
 
     Returns
     -------
@@ -377,9 +457,16 @@ def read_table(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFr
             f"{supported}. Fix: save the panel in one of these formats (CSV is the simplest).", file=src)
     notes: list[str] = []
     labels: dict = {}
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if fmt in ("csv", "tsv") and magic == b"PK\x03\x04":   # a zip archive: an Excel workbook
+        raise DataContractError(f"{src}: this file is an Excel workbook (or another zip archive), not a "
+                                f"{fmt.upper()} text file. Fix: rename it to .xlsx, or save it from Excel as CSV.",
+                                file=src)
     try:
         if fmt in ("csv", "tsv"):
-            frame = _read_delimited(path, "\t" if fmt == "tsv" else ",", notes)
+            frame = _read_delimited(path, sep or ("\t" if fmt == "tsv" else ","), notes,
+                                    guess=sep is None, decimal=decimal or ".")
         elif fmt == "stata":
             frame, labels = _read_stata(path)
         elif fmt == "parquet":
@@ -399,25 +486,41 @@ def read_table(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFr
             f"the file really is {fmt} (open it in its program and re-save), or save it as CSV.",
             file=src) from None
     frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.empty:
+        raise DataContractError(f"{src}: the file has a header ({_listing(frame.columns)}) but no rows. Fix: "
+                                "check that it is the right file, or export the data again.", file=src)
     frame.attrs = {"source": src, "format": fmt, "notes": notes, "value_labels": labels}
     return frame
 
 
-def _read_delimited(path: Path, sep: str, notes: list[str]) -> pd.DataFrame:
-    def read(sep, encoding=None):
-        return pd.read_csv(path, sep=sep, encoding=encoding, low_memory=False)
+def _read_delimited(path: Path, sep: str, notes: list[str], *, guess: bool = True,
+                    decimal: str = ".") -> pd.DataFrame:
+    encoding = None
+
+    def read(sep):
+        return pd.read_csv(path, sep=sep, encoding=encoding, decimal=decimal, low_memory=False)
 
     try:
         frame = read(sep)
     except UnicodeDecodeError:
-        frame = read(sep, "gb18030")
+        encoding = "gb18030"
+        frame = read(sep)
         notes.append("file is not UTF-8; read as GB18030 (Chinese Windows encoding)")
-    if frame.shape[1] == 1:
+    header = list(pd.read_csv(path, sep=sep, encoding=encoding, nrows=1, header=None, dtype=str).iloc[0]) \
+        if frame.shape[1] > 1 else []
+    dup = sorted({str(h).strip() for h in header if [str(x).strip() for x in header].count(str(h).strip()) > 1})
+    if dup:
+        raise DataContractError(f"{path}: the header names {', '.join(repr(d) for d in dup)} more than once, "
+                                "so one of them would be read under another name. Fix: rename or delete "
+                                "the repeated column.", file=str(path), column=dup[0])
+    if frame.shape[1] == 1 and guess:
         header = str(frame.columns[0])
         for alt in (";", "\t", "|"):
             if alt != sep and alt in header:
-                frame = pd.read_csv(path, sep=alt, low_memory=False)
-                notes.append(f"separator guessed as {alt!r}")
+                frame = read(alt)
+                notes.append(f"separator guessed as {alt!r}" + (
+                    "; if numbers use a decimal comma, set `decimal: \",\"` in the column file"
+                    if alt == ";" and decimal == "." else ""))
                 break
     return frame
 
@@ -556,7 +659,9 @@ def load_panel(path: str | Path | None = None, *, spec: PanelSpec | Mapping | st
         or a plain rename map ``{your_name: book_name}`` applied on top of
         ``spec``.
     sheet : str or int, optional
-        Excel sheet.
+        Excel sheet. This and the three options below can also be set in the
+        column file (``sheet:``, ``drop_missing_outcome: true``, ...; also
+        ``sep:`` and ``decimal:`` for a CSV); an argument given here wins.
     drop_missing_outcome : bool, default False
         Drop rows with a missing outcome (counted in ``report``) instead of
         raising.
@@ -583,9 +688,13 @@ def load_panel(path: str | Path | None = None, *, spec: PanelSpec | Mapping | st
     """
     path = DEFAULT_PANEL if path is None else Path(path).expanduser()
     spec = _resolve_spec(spec, columns)
-    raw = read_table(path, sheet=sheet)
-    return validate_panel(raw, spec=spec, source=str(path), drop_missing_outcome=drop_missing_outcome,
-                          allow_always_treated=allow_always_treated, drop_singletons=drop_singletons)
+    opt = spec.options
+    raw = read_table(path, sheet=opt.get("sheet") if sheet is None else sheet, sep=opt.get("sep"),
+                     decimal=opt.get("decimal"))
+    return validate_panel(raw, spec=spec, source=str(path),
+                          drop_missing_outcome=drop_missing_outcome or opt.get("drop_missing_outcome", False),
+                          allow_always_treated=allow_always_treated or opt.get("allow_always_treated", False),
+                          drop_singletons=drop_singletons or opt.get("drop_singletons", False))
 
 
 def validate_panel(frame: pd.DataFrame, *, spec: PanelSpec | None = None, source: str | None = None,
@@ -693,7 +802,7 @@ def validate_panel(frame: pd.DataFrame, *, spec: PanelSpec | None = None, source
         controls=tuple(rename[locate(c)] for c in spec.controls),
         mediators=tuple(rename[locate(c)] for c in spec.mediators),
         groups=tuple(rename[locate(g)] for g in spec.groups if g not in absent_groups),
-        treatment_kind=spec.treatment_kind,
+        treatment_kind=spec.treatment_kind, paper_panel=spec.paper_panel, options=spec.options,
     )
     ctx = _Ctx(source, cspec, labels)
     u, t, y, d, a = cspec.unit, cspec.time, cspec.outcome, cspec.treatment, cspec.adoption
@@ -703,6 +812,16 @@ def validate_panel(frame: pd.DataFrame, *, spec: PanelSpec | None = None, source
     if data[u].isna().any():
         raise ctx.fail(u, "missing unit identifier", "fill the identifier or delete these rows",
                        data, data[u].isna().to_numpy())
+    if not pd.api.types.is_numeric_dtype(data[u]):
+        # one unit written two ways ("Beijing" and 110000) would become two units
+        as_number = pd.to_numeric(data[u].map(lambda v: v.strip() if isinstance(v, str) else v),
+                                  errors="coerce")
+        if as_number.notna().any() and as_number.isna().any():
+            names, codes = data.loc[as_number.isna(), u], data.loc[as_number.notna(), u]
+            raise ctx.fail(u, f"identifiers mix codes and names (e.g. {codes.iloc[0]!r} and "
+                              f"{names.iloc[0]!r}), so one unit may be written two ways",
+                           "write every identifier the same way (all codes or all names)",
+                           data, as_number.isna().to_numpy())
     data[u] = _maybe_int(data[u])
     if pd.api.types.is_datetime64_any_dtype(data[t]):
         data[t] = data[t].dt.year
@@ -717,6 +836,7 @@ def validate_panel(frame: pd.DataFrame, *, spec: PanelSpec | None = None, source
     data[t] = data[t].astype("int64")
     for c in [y, *cspec.controls, *cspec.mediators] + [c for c in (d, a) if c and c not in derived]:
         data[c] = _numeric(data, c, ctx)
+        _finite(data, c, ctx)
     for c in cspec.groups:
         data[c] = _tidy_group(data, c, ctx, attrs.get("value_labels", {}).get(labels.get(c, c)))
     for c in data.columns:
@@ -765,6 +885,12 @@ def validate_panel(frame: pd.DataFrame, *, spec: PanelSpec | None = None, source
         raise DataContractError(f"{source}: no rows left after the checks ({rows_read} read). Fix: check the "
                                 "file and the options drop_missing_outcome/drop_singletons.",
                                 file=source, column=labels.get(y, y), n_rows=0)
+
+    # the ever-treated flag of the selection model and of matching on units (eq. 8 read
+    # literally): derived from the adoption year when the file has none
+    if not continuous and "treated" not in data.columns:
+        data["treated"] = data[a].notna().astype("int64")
+        derived.append("treated")
 
     # -- 6. report ---------------------------------------------------------------------
     periods = sorted(data[t].unique().tolist())
@@ -842,6 +968,12 @@ def _check_adoption(data: pd.DataFrame, ctx: "_Ctx", labels: dict, derived: list
                               f"(expected {d} = 1 exactly when year >= adoption year)",
                            "correct one of the two, or give only one of them (`treatment:` or `adoption:`; "
                            "the book derives the other)", data, bad, a)
+    first = int(data[t].min())
+    far = ((data[a] > last + 100) | (data[a] < first - 100)).fillna(False).to_numpy()
+    if far.any():
+        raise ctx.fail(a, f"adoption years far outside the panel's periods {first}-{last} (a typo, such "
+                          "as 20160 for 2016?)",
+                       "correct the year; a unit never treated gets an empty adoption year", data, far, a)
     after = (data[a] > last).fillna(False).to_numpy()
     n_after = int(data.loc[after, u].nunique())
     if n_after:
@@ -882,10 +1014,22 @@ def _numeric(data: pd.DataFrame, col: str, ctx: _Ctx) -> pd.Series:
     if bad.any():
         vals = pd.Series(text[bad]).astype(str).value_counts()
         shown = ", ".join(f"'{v}' ({n}x)" for v, n in vals.head(5).items())
+        comma = pd.Series(vals.index).str.fullmatch(r"-?\d+,\d+").all()
         raise ctx.fail(col, f"non-numeric values {shown}",
+                       "the numbers use a decimal comma: set `decimal: \",\"` (and `sep: \";\"`) in the "
+                       "column file" if comma else
                        "make the column numeric: remove thousands separators ('1,234' -> 1234) and units, and "
                        "write missing values as empty cells (or NA)", data, bad, col)
     return num.astype("float64")
+
+
+def _finite(data: pd.DataFrame, col: str, ctx: _Ctx) -> None:
+    """Infinite values (``inf``, ``-inf``) would pass as numbers and break every regression."""
+    bad = np.isinf(data[col].to_numpy(dtype="float64"))
+    if bad.any():
+        raise ctx.fail(col, "infinite values (inf or -inf, e.g. the log of zero)",
+                       "replace them in the file (by a missing value, or by a finite value if the "
+                       "transformation allows one)", data, bad, col)
 
 
 def _tidy_group(data: pd.DataFrame, col: str, ctx: _Ctx, value_labels: dict | None) -> pd.Series:

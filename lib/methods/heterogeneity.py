@@ -104,6 +104,9 @@ class GroupEffects:
         :func:`wald_equal` on ``interacted`` (equal effects across levels).
     skipped : dict
         Levels not estimated and why.
+    no_subsample : dict
+        Levels whose subsample regression cannot be estimated, and why (their
+        ``subsamples`` entry is absent).
     """
 
     group: str
@@ -115,6 +118,7 @@ class GroupEffects:
     interacted: RegressionResult
     wald: dict[str, float]
     skipped: dict[Any, str] = field(default_factory=dict)
+    no_subsample: dict[Any, str] = field(default_factory=dict)
 
     _METHODS = {"interaction": "as printed (level×CBEC, full sample)",
                 "subsample": "subsample", "interacted": "one interacted model"}
@@ -383,18 +387,24 @@ def group_effects(
         frame[interaction_term(lev, dname)] = (frame[group] == lev).astype(float) * frame[dname]
 
     kw = dict(idname=idname, tname=tname, vcov=vcov)
-    interaction, subsamples = {}, {}
+    interaction, subsamples, no_subsample = {}, {}, {}
     for lev in levels:
         if lev in skipped:
             continue
         term = interaction_term(lev, dname)
         interaction[lev] = twfe(frame, yname=yname, dname=term, controls=controls, **kw)
-        subsamples[lev] = twfe(frame.loc[frame[group] == lev], yname=yname, dname=dname,
-                               controls=controls, **kw)
+        try:
+            subsamples[lev] = twfe(frame.loc[frame[group] == lev], yname=yname, dname=dname,
+                                   controls=controls, **kw)
+        except ValueError as err:  # e.g. one adoption date and no untreated unit in the level
+            if "absorbed" not in str(err):
+                raise
+            no_subsample[lev] = (f"{dname} has no variation within the level once its own unit and "
+                                 "period effects are removed")
     terms = [interaction_term(lev, dname) for lev in active]
     interacted = twfe(frame, yname=yname, dname=terms[0], controls=[*terms[1:], *controls], **kw)
     wald = wald_equal(interacted.params, interacted.cov, terms, dof_resid=interacted.dof_resid)
     return GroupEffects(group=group, dname=dname, yname=yname,
                         levels=tuple(lev for lev in levels if lev not in skipped),
                         interaction=interaction, subsamples=subsamples, interacted=interacted,
-                        wald=wald, skipped=skipped)
+                        wald=wald, skipped=skipped, no_subsample=no_subsample)

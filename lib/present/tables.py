@@ -689,8 +689,10 @@ def comparison_table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, *, title:
     -------
     Table
         Columns Paper, Paper stat, Book, Book s.e., Truth, Book − truth,
-        Book − paper (plus Paper N / Book N when given); ``.data`` holds the
-        numbers, including ``book_minus_truth`` and ``book_minus_paper``.
+        Book − paper (plus Paper N / Book N when given), without the paper columns
+        when no row has a paper value and without the truth columns when no row has
+        a truth; ``.data`` holds the numbers, including ``book_minus_truth`` and
+        ``book_minus_paper``.
     """
     df = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows.copy()
     if df.empty:
@@ -738,6 +740,13 @@ def comparison_table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, *, title:
     out[f"Book {MINUS} paper"] = [format_number(v, digits, sign=True, thousands=False)
                                   for v in df["book_minus_paper"]]
 
+    # a column with nothing in it says nothing: on a reader's panel there is no paper and no truth
+    has_paper = df["paper"].notna().any() or (df["paper_printed"] != "").any() or (df["paper_stat"] != "").any()
+    if not has_paper:
+        out = out.drop(columns=["Paper", "Paper stat", f"Book {MINUS} paper"]
+                       + (["Paper N"] if "Paper N" in out and not df["paper_n"].notna().any() else []))
+    if not df["truth"].notna().any():
+        out = out.drop(columns=["Truth", f"Book {MINUS} truth"])
     legend = panel_note
     if thresholds:
         legend_stars = f"Stars on book: {star_legend(thresholds)}"
@@ -745,8 +754,9 @@ def comparison_table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, *, title:
             legend_stars += " (normal approximation to book / s.e. where no p-value was supplied)"
         conventions = sorted({c for c in df.get("paper_star_convention", pd.Series(dtype=str))
                               if isinstance(c, str) and c})
-        legend_stars += "; paper stars as printed" + (
-            f" (paper's convention: {'; '.join(conventions)})" if conventions else "")
+        if has_paper:
+            legend_stars += "; paper stars as printed" + (
+                f" (paper's convention: {'; '.join(conventions)})" if conventions else "")
     all_notes = [legend] + ([legend_stars] if thresholds else []) + _as_list(notes)
     data = df.set_index("quantity")[["paper", "book", "book_se", "book_p", "truth",
                                      "book_minus_truth", "book_minus_paper"]].copy()

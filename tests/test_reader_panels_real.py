@@ -1,0 +1,5 @@
+"""The shape matrix, part 1: a real state panel, one treated unit, no controls (every city chapter)."""
+
+from _reader_shapes import matrix
+
+shapes, test_chapter_on_a_readers_panel = matrix(("castle", "one_treated", "no_controls"))

@@ -355,3 +355,16 @@ def test_bad_files_that_used_to_pass_the_loader_get_a_clear_error(tmp_path, pane
     panel_df.to_csv(semi, sep=";", decimal=",", index=False)
     with pytest.raises(DataContractError, match=r'set `decimal: ","`'):
         load_panel(semi)
+
+
+def test_a_workbook_whose_data_are_on_another_sheet_says_so(tmp_path, panel_df):
+    book = tmp_path / "two_sheets.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        pd.DataFrame({"note": ["the data are on the next sheet"]}).to_excel(writer, sheet_name="readme",
+                                                                           index=False)
+        panel_df.to_excel(writer, sheet_name="data", index=False)
+    with pytest.raises(DataContractError, match=r"read the first of 2 sheets .*'readme', 'data'.*another sheet"):
+        load_panel(book)
+    yml = tmp_path / "cols.yml"
+    yml.write_text("sheet: data\n")
+    assert load_panel(book, columns=yml).report["rows"] == len(panel_df)

@@ -321,3 +321,45 @@ def test_selection_logit_errors(sel):
     with pytest.raises(KeyError, match="Popu"):
         did.selection_logit(d, covariates=["Popu"], vcov="iid",
                             treated="treated", idname="city_id", tname="year")
+
+
+def test_twfe_with_regression_weights_equals_pyfixest_and_statsmodels_wls(df):
+    import pyfixest as pf
+    import statsmodels.formula.api as smf
+
+    d = df.assign(w=np.random.default_rng(5).uniform(0.5, 3.0, len(df)))
+    res = did.twfe(d, yname="Inno", dname="CBEC", controls=["x1", "x2"], idname="city_id", tname="year",
+                   vcov={"CRV1": "city_id"}, weights="w")
+    ref = pf.feols("Inno ~ CBEC + x1 + x2 | city_id + year", d, vcov={"CRV1": "city_id"}, weights="w",
+                   ssc=pf.ssc(k_adj=True, k_fixef="nonnested", G_adj=True, G_df="conventional"))
+    np.testing.assert_allclose(res.params, ref.coef()[res.params.index], rtol=1e-8)
+    np.testing.assert_allclose(res.std_errors, ref.se()[res.params.index], rtol=1e-8)
+    cc = d.dropna(subset=["Inno", "CBEC", "x1", "x2"])
+    wls = smf.wls("Inno ~ CBEC + x1 + x2 + C(city_id) + C(year)", cc, weights=cc["w"]).fit()
+    np.testing.assert_allclose(res.params, wls.params[res.params.index], rtol=1e-8)
+    assert res.extra["r2_inclusive"] == pytest.approx(wls.rsquared, rel=1e-8)
+    bad = d.assign(w=d["w"].where(d.index != d.index[4], -1.0))
+    with pytest.raises(ValueError, match="weights 'w' must be positive"):
+        did.twfe(bad, yname="Inno", dname="CBEC", idname="city_id", tname="year", vcov="iid", weights="w")
+
+
+def test_twfe_on_repeated_cross_sections_equals_pyfixest():
+    import pyfixest as pf
+
+    rng = np.random.default_rng(8)
+    states, years = np.arange(12), np.arange(2000, 2008)
+    rows = [(s, t, i) for s in states for t in years for i in range(int(rng.integers(3, 7)))]
+    d = pd.DataFrame(rows, columns=["state", "year", "person"])
+    adopt = dict(zip(states, [2003, 2003, 2005, 2005, 2006] + [None] * 7))
+    d["D"] = [int(adopt[s] is not None and t >= adopt[s]) for s, t in zip(d["state"], d["year"])]
+    d["age"] = rng.normal(40, 10, len(d))
+    d["y"] = 0.3 * d["D"] + 0.01 * d["age"] + 0.1 * d["state"] + 0.05 * (d["year"] - 2000) + rng.normal(size=len(d))
+    with pytest.raises(ValueError, match="repeated_cross_sections=True"):
+        did.twfe(d, yname="y", dname="D", controls=["age"], idname="state", tname="year", vcov={"CRV1": "state"})
+    res = did.twfe(d, yname="y", dname="D", controls=["age"], idname="state", tname="year",
+                   vcov={"CRV1": "state"}, repeated_cross_sections=True)
+    ref = pf.feols("y ~ D + age | state + year", d, vcov={"CRV1": "state"},
+                   ssc=pf.ssc(k_adj=True, k_fixef="nonnested", G_adj=True, G_df="conventional"))
+    np.testing.assert_allclose(res.params, ref.coef()[res.params.index], rtol=1e-8)
+    np.testing.assert_allclose(res.std_errors, ref.se()[res.params.index], rtol=1e-8)
+    assert res.nobs == len(d)

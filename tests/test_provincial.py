@@ -270,3 +270,34 @@ def test_fdi_index_phrases():
     comp.loc["equal weights", "rho"] = 0.5
     ph = F.weighting_phrases(comp, synthetic=False)
     assert ph["rank_alike"] == "rank differently" and ph["peryear_cmp"] == "more" and ph["rank_reason"] == ""
+
+
+def test_provincial_files_that_used_to_mislead_get_a_clear_error_or_are_read_right(tmp_path):
+    """Fractional years, inf, blanks around ids, yes/no flags and invalid YAML (any-panel issue)."""
+    base = pd.read_csv(P.DERIVED / P.PANEL_FILE)
+
+    def load(name, df, yml=None):
+        path = tmp_path / f"{name}.csv"
+        df.to_csv(path, index=False)
+        cols = None
+        if yml is not None:
+            cols = tmp_path / f"{name}.yml"
+            cols.write_text(yml)
+        return P.load_provincial_panel(path, columns=cols)
+
+    x = base.assign(year=base["year"].astype(float))
+    x.loc[0, "year"] += 0.5
+    with pytest.raises(DataContractError, match="column 'year' .*not a whole year"):
+        load("fractional", x)
+    x = base.copy()
+    x.loc[0, "FDI"] = np.inf
+    with pytest.raises(DataContractError, match="column 'FDI' .*infinite values"):
+        load("inf", x)
+    x = base.copy()
+    x.loc[0, "province"] = " " + x.loc[0, "province"]
+    assert load("blank", x)["province"].nunique() == 31
+    x = base.assign(is_municipality=np.where(base["is_municipality"].astype(bool), "yes", "no"))
+    got = load("yes_no", x).groupby("province")["is_municipality"].first()
+    assert got.sum() == base.groupby("province")["is_municipality"].first().sum() == 4
+    with pytest.raises(DataContractError, match=r"bad.yml: not valid YAML"):
+        load("bad", base, yml="unit: [province\n")

@@ -550,7 +550,8 @@ def _read_excel(path: Path, sheet, notes: list[str]) -> pd.DataFrame:
     names = book.sheet_names
     if sheet is None:
         if len(names) > 1:
-            notes.append(f"read the first of {len(names)} sheets ('{names[0]}'); pass sheet= to choose")
+            notes.append(f"read the first of {len(names)} sheets ('{names[0]}'; the workbook has "
+                         f"{', '.join(repr(n) for n in names)}); set `sheet:` in the column file to choose")
         sheet = 0
     elif (isinstance(sheet, str) and sheet not in names) or (isinstance(sheet, int) and not 0 <= sheet < len(names)):
         raise DataContractError(
@@ -768,9 +769,11 @@ def validate_panel(frame: pd.DataFrame, *, spec: PanelSpec | None = None, source
             lines.append(f"column '{name}' ({role}) not found"
                          + (f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else "")
                          + f" [set `{key}:` in the column file]")
+        sheets = next((n for n in notes if n.startswith("read the first of")), "")
         raise DataContractError(
-            f"{source}: " + "; ".join(lines) + f". Columns in the file: {_listing(raw.columns)}. Fix: rename "
-            "the column in the file, or write a column file mapping your names to the roles "
+            f"{source}: " + "; ".join(lines) + f". Columns in the file: {_listing(raw.columns)}. "
+            + (f"The loader {sheets}: the data may be on another sheet. " if sheets else "")
+            + "Fix: rename the column in the file, or write a column file mapping your names to the roles "
             "(e.g. `outcome: my_outcome`, see lib.data); if you have no such control or mediator, "
             "leave it out of `controls:`/`mediators:`.",
             file=source, column=problems[0][0])
@@ -813,6 +816,11 @@ def validate_panel(frame: pd.DataFrame, *, spec: PanelSpec | None = None, source
         raise ctx.fail(u, "missing unit identifier", "fill the identifier or delete these rows",
                        data, data[u].isna().to_numpy())
     if not pd.api.types.is_numeric_dtype(data[u]):
+        stripped = data[u].map(lambda v: v.strip() if isinstance(v, str) else v)
+        n_blank = int((stripped != data[u]).sum())
+        if n_blank:   # " Beijing" and "Beijing" are one unit
+            data[u] = stripped
+            notes.append(f"removed blanks around {n_blank} unit identifiers")
         # one unit written two ways ("Beijing" and 110000) would become two units
         as_number = pd.to_numeric(data[u].map(lambda v: v.strip() if isinstance(v, str) else v),
                                   errors="coerce")

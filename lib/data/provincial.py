@@ -404,9 +404,9 @@ def _read_columns(columns: str | Mapping | None) -> dict:
         return {}
     if isinstance(columns, Mapping):
         return dict(columns)
-    import yaml
+    from lib.data.contract import _read_yaml   # names the file and the fix on invalid YAML
 
-    return dict(yaml.safe_load(Path(columns).read_text()) or {})
+    return _read_yaml(columns)
 
 
 def provincial_spec(columns: str | Mapping | None = None, *, frame: pd.DataFrame | None = None,

@@ -86,13 +86,15 @@ def _drop_singletons(frame: pd.DataFrame, idname: str, tname: str) -> tuple[pd.D
 
 
 def estimation_frame(data: pd.DataFrame, needed: Sequence[str], *, idname: str, tname: str,
-                     fn: str, drop_singletons: bool = True) -> tuple[pd.DataFrame, dict[str, int]]:
+                     fn: str, drop_singletons: bool = True,
+                     repeated: bool = False) -> tuple[pd.DataFrame, dict[str, int]]:
     """The rows a two-way FE model uses, and why the others were dropped.
 
     Checks that ``needed`` columns exist, keeps complete cases (each dropped
     row counted under its first missing column), drops singleton units or
     periods iteratively (counted), and rejects an empty sample or duplicate
-    unit-period rows, naming ``fn`` in every message. Every FE estimator in
+    unit-period rows (unless ``repeated``: repeated cross-sections, several rows per
+    group and period), naming ``fn`` in every message. Every FE estimator in
     ``lib`` builds its sample here, so all of them report drops alike.
     """
     _check_columns(data, needed, fn)
@@ -104,9 +106,11 @@ def estimation_frame(data: pd.DataFrame, needed: Sequence[str], *, idname: str, 
     if frame.empty:
         raise ValueError(f"{fn}: no complete rows left; dropped {reasons}")
     dup = frame.duplicated([idname, tname])
-    if dup.any():
+    if dup.any() and not repeated:
         raise ValueError(f"{fn}: {int(dup.sum())} duplicate ({idname}, {tname}) rows, e.g. rows "
-                         f"{list(frame.index[dup][:5])}; the panel must have one row per unit and period.")
+                         f"{list(frame.index[dup][:5])}; the panel must have one row per unit and period "
+                         "(for repeated cross-sections, several rows per group and period, pass "
+                         "repeated_cross_sections=True).")
     return frame, reasons
 
 
@@ -138,6 +142,8 @@ def twfe(
     sample=None,
     k_fixef: Literal["nonnested", "full", "none"] = "nonnested",
     drop_singletons: bool = True,
+    weights: str | None = None,
+    repeated_cross_sections: bool = False,
 ) -> RegressionResult:
     r"""Staggered two-way fixed-effects DID (the paper's eq. 7, Table 4).
 
@@ -199,6 +205,14 @@ def twfe(
         Drop units (or years) with a single complete observation, iteratively,
         as reghdfe and pyfixest do; they carry no within variation but would
         inflate ``N``.
+    weights : str, optional
+        Column of positive analytic (regression) weights: weighted least squares
+        on the weighted within transformation, as ``reghdfe ... [aw=w]`` and
+        pyfixest ``feols(..., weights="w")``. Rows with a missing weight are
+        dropped and counted.
+    repeated_cross_sections : bool
+        Allow several rows per (``idname``, ``tname``): repeated cross-sections of
+        individuals in groups (states, counties), with group and period effects.
 
     Returns
     -------
@@ -235,14 +249,22 @@ def twfe(
     kind, ccol = _parse_vcov(vcov)
     if k_fixef not in ("nonnested", "full", "none"):
         raise ValueError(f"k_fixef must be 'nonnested', 'full' or 'none', got {k_fixef!r}")
-    needed = [yname, dname, *controls, idname, tname] + ([ccol] if ccol else [])
+    needed = [yname, dname, *controls, idname, tname] + ([ccol] if ccol else []) + (
+        [weights] if weights else [])
     _check_columns(data, needed, "twfe")
     if dname in controls or yname in [dname, *controls]:
         raise ValueError("twfe: yname, dname and controls must be distinct columns")
 
     sub, n_excl = _apply_sample(data, sample)
     frame, drop_reasons = estimation_frame(sub, needed, idname=idname, tname=tname, fn="twfe",
-                                           drop_singletons=drop_singletons)
+                                           drop_singletons=drop_singletons,
+                                           repeated=repeated_cross_sections)
+    w = None
+    if weights:
+        w = frame[weights].to_numpy(dtype=float)
+        if not (np.isfinite(w).all() and (w > 0).all()):
+            bad = list(frame.index[~(np.isfinite(w) & (w > 0))][:5])
+            raise ValueError(f"twfe: weights {weights!r} must be positive and finite; rows {bad} are not")
     n_dropped = len(sub) - len(frame)
     regressors = [dname, *controls]
     for c in regressors:
@@ -257,7 +279,7 @@ def twfe(
     E, T = int(pd.unique(ids).size), int(pd.unique(yrs).size)
     # A regressor without within variation is absorbed by the effects: say which, instead
     # of returning the arbitrary numbers of a singular fit.
-    Xd = panel.demean(X, ids, yrs)
+    Xd = panel.demean(X, ids, yrs, weights=w)
     absorbed = [c for c, ss, raw in zip(regressors, (Xd**2).sum(0), ((X - X.mean(0))**2).sum(0))
                 if ss <= 1e-20 * max(raw, 1.0)]
     if absorbed:
@@ -266,11 +288,13 @@ def twfe(
     cluster_vals = frame[ccol].to_numpy() if kind == "CRV1" else None
     # Non-clustered covariances count every effect in K (OLS with dummies), unless "none".
     k_rule = k_fixef if kind == "CRV1" else ("none" if k_fixef == "none" else "full")
-    fit = panel.fe_ols(y, X, ids, yrs, cluster_vals, vcov=kind, k_fixef=k_rule)
+    fit = panel.fe_ols(y, X, ids, yrs, cluster_vals, vcov=kind, k_fixef=k_rule, weights=w)
     dof_k = int(fit.dof_k)
     cov = pd.DataFrame(fit.cov, index=regressors, columns=regressors)
     se = pd.Series(fit.std_errors, index=regressors, name="std_error")
-    r2_inclusive = 1.0 - float(fit.resid @ fit.resid) / float(((y - y.mean())**2).sum())
+    wts = np.ones(N) if w is None else w
+    ybar = float(wts @ y / wts.sum())
+    r2_inclusive = 1.0 - float(wts @ fit.resid**2) / float(wts @ (y - ybar)**2)
 
     if kind == "CRV1":
         G = int(fit.n_clusters)
@@ -285,7 +309,8 @@ def twfe(
                 controls=tuple(controls), vcov=dict(vcov) if isinstance(vcov, dict) else vcov,
                 sample=sample if sample is None or isinstance(
                     sample, str) else repr(sample)[:200], k_fixef=k_fixef,
-                drop_singletons=drop_singletons)
+                drop_singletons=drop_singletons, weights=weights,
+                repeated_cross_sections=repeated_cross_sections)
     extra = {
         "n_clusters": G,
         "entities": int(E),

@@ -283,3 +283,24 @@ def test_seed_paths_equal_three_step_on_the_same_draw():
     row = out.loc[(1, "Envir")]
     assert row["a"] == pytest.approx(ref.a, rel=1e-12) and row["b"] == pytest.approx(ref.b, rel=1e-12)
     assert row["a_gap_se"] == pytest.approx((ref.a - truth.indirect.loc["Envir", "a"]) / ref.se_a)
+
+
+@pytest.mark.parametrize("effects, absorb", [("unit", " | city_id"), ("none", "")])
+def test_three_step_with_the_effects_the_reader_chooses_equals_pyfixest(effects, absorb):
+    import pyfixest as pf
+
+    df = make_panel(3)
+    med = M.three_step(df, yname="Inno", dname="CBEC", mediator="M", vcov=VCOV, idname="city_id",
+                       tname="year", effects=effects)
+    ssc = pf.ssc(k_adj=True, k_fixef="nonnested", G_adj=True, G_df="conventional")
+    a = pf.feols(f"M ~ CBEC{absorb}", df, vcov={"CRV1": "city_id"}, ssc=ssc)
+    b = pf.feols(f"Inno ~ CBEC + M{absorb}", df, vcov={"CRV1": "city_id"}, ssc=ssc)
+    assert med.a == pytest.approx(float(a.coef()["CBEC"]), rel=1e-8)
+    assert med.b == pytest.approx(float(b.coef()["M"]), rel=1e-8)
+    assert med.se_a == pytest.approx(float(a.se()["CBEC"]), rel=1e-8)
+    assert med.se_b == pytest.approx(float(b.se()["M"]), rel=1e-8)
+    # c = c' + ab holds with any effects, on the common sample
+    assert med.total.params["CBEC"] == pytest.approx(med.b_path.params["CBEC"] + med.indirect, abs=1e-10)
+    with pytest.raises(ValueError, match="use bootstrap_reps=0"):
+        M.three_step(df, yname="Inno", dname="CBEC", mediator="M", vcov=VCOV, idname="city_id",
+                     tname="year", effects=effects, bootstrap_reps=5)

@@ -144,6 +144,7 @@ def twfe(
     drop_singletons: bool = True,
     weights: str | None = None,
     repeated_cross_sections: bool = False,
+    effects: Literal["twoway", "unit", "none"] = "twoway",
 ) -> RegressionResult:
     r"""Staggered two-way fixed-effects DID (the paper's eq. 7, Table 4).
 
@@ -213,6 +214,10 @@ def twfe(
     repeated_cross_sections : bool
         Allow several rows per (``idname``, ``tname``): repeated cross-sections of
         individuals in groups (states, counties), with group and period effects.
+    effects : {"twoway", "unit", "none"}
+        Fixed effects absorbed: unit and period (the DID), unit only, or none (pooled
+        OLS with an intercept). ``K`` counts them as ``k_fixef`` says (an intercept
+        for "none").
 
     Returns
     -------
@@ -249,6 +254,8 @@ def twfe(
     kind, ccol = _parse_vcov(vcov)
     if k_fixef not in ("nonnested", "full", "none"):
         raise ValueError(f"k_fixef must be 'nonnested', 'full' or 'none', got {k_fixef!r}")
+    if effects not in ("twoway", "unit", "none"):
+        raise ValueError(f"effects must be 'twoway', 'unit' or 'none', got {effects!r}")
     needed = [yname, dname, *controls, idname, tname] + ([ccol] if ccol else []) + (
         [weights] if weights else [])
     _check_columns(data, needed, "twfe")
@@ -275,6 +282,11 @@ def twfe(
     y = frame[yname].to_numpy(dtype=float)
     X = frame[regressors].to_numpy(dtype=float)
     ids, yrs = frame[idname].to_numpy(), frame[tname].to_numpy()
+    # an effect that is not absorbed is a single level: demeaning by it removes only the mean
+    if effects != "twoway":
+        yrs = np.zeros(len(frame), dtype=int)
+    if effects == "none":
+        ids = np.zeros(len(frame), dtype=int)
     N, k = X.shape
     E, T = int(pd.unique(ids).size), int(pd.unique(yrs).size)
     # A regressor without within variation is absorbed by the effects: say which, instead
@@ -310,7 +322,7 @@ def twfe(
                 sample=sample if sample is None or isinstance(
                     sample, str) else repr(sample)[:200], k_fixef=k_fixef,
                 drop_singletons=drop_singletons, weights=weights,
-                repeated_cross_sections=repeated_cross_sections)
+                repeated_cross_sections=repeated_cross_sections, effects=effects)
     extra = {
         "n_clusters": G,
         "entities": int(E),

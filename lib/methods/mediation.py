@@ -475,6 +475,7 @@ def three_step(
     bootstrap_reps: int = 0,
     seed: int = 20241123,
     progress: bool | str = False,
+    effects: str = "twoway",
 ) -> MediationResult:
     r"""Three-step mediation with two-way fixed effects (the paper's eqs. 7, 9, 10).
 
@@ -513,6 +514,10 @@ def three_step(
         Seed of the bootstrap draws (:func:`cluster_draws`).
     progress : bool or "auto"
         tqdm progress bar for the bootstrap (``"auto"``: only on a terminal).
+    effects : {"twoway", "unit", "none"}
+        Fixed effects of all three equations (:func:`lib.methods.did.twfe`'s
+        ``effects``): unit and period, unit only, or none. The bootstrap needs
+        ``"twoway"``.
 
     Returns
     -------
@@ -551,7 +556,10 @@ def three_step(
     n_dropped = len(data) - len(frame)
     mask = data.index.isin(frame.index)
 
-    kw = dict(idname=idname, tname=tname, vcov=vcov, sample=mask)
+    if bootstrap_reps and effects != "twoway":
+        raise ValueError("three_step: the cluster bootstrap re-estimates the paths with unit and period "
+                         f"effects; with effects={effects!r} use bootstrap_reps=0 (Sobel inference)")
+    kw = dict(idname=idname, tname=tname, vcov=vcov, sample=mask, effects=effects)
 
     def fix(res: RegressionResult) -> RegressionResult:
         # the sample mask hides the common-sample drops from twfe; report them
@@ -578,7 +586,7 @@ def three_step(
     spec = dict(estimator="three_step", yname=yname, dname=dname, mediator=mediator,
                 idname=idname, tname=tname, controls=tuple(controls),
                 vcov=dict(vcov) if isinstance(vcov, dict) else vcov,
-                bootstrap_reps=int(bootstrap_reps), seed=int(seed))
+                bootstrap_reps=int(bootstrap_reps), seed=int(seed), effects=effects)
     return MediationResult(yname=yname, dname=dname, mediator=mediator, total=total,
                            a_path=a_path, b_path=b_path, indirect=a * b, sobel_z=z, sobel_p=p,
                            bootstrap_ci=ci, bootstrap_draws=draws, nobs=int(len(frame)),

@@ -14,11 +14,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from lib.book.reader_book import CITY_CHAPTERS  # the chapters that read the city panel
+
 FIXTURES = Path(__file__).parent / "fixtures"
 CASTLE = FIXTURES / "castle" / "castle.csv"
 CASTLE_COLUMNS = FIXTURES / "castle" / "castle.yml"
-CITY_CHAPTERS = ("data", "baseline_did", "did_event_study", "did_placebo", "psm_did", "did_staggered",
-                 "heterogeneity", "mechanisms")
 #: Parameters that keep a run short: draw counts only (what they show does not depend on them).
 SMALL = {"did_event_study": {"band_draws": "500"}, "did_placebo": {"n_placebo": "20"},
          "did_staggered": {"n_bootstrap": "19", "reps": "3"}, "psm_did": {"bootstrap_reps": "10"},

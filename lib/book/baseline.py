@@ -78,11 +78,12 @@ def two_by_two(frame: pd.DataFrame, *, yname: str, idname: str, tname: str, gnam
     cohorts = sorted(g_of.dropna().unique())
     if not cohorts:
         raise ValueError(f"two_by_two: no unit is ever treated ({gname!r} is missing everywhere)")
+    designs = {c: d for c in cohorts if (d := design(c))}
     chosen, note = None, ""
-    if cohort is not None and cohort in cohorts and design(cohort):
+    if cohort is not None and cohort in designs:
         chosen = cohort
     else:
-        ranked = sorted((c for c in cohorts if design(c)), key=lambda c: (-len(design(c)[1]), c))
+        ranked = sorted(designs, key=lambda c: (-len(designs[c][1]), c))
         if not ranked:
             raise ValueError("two_by_two: no cohort has a period before its first treated one and a "
                              "comparison group observed in both periods")
@@ -90,7 +91,7 @@ def two_by_two(frame: pd.DataFrame, *, yname: str, idname: str, tname: str, gnam
         if cohort is not None:
             note = (f" (the data have no usable cohort {_label(cohort)}, so the illustration takes the "
                     f"largest cohort with a period before its first treated one)")
-    before, treated, control, comparison = design(chosen)
+    before, treated, control, comparison = designs[chosen]
     keep = frame[frame[idname].isin(treated | control) & frame[tname].isin([before, chosen])].copy()
     label = f"first treated {_label(chosen)}"
     keep["group"] = np.where(keep[idname].isin(treated), label, comparison)

@@ -67,13 +67,6 @@ def _config(source: Path, data_name: str) -> None:
     (source / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
 
 
-def _run(args):
-    from lib.book.run import run_chapter
-
-    chapter, parameters, folder = args
-    return run_chapter(chapter, parameters, Path(folder))
-
-
 def build_reader_book(data_path: str, columns: str = "", *, out: Path | None = None,
                       jobs: int = 2, strict: bool = False,
                       overrides: dict[str, dict[str, object]] | None = None) -> int:
@@ -116,12 +109,14 @@ def build_reader_book(data_path: str, columns: str = "", *, out: Path | None = N
     print(f"Running the {len(CITY_CHAPTERS)} chapters that read the city panel on {name} "
           f"({panel.report['rows']:,} rows, {panel.report['units']:,} units), {jobs} at a time ...",
           flush=True)
+    from lib.book.run import _worker   # run_chapter on (chapter, parameters, folder), picklable
+
     tasks = [(ch, {**parameters, **(overrides or {}).get(ch, {})}, str(runs / ch)) for ch in CITY_CHAPTERS]
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(_run, tasks))
+            results = list(pool.map(_worker, tasks))
     else:
-        results = [_run(t) for t in tasks]
+        results = [_worker(t) for t in tasks]
     failed = []
     for res in results:
         target = source / "chapters" / f"{res.chapter}.ipynb"

@@ -251,13 +251,13 @@ def _column_file(roles: dict[str, Any], columns: str) -> str:
     mediators and groups are kept (``book_roles: true``)."""
     import yaml
 
-    from lib.data.contract import _SPEC_KEYS, LOADER_OPTIONS
+    from lib.data.contract import COLUMN_FILE_KEYS
 
     spec: dict[str, Any] = {}
     if columns:
         loaded = yaml.safe_load(Path(columns).read_text()) or {}
         # a plain rename map becomes the `columns:` entry of a full spec
-        spec = loaded if {*_SPEC_KEYS, *LOADER_OPTIONS} & set(loaded) else {"columns": loaded}
+        spec = loaded if set(COLUMN_FILE_KEYS) & set(loaded) else {"columns": loaded}
     else:
         spec["book_roles"] = True
     spec.update(roles)

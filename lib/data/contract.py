@@ -115,6 +115,8 @@ _SPEC_KEYS = ("unit", "time", "outcome", "treatment", "adoption", "cluster",
 LOADER_OPTIONS = ("sheet", "sep", "decimal", "drop_missing_outcome", "allow_always_treated",
                   "drop_singletons")
 _FLAG_OPTIONS = ("drop_missing_outcome", "allow_always_treated", "drop_singletons")
+#: Every key a column file may hold.
+COLUMN_FILE_KEYS = (*_SPEC_KEYS, *LOADER_OPTIONS)
 _N_EXAMPLES = 5
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
@@ -234,12 +236,12 @@ class PanelSpec:
         """
         base = CITY_PANEL if base is None else base
         mapping = dict(mapping or {})
-        unknown = [k for k in mapping if k not in (*_SPEC_KEYS, *LOADER_OPTIONS)]
+        unknown = [k for k in mapping if k not in COLUMN_FILE_KEYS]
         if unknown:
             hints = "; ".join(f"'{k}'" + (f" (did you mean '{_close(k, _SPEC_KEYS)[0]}'?)"
                                           if _close(k, _SPEC_KEYS) else "") for k in unknown)
             raise DataContractError(
-                f"{source}: unknown key(s) {hints}. Valid keys: {', '.join((*_SPEC_KEYS, *LOADER_OPTIONS))}. "
+                f"{source}: unknown key(s) {hints}. Valid keys: {', '.join(COLUMN_FILE_KEYS)}. "
                 "Fix: correct the key, or put plain renames under `columns:`.",
                 file=source, column=unknown[0])
         kw: dict[str, Any] = {}
@@ -308,7 +310,7 @@ class PanelSpec:
         in ``columns``.
         """
         mapping = _read_yaml(path)
-        if not any(k in (*_SPEC_KEYS, *LOADER_OPTIONS) for k in mapping):
+        if not any(k in COLUMN_FILE_KEYS for k in mapping):
             _check_rename_map(mapping, CITY_PANEL if base is None else base, str(path))
             mapping = {"columns": mapping}
         return cls.from_mapping(mapping, base=base, source=str(path))
@@ -350,11 +352,11 @@ def _check_rename_map(mapping: Mapping[str, Any], base: PanelSpec, source: str) 
         *spec.controls, *spec.mediators, *spec.groups)} | set(CANONICAL.values())
     names.discard(None)
     for key, value in mapping.items():
-        close = _close(str(key), (*_SPEC_KEYS, *LOADER_OPTIONS))
+        close = _close(str(key), COLUMN_FILE_KEYS)
         if close and str(value) not in names:
             raise DataContractError(
                 f"{source}: unknown key '{key}' (did you mean '{close[0]}'?). Fix: correct the key; "
-                f"valid keys: {', '.join((*_SPEC_KEYS, *LOADER_OPTIONS))}.", file=source, column=str(key))
+                f"valid keys: {', '.join(COLUMN_FILE_KEYS)}.", file=source, column=str(key))
         if str(value) not in names:
             raise DataContractError(
                 f"{source}: '{key}: {value}' renames a column to '{value}', which is not a name the book "
@@ -398,7 +400,7 @@ def _resolve_spec(spec, columns) -> PanelSpec:
         source, columns = str(columns), _read_yaml(columns)
     if not isinstance(columns, Mapping):
         raise TypeError(f"columns must be a dict or a YAML path, got {type(columns).__name__}")
-    if any(k in (*_SPEC_KEYS, *LOADER_OPTIONS) for k in columns):
+    if any(k in COLUMN_FILE_KEYS for k in columns):
         return PanelSpec.from_mapping(columns, base=spec, source=source)
     _check_rename_map(columns, spec, source)
     return replace(spec, columns={**spec.columns, **{str(k): str(v) for k, v in columns.items()}})

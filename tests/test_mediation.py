@@ -301,6 +301,28 @@ def test_three_step_with_the_effects_the_reader_chooses_equals_pyfixest(effects,
     assert med.se_b == pytest.approx(float(b.se()["M"]), rel=1e-8)
     # c = c' + ab holds with any effects, on the common sample
     assert med.total.params["CBEC"] == pytest.approx(med.b_path.params["CBEC"] + med.indirect, abs=1e-10)
-    with pytest.raises(ValueError, match="use bootstrap_reps=0"):
-        M.three_step(df, yname="Inno", dname="CBEC", mediator="M", vcov=VCOV, idname="city_id",
-                     tname="year", effects=effects, bootstrap_reps=5)
+
+
+@pytest.mark.parametrize("effects", ["unit", "none"])
+def test_vectorised_bootstrap_with_other_effects_equals_loop(effects):
+    """The bootstrap of a one-way or pooled mediation equals least squares on each resample."""
+    d = make_panel(2, unbalanced=True).dropna()
+    levels = np.sort(d["city_id"].unique())
+    draws = M.cluster_draws(len(levels), 3, seed=5)
+    vec = M.bootstrap_paths(d, yname="Inno", dname="CBEC", mediator="M", controls=["x1"],
+                            draws=draws, chunk=2, idname="city_id", tname="year", effects=effects)
+    groups = dict(tuple(d.groupby("city_id")))
+    for r in range(draws.shape[0]):
+        bs = _resample(d, draws[r], groups, levels)
+        fixed = (pd.get_dummies(bs["boot_id"], dtype=float).to_numpy() if effects == "unit"
+                 else np.ones((len(bs), 1)))
+        fa = np.linalg.lstsq(np.column_stack([bs[["CBEC", "x1"]], fixed]), bs["M"], rcond=None)[0]
+        fb = np.linalg.lstsq(np.column_stack([bs[["CBEC", "M", "x1"]], fixed]), bs["Inno"],
+                             rcond=None)[0]
+        np.testing.assert_allclose(vec.loc[r, ["a", "b", "direct"]].to_numpy(float),
+                                   [fa[0], fb[1], fb[0]], rtol=1e-9)
+    med = M.three_step(d, yname="Inno", dname="CBEC", mediator="M", controls=["x1"], vcov=VCOV,
+                       idname="city_id", tname="year", effects=effects, bootstrap_reps=30, seed=3)
+    assert med.spec["effects"] == effects and len(med.bootstrap_draws) == 30
+    lo, hi = med.bootstrap_ci
+    assert lo < hi and np.isfinite([lo, hi]).all()

@@ -140,6 +140,35 @@ def test_probit_score_matches_statsmodels():
     np.testing.assert_allclose(lg.score.to_numpy(), ref.predict(), rtol=1e-8, atol=1e-12)
 
 
+def test_matching_on_a_cross_section_needs_no_id_or_time_columns():
+    """A cross-section (one row per unit, no period) is matched as it is: no columns invented,
+    the score's s.e. HC1, the ATTs those of the same rows with a unit id, the bootstrap over rows."""
+    import statsmodels.api as sm
+
+    panel_like = _simulated(n=300, seed=3)
+    cross = panel_like.drop(columns=["city_id", "year"])
+    s = psm.propensity_score(cross, treatment="D", covariates=["x1", "x2"], outcome="y")
+    assert set(s.frame.columns) == {"D", "x1", "x2", "y", "_score", "_index"}
+    ref = sm.Probit(cross["D"], sm.add_constant(cross[["x1", "x2"]])).fit(disp=0, cov_type="HC1")
+    np.testing.assert_allclose(s.score.to_numpy(), ref.predict(), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(s.result.std_errors.to_numpy(), ref.bse.to_numpy(), rtol=1e-6)
+    assert "HC1" in s.result.vcov
+    with_ids = psm.propensity_score(panel_like, treatment="D", covariates=["x1", "x2"], outcome="y",
+                                    idname="city_id", tname="year")
+    for fit in (psm.nn_match, psm.kernel_match):
+        a, b = fit(s), fit(with_ids)
+        np.testing.assert_allclose([a.att, a.se], [b.att, b.se], rtol=1e-12)   # kernel: se nan
+        assert a.counts() == b.counts()
+    rows = psm.bootstrap_att(s, method="kernel", reps=40, seed=9, progress=False)
+    units = psm.bootstrap_att(with_ids, method="kernel", reps=40, seed=9, progress=False)
+    np.testing.assert_allclose(rows.draws, units.draws, rtol=1e-12)   # one row, one unit
+    assert rows.cluster is None and rows.n_clusters == len(cross)
+    assert rows.describe().startswith("bootstrap of rows (300 rows")
+    with pytest.raises(ValueError, match="needs tname"):
+        from lib.methods.did import selection_logit
+        selection_logit(cross, treated="D", covariates=["x1"], period=1, vcov="hetero")
+
+
 def test_batched_mle_matches_weighted_statsmodels():
     import statsmodels.api as sm
 

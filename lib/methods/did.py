@@ -357,8 +357,8 @@ def selection_logit(
     *,
     treated: str,
     covariates: Sequence[str],
-    idname: str,
-    tname: str,
+    idname: str | None = None,
+    tname: str | None = None,
     period: Any = None,
     kind: Literal["logit", "probit"] = "logit",
     vcov: dict[str, str] | str,
@@ -395,8 +395,9 @@ def selection_logit(
         0/1 designation indicator (``Treat``: ever a pilot city).
     covariates : sequence of str
         The antecedents (Popu, Capi, Econ, Infra, Gov, Urban, Consum, Inter).
-    idname, tname : str
-        City and year identifiers.
+    idname, tname : str, optional
+        Unit and period identifiers (rows missing them are dropped); leave both
+        out for a cross-section.
     period : optional
         Use only rows with ``data[tname] == period`` (e.g. the pre-policy
         year) -- a cross-section; pooled over all years when ``None``.
@@ -431,10 +432,12 @@ def selection_logit(
     if kind not in ("logit", "probit"):
         raise ValueError(f"kind must be 'logit' or 'probit', got {kind!r}")
     vkind, ccol = _parse_vcov(vcov)
-    needed = [treated, *covariates, idname, tname] + ([ccol] if ccol else [])
+    needed = list(dict.fromkeys([treated, *covariates, *(c for c in (idname, tname, ccol) if c)]))
     _check_columns(data, needed, "selection_logit")
 
     sub = data
+    if period is not None and tname is None:
+        raise ValueError("selection_logit: period= needs tname= (the column the period is read from)")
     if period is not None:
         sub = data.loc[data[tname] == period]
         if sub.empty:

@@ -129,7 +129,7 @@ def bootstrap_paths(frame: pd.DataFrame, *, yname: str, dname: str, mediator: st
                     idname: str, tname: str, controls: Sequence[str] = (),
                     cluster: str | None = None, reps: int = 1000, seed: int = 20241123,
                     draws: np.ndarray | None = None, chunk: int = 250,
-                    progress: bool | str = False) -> pd.DataFrame:
+                    progress: bool | str = False, effects: str = "twoway") -> pd.DataFrame:
     r"""Cluster bootstrap of the three-step paths, vectorised across replications.
 
     A resample of clusters with replacement equals the original rows with
@@ -153,6 +153,11 @@ def bootstrap_paths(frame: pd.DataFrame, *, yname: str, dname: str, mediator: st
     (coefficients are scaled back) to keep the normal equations well
     conditioned.
 
+    With ``effects="unit"`` the year dummies are left out; with ``"none"`` no
+    city demeaning is done and an intercept enters instead (the columns are
+    centred at their sample means first, which moves only the intercept). Both
+    stay exact for the same reason: the weights are constant within a city.
+
     Parameters
     ----------
     frame : pandas.DataFrame
@@ -174,6 +179,8 @@ def bootstrap_paths(frame: pd.DataFrame, *, yname: str, dname: str, mediator: st
         bar advances per batch).
     progress : bool or "auto"
         A tqdm progress bar on stderr; ``"auto"`` shows it only on a terminal.
+    effects : {"twoway", "unit", "none"}
+        Fixed effects of every path, as in :func:`three_step`.
 
     Returns
     -------
@@ -202,15 +209,23 @@ def bootstrap_paths(frame: pd.DataFrame, *, yname: str, dname: str, mediator: st
                          f"shape {draws.shape}")
     R = draws.shape[0]
 
-    years = pd.factorize(f[tname], sort=True)[0]
-    T = years.max() + 1
-    dummies = np.zeros((n, T - 1))
-    rows = np.flatnonzero(years > 0)
-    dummies[rows, years[rows] - 1] = 1.0
-    Z = np.column_stack([f[[dname, *controls, mediator, yname]].to_numpy(float), dummies])
-    city = pd.factorize(f[idname])[0]
-    Sc = sparse.csr_matrix((np.ones(n), (city, np.arange(n))), shape=(city.max() + 1, n))
-    Z = Z - (Sc @ Z / np.asarray(Sc.sum(axis=1)))[city]
+    if effects not in ("twoway", "unit", "none"):
+        raise ValueError(f"effects must be 'twoway', 'unit' or 'none', got {effects!r}")
+    if effects == "twoway":
+        years = pd.factorize(f[tname], sort=True)[0]
+        T = years.max() + 1
+        extra = np.zeros((n, T - 1))
+        rows = np.flatnonzero(years > 0)
+        extra[rows, years[rows] - 1] = 1.0
+    else:
+        extra = np.zeros((n, 0))
+    Z = np.column_stack([f[[dname, *controls, mediator, yname]].to_numpy(float), extra])
+    if effects == "none":
+        Z = np.column_stack([Z - Z.mean(axis=0), np.ones(n)])   # the intercept is the last column
+    else:
+        city = pd.factorize(f[idname])[0]
+        Sc = sparse.csr_matrix((np.ones(n), (city, np.arange(n))), shape=(city.max() + 1, n))
+        Z = Z - (Sc @ Z / np.asarray(Sc.sum(axis=1)))[city]
     scale = Z.std(axis=0)
     scale[scale == 0] = 1.0
     Z = Z / scale
@@ -491,7 +506,7 @@ def three_step(
     CRV1 s.e. (see :func:`lib.methods.did.twfe`), the Sobel z of :math:`ab`
     (:func:`sobel`) and, with ``bootstrap_reps > 0``, a percentile interval
     from a cluster bootstrap that resamples the ``vcov`` clusters (cities by
-    default) with replacement and re-estimates a and b with city and year
+    default) with replacement and re-estimates a and b with the same fixed
     effects in every replication (:func:`bootstrap_paths`, exact and
     vectorised).
 
@@ -516,8 +531,8 @@ def three_step(
         tqdm progress bar for the bootstrap (``"auto"``: only on a terminal).
     effects : {"twoway", "unit", "none"}
         Fixed effects of all three equations (:func:`lib.methods.did.twfe`'s
-        ``effects``): unit and period, unit only, or none. The bootstrap needs
-        ``"twoway"``.
+        ``effects``): unit and period, unit only, or none; the bootstrap
+        re-estimates the paths with the same effects.
 
     Returns
     -------
@@ -556,9 +571,6 @@ def three_step(
     n_dropped = len(data) - len(frame)
     mask = data.index.isin(frame.index)
 
-    if bootstrap_reps and effects != "twoway":
-        raise ValueError("three_step: the cluster bootstrap re-estimates the paths with unit and period "
-                         f"effects; with effects={effects!r} use bootstrap_reps=0 (Sobel inference)")
     kw = dict(idname=idname, tname=tname, vcov=vcov, sample=mask, effects=effects)
 
     def fix(res: RegressionResult) -> RegressionResult:
@@ -576,7 +588,8 @@ def three_step(
         draws = bootstrap_paths(frame, yname=yname, dname=dname, mediator=mediator,
                                 idname=idname, tname=tname, controls=controls,
                                 cluster=ccol if kind == "CRV1" else idname,
-                                reps=int(bootstrap_reps), seed=seed, progress=progress)
+                                reps=int(bootstrap_reps), seed=seed, progress=progress,
+                                effects=effects)
         ok = draws["indirect"].dropna()
         ci = (float(np.quantile(ok, 0.025)), float(np.quantile(ok, 0.975)))
     else:

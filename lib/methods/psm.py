@@ -116,8 +116,8 @@ class PropensityScore:
     treatment: str
     covariates: tuple[str, ...]
     outcome: str | None
-    idname: str
-    tname: str
+    idname: str | None
+    tname: str | None
     kind: str
 
     @property
@@ -188,8 +188,8 @@ def propensity_score(
     treatment: str,
     covariates: Sequence[str],
     outcome: str | None,
-    idname: str,
-    tname: str,
+    idname: str | None = None,
+    tname: str | None = None,
     kind: Literal["probit", "logit"] = "probit",
     vcov: dict[str, str] | str | None = None,
 ) -> PropensityScore:
@@ -216,12 +216,14 @@ def propensity_score(
     outcome : str or None
         Also required to be non-missing, so that score, matching and ATT use
         the same rows (the paper's N = 3,316).
-    idname, tname : str
-        City and year columns.
+    idname, tname : str, optional
+        Unit and period columns of a panel. Leave both out for a cross-section
+        (one row per unit): nothing is invented, the bootstrap then resamples
+        rows.
     kind : {"probit", "logit"}
     vcov : optional
-        Covariance of the score table; default CRV1 by ``idname`` (the score
-        itself does not depend on it).
+        Covariance of the score table; default CRV1 by ``idname``, or HC1 on a
+        cross-section (the score itself does not depend on it).
 
     Returns
     -------
@@ -239,8 +241,11 @@ def propensity_score(
     covariates = tuple(covariates)
     if kind not in ("probit", "logit"):
         raise PSMError(f"kind must be 'probit' or 'logit', got {kind!r}")
-    cols = [treatment, *covariates, *([outcome] if outcome else []), idname, tname]
+    cols = [treatment, *covariates, *([outcome] if outcome else []),
+            *(c for c in (idname, tname) if c)]
     _check_columns(data, cols, "propensity_score")
+    if vcov is None:
+        vcov = {"CRV1": idname} if idname else "hetero"
     frame, dropped = model_frame(data, cols)
     frame = frame.copy()
     t = _check_binary(frame, treatment)
@@ -248,8 +253,7 @@ def propensity_score(
     _check_covariates(frame, t, covariates, treatment)
     try:
         res = selection_logit(frame, treated=treatment, covariates=covariates, idname=idname,
-                              tname=tname, kind=kind,
-                              vcov=vcov if vcov is not None else {"CRV1": idname})
+                              tname=tname, kind=kind, vcov=vcov)
     except ValueError as err:
         raise PSMError(f"propensity_score: {err}") from err
     res = _with_drops(res, len(data) - len(frame),
@@ -470,6 +474,9 @@ class Matching:
         rows = (self.treated_rows() if support_only
                 else self.score.frame.loc[self.treated_index])
         s = self.score
+        if s.idname is None or s.tname is None:
+            raise PSMError("true_att: the truth is kept per unit and period; fit the score with "
+                           "idname= and tname=")
         eff = truth.effects.set_index(["city_id", "year"])["tau"]
         keys = pd.MultiIndex.from_frame(rows[[s.idname, s.tname]].astype("int64"))
         return float(eff.reindex(keys).fillna(0.0).mean())
@@ -971,7 +978,7 @@ class BootstrapATT:
     method: str
     reps: int
     seed: int
-    cluster: str
+    cluster: str | None
     n_clusters: int
     reestimate_score: bool
     n_failed: int
@@ -987,7 +994,9 @@ class BootstrapATT:
         return float(np.quantile(d, a)), float(np.quantile(d, 1 - a))
 
     def describe(self) -> str:
-        return (f"cluster bootstrap by {self.cluster} ({self.n_clusters} clusters, {self.reps} reps, "
+        unit = (f"cluster bootstrap by {self.cluster} ({self.n_clusters} clusters" if self.cluster
+                else f"bootstrap of rows ({self.n_clusters} rows")
+        return (f"{unit}, {self.reps} reps, "
                 f"seed {self.seed}, score {'re-estimated' if self.reestimate_score else 'fixed'} "
                 f"in each rep)")
 
@@ -1020,6 +1029,9 @@ def bootstrap_att(score: PropensityScore, *, method: Literal["kernel", "nn"] = "
 
     The nearest-neighbour bootstrap is **not** a valid s.e. (Abadie & Imbens
     2008); it is offered only to compare with :func:`abadie_imbens_se`.
+
+    On a cross-section (a score fitted without ``idname``) and without
+    ``cluster`` the rows are resampled.
     """
     if method not in ("kernel", "nn"):
         raise PSMError(f"method must be 'kernel' or 'nn', got {method!r}")
@@ -1030,7 +1042,10 @@ def bootstrap_att(score: PropensityScore, *, method: Literal["kernel", "nn"] = "
     f = score.frame
     t = score.treat
     y = f[outcome].to_numpy(float)
-    codes, labels = pd.factorize(f[cluster], sort=True)
+    if cluster is None:   # a cross-section: every row is its own resampling unit
+        codes, labels = np.arange(len(f)), np.arange(len(f))
+    else:
+        codes, labels = pd.factorize(f[cluster], sort=True)
     G = len(labels)
     M = cluster_multiplicities(labels, reps, seed)           # (reps, G)
     X = np.column_stack([np.ones(len(f)), f[list(score.covariates)].to_numpy(float)])

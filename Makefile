@@ -18,10 +18,12 @@ $(STAMP): requirements.txt requirements-lock.txt pyproject.toml
 env: $(STAMP)
 
 # make book DATA=my_panel.csv COLUMNS=my_columns.yml  builds the book on a reader's panel
-# into _build/reader/my_panel/ (the default book is untouched).
+# into _build/reader/my_panel/ (the default book is untouched); PROVINCIAL=FILE (and
+# PROVINCIAL_COLUMNS=FILE.yml) runs the companion paper's chapters on a provincial panel too.
 book: $(STAMP)
 ifdef DATA
-	$(PY) -m lib.book.reader_book "$(DATA)" $(if $(COLUMNS),"$(COLUMNS)")
+	$(PY) -m lib.book.reader_book "$(DATA)" $(if $(COLUMNS),"$(COLUMNS)") \
+	    $(if $(PROVINCIAL),--provincial "$(PROVINCIAL)") $(if $(PROVINCIAL_COLUMNS),--provincial-columns "$(PROVINCIAL_COLUMNS)")
 else
 	$(PY) -m lib.book.build
 endif

@@ -22,14 +22,22 @@ CASTLE_COLUMNS = FIXTURES / "castle" / "castle.yml"
 #: Parameters that keep a run short: draw counts only (what they show does not depend on them).
 SMALL = {"did_event_study": {"band_draws": "500"}, "did_placebo": {"n_placebo": "20"},
          "did_staggered": {"n_bootstrap": "19", "reps": "3"}, "psm_did": {"bootstrap_reps": "10"},
-         "mechanisms": {"bootstrap_reps": "10"}}
+         "mechanisms": {"bootstrap_reps": "10"}, "groups_mediators": {"bootstrap_reps": "19"}}
 #: The chapters each shape cannot support (the page says why); every other chapter must build.
 UNSUPPORTED = {
     "castle": {"heterogeneity", "mechanisms"},
-    "one_treated": {"heterogeneity", "mechanisms"},
-    "no_controls": {"psm_did", "heterogeneity", "mechanisms"},
+    "one_treated": {"heterogeneity", "mechanisms", "groups_mediators"},
+    "no_controls": {"psm_did", "heterogeneity", "mechanisms", "groups_mediators"},
     "no_never": set(), "single_cohort": set(), "unbalanced": set(),
+    "own_names": {"heterogeneity", "mechanisms"},
 }
+#: The chapters run on each shape (default: every city chapter). The reader's own groupings and
+#: mediators matter only to the three chapters that use groupings or mediators.
+CHAPTERS = {"own_names": ("heterogeneity", "mechanisms", "groups_mediators")}
+#: Records a run must hold: the reader's own grouping and mediators are the ones estimated.
+RECORDS = {("own_names", "groups_mediators"): ("groups_zone_wald_equal", "mediator_broadband_indirect",
+                                               "mediator_services_indirect"),
+           ("castle", "groups_mediators"): ("groups_census_region_wald_equal",)}
 
 
 def write_shape(name: str, folder: Path) -> tuple[Path, Path]:
@@ -53,6 +61,10 @@ def write_shape(name: str, folder: Path) -> tuple[Path, Path]:
         spec = {"unit": "city_id", "book_roles": True}
     elif name == "no_controls":
         frame, spec = book[["city_id", "year", "Inno", "adoption_year"]], {"adoption": "adoption_year"}
+    elif name == "own_names":   # the reader's own grouping and mediators, under their own names
+        frame = book.rename(columns={"region": "zone", "Diginf": "broadband", "Spec": "services"})
+        spec = {"unit": "city_id", "adoption": "adoption_year", "controls": ["lnpop", "lngdp"],
+                "groups": ["zone"], "mediators": ["broadband", "services"]}
     elif name == "unbalanced":
         frame = book.drop(index=book.sample(frac=0.1, random_state=3).index)
         spec = {"unit": "city_id", "book_roles": True}
@@ -110,6 +122,8 @@ def check_run(shape: str, chapter: str, outcome: dict) -> None:
                                                 and not e["name"].startswith(("simulation", "teaching")))]
     assert not leaked, f"{chapter} on {shape} records paper or truth values: {leaked}"
     assert "Book − paper" not in text and "Book − truth" not in text
+    names = {e["name"] for e in outcome["results"]["estimates"]}
+    assert set(RECORDS.get((shape, chapter), ())) <= names, sorted(names)
 
 
 def matrix(shape_names: tuple[str, ...]):
@@ -123,8 +137,8 @@ def matrix(shape_names: tuple[str, ...]):
         return {name: write_shape(name, folder) for name in shape_names}
 
     @pytest.mark.slow
-    @pytest.mark.parametrize("shape", shape_names)
-    @pytest.mark.parametrize("chapter", CITY_CHAPTERS)
+    @pytest.mark.parametrize("shape, chapter", [(s, c) for s in shape_names
+                                                for c in CHAPTERS.get(s, CITY_CHAPTERS)])
     def test_chapter_on_a_readers_panel(shape, chapter, shapes, tmp_path, capsys):
         data, columns = shapes[shape]
         check_run(shape, chapter, run_on_shape(chapter, data, columns, tmp_path, capsys))

@@ -72,6 +72,28 @@ def _dummies(df, window=(-5, 5), ref=-1, binned=True):
     return out, names
 
 
+def test_weighted_event_study_equals_pyfixest(df):
+    """Analytic weights (e.g. population weights of a state panel): weighted least squares."""
+    import pyfixest as pf
+
+    d = df.assign(w=np.random.default_rng(2).uniform(0.5, 4.0, len(df)))
+    es = did.event_study(d, yname="y", controls=["x1"], vcov={"CRV1": "city_id"}, idname="city_id",
+                         tname="year", gname="adoption_year", weights="w", band_draws=1000)
+    dd, names = _dummies(d)
+    ref = pf.feols(f"y ~ {' + '.join(names)} + x1 | city_id + year", dd.dropna(subset=["x1"]),
+                   vcov={"CRV1": "city_id"}, weights="w", fixef_tol=1e-12,
+                   ssc=pf.ssc(k_adj=True, k_fixef="nonnested", G_adj=True, G_df="conventional"))
+    est = es.estimates.drop(index=-1)
+    np.testing.assert_allclose(est["estimate"], ref.coef()[names].to_numpy(), atol=1e-8)
+    np.testing.assert_allclose(est["std_error"], ref.se()[names].to_numpy(), rtol=1e-8)
+    unweighted = did.event_study(d, yname="y", controls=["x1"], vcov={"CRV1": "city_id"},
+                                 idname="city_id", tname="year", gname="adoption_year", band_draws=1000)
+    assert not np.allclose(unweighted.estimates["estimate"], es.estimates["estimate"])
+    with pytest.raises(ValueError, match="weights 'w' must be positive"):
+        did.event_study(d.assign(w=d["w"].where(d.index != 7, 0.0)), yname="y", vcov="iid",
+                        idname="city_id", tname="year", gname="adoption_year", weights="w")
+
+
 def test_equals_pyfixest_with_hand_made_dummies(df):
     import pyfixest as pf
 

@@ -15,10 +15,19 @@ pytestmark = [pytest.mark.slow]
 def reader_book(tmp_path_factory):
     from lib.book.reader_book import build_reader_book
 
+    import pandas as pd
+
+    from lib import DATA
+
     out = tmp_path_factory.mktemp("reader")
     small = {ch: {k: int(v) for k, v in params.items()} for ch, params in SMALL.items()}
+    small["fdi_empirics"] = {"bootstrap_reps": 19}
+    # a reader's provincial panel for the companion paper's chapters: a cut of the shipped one
+    provinces = pd.read_csv(DATA / "derived" / "fdi" / "fdi_province_panel.csv")
+    provincial = out / "my_provinces.csv"
+    provinces[provinces["year"] <= 2020].to_csv(provincial, index=False)
     code = build_reader_book(str(CASTLE), str(CASTLE_COLUMNS), out=out, jobs=1, strict=True,
-                             overrides=small)
+                             overrides=small, provincial=str(provincial))
     return code, out
 
 
@@ -34,23 +43,39 @@ def test_the_reader_book_builds_every_page_strictly(reader_book):
     assert (out / "source" / "_build" / "html" / "index.html").exists()
     assert "cannot run on castle.csv" in _page(out, "heterogeneity")
     assert "Tables 11-13" in _page(out, "mechanisms")
-    assert "does not read the city panel" in _page(out, "policy_text")
-    for name in ("fdi_index", "fdi_empirics", "theory"):
+    # the reader's own grouping (census region) gets its group effects; no mediator: a note
+    groups = _page(out, "groups_mediators")
+    assert "census_region (F = " in groups and "names no mediator" in groups
+    for name in ("policy_text", "theory"):
         assert "does not read the city panel" in _page(out, name)
+    # the companion paper's chapters ran on the reader's provincial panel, with no printed number
+    for name in ("fdi_index", "fdi_empirics"):
+        assert "does not read the city panel" not in _page(out, name)
+        assert "my_provinces.csv" in _page(out, name)
+        estimates = json.loads((out / "runs" / name / f"{name}.json").read_text())["estimates"]
+        assert not [e["name"] for e in estimates if e.get("paper") is not None]
 
 
-def test_the_reader_books_numbers_are_the_estimators_on_the_readers_panel(reader_book):
-    import pandas as pd
-    import pyfixest as pf
+def test_the_reader_books_numbers_are_the_published_ones(reader_book):
+    """Table 4's column (1) on the castle panel is Stata's published TWFE, to its printed digits
+    (``tests/test_castle_published.py`` has the sources and the other published numbers)."""
+    from test_castle_published import STATA_TWFE_UNWEIGHTED, _last_digit
 
     _, out = reader_book
     results = json.loads((out / "runs" / "baseline_did" / "baseline_did.json").read_text())
     col1 = next(e for e in results["estimates"] if e["name"] == "table4_col1")
-    castle = pd.read_csv(CASTLE)
-    ref = pf.feols("l_homicide ~ post | sid + year", data=castle, vcov={"CRV1": "sid"})
-    assert col1["estimate"] == pytest.approx(float(ref.coef()["post"]), rel=1e-9)
-    assert col1["std_error"] == pytest.approx(float(ref.se()["post"]), rel=1e-6)
+    beta, se = STATA_TWFE_UNWEIGHTED
+    assert col1["estimate"] == pytest.approx(beta, abs=_last_digit(beta))
+    assert col1["std_error"] == pytest.approx(se, abs=_last_digit(se))
     assert col1["nobs"] == 550 and col1["paper"] is None and col1["truth"] is None
+    # the staggered chapter's Goodman-Bacon decomposition is Stata's estat bdecomp
+    from test_castle_published import STATA_BACON
+
+    stag = {e["name"]: e for e in
+            json.loads((out / "runs" / "did_staggered" / "did_staggered.json").read_text())["estimates"]}
+    assert stag["bacon_twfe"]["estimate"] == pytest.approx(beta, abs=_last_digit(beta))
+    forbidden = STATA_BACON["Later vs earlier treated (already treated)"][0]
+    assert stag["bacon_weight_forbidden"]["estimate"] == pytest.approx(forbidden, abs=_last_digit(forbidden))
     page = _page(out, "baseline_did")
     assert f"{col1['estimate']:.4f}" in page and "first treated 2007" in page
     assert "Book − paper" not in page and "0.0194" not in page.split("Three remarks")[0]

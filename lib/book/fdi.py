@@ -30,10 +30,25 @@ class ProvincialData:
     sample: dict
     truth: ProvincialTruth | None
     source: str
+    paper_declared: bool = False
 
     @property
     def synthetic(self) -> bool:
         return self.truth is not None
+
+    @property
+    def paper_comparable(self) -> bool:
+        """The companion paper's printed numbers belong beside these estimates: on the book's
+        semi-synthetic panel (calibrated to them) and on a file declared ``paper_panel: true``."""
+        return self.truth is not None or self.paper_declared
+
+    def published_estimate(self, table, column, term: str) -> dict | None:
+        """The companion paper's printed estimate where it is comparable, else None."""
+        if not self.paper_comparable:
+            return None
+        from lib.data.published import published_estimate
+
+        return published_estimate("fdi", table, column, term)
 
     def ate(self, frame: pd.DataFrame | None = None) -> float:
         return float("nan") if self.truth is None else self.truth.ate_on(self.frame if frame is None else frame)
@@ -61,9 +76,13 @@ def chapter_data(data_path: str = "", columns: str = "", sample: str = "all", *,
     another ``seed``), with its truth. Otherwise the reader's file, validated
     by :func:`load_provincial_panel`, with no truth.
     """
+    declared = False
     if data_path:
+        from lib.data.provincial import paper_panel_declared
+
         frame, truth = load_provincial_panel(data_path, columns=columns or None), None
         source = f"the reader's panel `{Path(data_path).name}`"
+        declared = paper_panel_declared(columns or None)
     elif seed in (None, DEFAULT_SEED):
         frame, truth = load_provincial_panel(), default_truth()
         source = "the book's semi-synthetic provincial panel"
@@ -71,7 +90,8 @@ def chapter_data(data_path: str = "", columns: str = "", sample: str = "all", *,
         frame, truth = simulate_province_panel(seed=int(seed))
         source = f"a semi-synthetic provincial panel drawn with seed {seed}"
     frame, info = apply_sample(frame, sample)
-    return ProvincialData(frame=frame.reset_index(drop=True), sample=info, truth=truth, source=source)
+    return ProvincialData(frame=frame.reset_index(drop=True), sample=info, truth=truth, source=source,
+                          paper_declared=declared)
 
 
 def twfe_target(data: ProvincialData, result, frame: pd.DataFrame | None = None) -> float:
@@ -570,16 +590,19 @@ class Section:
 
 
 def descriptives_values(cal: pd.DataFrame, vif: pd.DataFrame, frame: pd.DataFrame) -> Cited:
-    """The pooled correlation and mean VIF against the paper's, and DT's between-province share."""
+    """The pooled correlation and mean VIF (against the paper's where ``cal`` has its column), and
+    DT's between-province share."""
     corr, mean_vif = cal.loc["corr(DT, FDI)"], vif.loc["mean", "VIF"]
+    printed = "paper" in cal.columns
     return Cited({"corr_dt_fdi": corr["book"], "mean_vif": mean_vif,
                   "dt_between_share": between_share(frame, "DT")},
-                 records={"corr(DT, FDI)": dict(estimate=corr["book"], paper=corr["paper"]),
-                          "mean VIF": dict(estimate=mean_vif,
-                                           paper=cal.filter(like="mean VIF", axis=0)["paper"].iloc[0])})
+                 records={"corr(DT, FDI)": dict(estimate=corr["book"],
+                                                paper=corr["paper"] if printed else None),
+                          "mean VIF": dict(estimate=mean_vif, paper=cal.filter(like="mean VIF", axis=0)[
+                              "paper"].iloc[0] if printed else None)})
 
 
-def baseline_section(data: ProvincialData, base, wild, dk, paper: Mapping[str, Any]) -> Section:
+def baseline_section(data: ProvincialData, base, wild, dk, paper: Mapping[str, Any] | None) -> Section:
     """The baseline slope with CRV1, wild-bootstrap and Driscoll-Kraay inference, each against
     the TWFE target (and, on the book's panel, against the mean true effect)."""
     from lib.present import tables
@@ -597,29 +620,32 @@ def baseline_section(data: ProvincialData, base, wild, dk, paper: Mapping[str, A
               "dk_se": dk_se,
               "base_truth_text": baseline_truth_text(base.params["DT"], target, ate,
                                                      {"CRV1": base.std_errors["DT"], "Driscoll-Kraay": dk_se})}
-    records = {"baseline DT": result_record(base, "DT", truth=ate, paper=paper["estimate"], twfe_target=target),
+    printed = paper["estimate"] if paper else None
+    records = {"baseline DT": result_record(base, "DT", truth=ate, paper=printed, twfe_target=target),
                "baseline DT wild bootstrap p": dict(estimate=wild.estimate, p=wild.p_boot, nobs=wild.nobs),
-               "baseline DT Driscoll-Kraay": result_record(dk, "DT", truth=ate, paper=paper["estimate"],
+               "baseline DT Driscoll-Kraay": result_record(dk, "DT", truth=ate, paper=printed,
                                                            twfe_target=target)}
     return Section(rows=rows, gaps={"pooled slope": (base.params["DT"], base.std_errors["DT"], target)},
                    cited=Cited(values, records=records))
 
 
-def mediation_section(med: Mapping, truth: ProvincialTruth | None,
+def mediation_section(data: ProvincialData, med: Mapping,
                       paper_keys: Mapping[str, str]) -> Section:
-    """Each mediator's first step ``a`` (the paper prints only that) and indirect effect ``a·b``."""
-    from lib.data import published
+    """Each mediator's first step ``a`` (the paper prints only that, shown where comparable) and
+    indirect effect ``a·b``."""
     from lib.present import tables
 
+    truth = data.truth
     rows, gaps, values, records = [], {}, {}, {}
     for m, res in med.items():
-        pa = published.published_estimate("fdi", "text", "mediator", paper_keys[m])
+        pa = data.published_estimate("text", "mediator", paper_keys[m])
         tr_a = truth.paths[f"a_{m}"] if truth else np.nan
         tr_ab = truth.indirect[m] if truth else np.nan
         rows.append(tables.comparison_row(f"a: DT -> {m}", res.a_path, "DT", paper=pa, truth=tr_a))
         rows.append(tables.comparison_row(f"a·b via {m}", book=res.indirect, book_se=res.indirect_se,
                                           book_p=res.sobel_p, truth=tr_ab))
-        records[f"a DT->{m}"] = result_record(res.a_path, "DT", truth=tr_a, paper=pa["estimate"])
+        records[f"a DT->{m}"] = result_record(res.a_path, "DT", truth=tr_a,
+                                              paper=pa["estimate"] if pa else None)
         records[f"indirect via {m}"] = dict(estimate=res.indirect, std_error=res.indirect_se,
                                             p=res.sobel_p, truth=tr_ab)
         values[f"med_{m}_a"], values[f"med_{m}_ab"] = res.a, res.indirect
@@ -629,20 +655,20 @@ def mediation_section(med: Mapping, truth: ProvincialTruth | None,
     return Section(rows=rows, gaps=gaps, cited=Cited(values, records=records))
 
 
-def table2_section(het, frame: pd.DataFrame, truth: ProvincialTruth | None) -> Section:
-    """Table 2's subsample slopes by infrastructure level against the paper and each group's
-    true effect, and the Wald test of equal slopes."""
-    from lib.data import published
+def table2_section(data: ProvincialData, het, frame: pd.DataFrame) -> Section:
+    """Table 2's subsample slopes by infrastructure level against the paper (where comparable)
+    and each group's true effect, and the Wald test of equal slopes."""
     from lib.present import tables
 
+    truth = data.truth
     rows, gaps, values, records = [], {}, {}, {}
     for lev in LEVELS:
         fit = het.subsamples[lev]
-        pe = published.published_estimate("fdi", 2, lev, "DT")
+        pe = data.published_estimate(2, lev, "DT")
         tr = truth.total[lev] if truth else np.nan
         rows.append(tables.comparison_row(f"Table 2, {lev}", fit, "DT", paper=pe, truth=tr))
-        records[f"table2 {lev}"] = result_record(fit, "DT", truth=tr, paper=pe["estimate"],
-                                                 r2_paper=pe["r2"], r2_within=fit.r2)
+        records[f"table2 {lev}"] = result_record(fit, "DT", truth=tr, paper=pe["estimate"] if pe else None,
+                                                 r2_paper=pe["r2"] if pe else None, r2_within=fit.r2)
         values[f"t2_{lev}"] = fit.params["DT"]
         gaps[f"Table 2, {lev}"] = (fit.params["DT"], fit.std_errors["DT"], tr)
     values.update(t2_wald_p=het.wald["p"], t2_n_provinces=group_sizes_text(frame))
@@ -661,7 +687,7 @@ def gap_values(gaps: pd.DataFrame, draws: pd.DataFrame | None, *, synthetic: boo
     return Cited({"gap_text": text}, records=records)
 
 
-def robustness_section(data: ProvincialData, rob: Mapping, paper: Mapping[str, Any]) -> Section:
+def robustness_section(data: ProvincialData, rob: Mapping, paper: Mapping[str, Any] | None) -> Section:
     """The paper's four robustness checks, each against what it targets. The lagged column
     estimates the response to last year's DT, a different quantity: FDI responds to same-year
     DT only in these data, so no truth is shown for it."""

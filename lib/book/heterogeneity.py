@@ -173,4 +173,5 @@ def chapter_groupings(frame) -> None:
             "This chapter replicates the paper's Tables 7-10, one section for each of its groupings of "
             f"cities (region, industry, city_size, agglomeration); this panel has no {', '.join(missing)} "
             "column. Map your grouping columns to these names under `columns:` in the column file to run "
-            "it; lib.methods.heterogeneity.group_effects runs the same three designs on any grouping.")
+            "it. The chapter \"Group effects and mediators on any panel\" (groups_mediators) runs the "
+            "same designs on the groupings your column file names under `groups:`.")

@@ -177,6 +177,6 @@ def chapter_mediators(mediators) -> list[str]:
             f"(digital infrastructure Diginf, producer-service agglomeration Spec, credit environment "
             f"Envir); the column file names {named}, so {', '.join(missing)} "
             f"{'is' if len(missing) == 1 else 'are'} missing. Map your columns to these names under "
-            "`mediators:` to run it; lib.methods.mediation.three_step runs the same model on any "
-            "mediator.")
+            "`mediators:` to run it. The chapter \"Group effects and mediators on any panel\" "
+            "(groups_mediators) runs the same model on the mediators your column file names.")
     return list(PAPER_MEDIATORS)

@@ -8,6 +8,10 @@ command exits non-zero. The chapters that do not read the city panel (the policy
 model, the companion paper) say so in one line.
 
     python -m lib.book.reader_book my_panel.csv my_columns.yml [--out DIR] [--jobs N]
+        [--provincial my_provinces.csv [--provincial-columns my_provinces.yml]]
+
+With ``--provincial`` (``make book ... PROVINCIAL=FILE``) the companion paper's two chapters run
+on the reader's provincial panel as well.
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ from pathlib import Path
 
 from lib import ROOT
 
-__all__ = ["CITY_CHAPTERS", "STATIC_CHAPTERS", "build_reader_book", "main"]
+__all__ = ["CITY_CHAPTERS", "PROVINCIAL_CHAPTERS", "STATIC_CHAPTERS", "build_reader_book", "main"]
 
 #: The chapters that read the city panel (their ``data_path`` parameter is the reader's file).
 CITY_CHAPTERS = ("data", "baseline_did", "did_event_study", "did_placebo", "psm_did", "did_staggered",
-                 "heterogeneity", "mechanisms")
+                 "heterogeneity", "mechanisms", "groups_mediators")
 #: Pages without code, copied as they are.
 STATIC_CHAPTERS = ("intro", "crosswalk")
+#: The chapters that read the companion paper's provincial panel (run with ``--provincial``).
+PROVINCIAL_CHAPTERS = ("fdi_index", "fdi_empirics")
 #: Why each other chapter is left out of a reader's book.
 OTHER_DATA = {
     "policy_text": "the paper's policy documents (its own `corpus_path` parameter)",
@@ -52,7 +58,7 @@ def _page(chapter: str, body: str) -> str:
     return f"{label}\n# {title}\n\n{body}\n"
 
 
-def _config(source: Path, data_name: str) -> None:
+def _config(source: Path, data_name: str, provincial_name: str = "") -> None:
     """The book's configuration with execution off (the chapters were executed on the reader's
     panel) and a title and footer that say what the numbers are."""
     import yaml
@@ -60,8 +66,9 @@ def _config(source: Path, data_name: str) -> None:
     cfg = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     cfg["title"] = f"{cfg['title']}, on {data_name}"
     cfg["execute"]["execute_notebooks"] = "off"
+    also = f" (the companion paper's chapters on <code>{provincial_name}</code>)" if provincial_name else ""
     cfg["html"]["extra_footer"] = (f"<p>Every estimate in this book was computed on the reader's panel "
-                                   f"<code>{data_name}</code>. No true effect is known for these data, and "
+                                   f"<code>{data_name}</code>{also}. No true effect is known for these data, and "
                                    "the paper's printed numbers appear only where the column file says the "
                                    "panel is the paper's own.</p>")
     (source / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
@@ -69,9 +76,11 @@ def _config(source: Path, data_name: str) -> None:
 
 def build_reader_book(data_path: str, columns: str = "", *, out: Path | None = None,
                       jobs: int = 2, strict: bool = False,
-                      overrides: dict[str, dict[str, object]] | None = None) -> int:
+                      overrides: dict[str, dict[str, object]] | None = None,
+                      provincial: str = "", provincial_columns: str = "") -> int:
     """Build the reader's book; return the number of chapters that failed (0: all built or
     explained). A panel the loader rejects stops everything with the loader's message.
+    ``provincial`` (and its column file) runs the companion paper's chapters on that panel too.
 
     ``strict`` makes Sphinx warnings errors (the tests use it); ``overrides`` adds parameters per
     chapter (the tests use small draws)."""
@@ -84,6 +93,17 @@ def build_reader_book(data_path: str, columns: str = "", *, out: Path | None = N
     except DataContractError as err:
         print(f"make book DATA=...: the panel cannot be read.\n{err}", file=sys.stderr)
         return 1
+    if provincial:
+        from lib.data.provincial import load_provincial_panel
+
+        provincial = str(Path(provincial).expanduser().resolve())
+        provincial_columns = (str(Path(provincial_columns).expanduser().resolve())
+                              if provincial_columns else "")
+        try:
+            load_provincial_panel(provincial, columns=provincial_columns or None)
+        except DataContractError as err:
+            print(f"make book PROVINCIAL=...: the provincial panel cannot be read.\n{err}", file=sys.stderr)
+            return 1
     name = Path(data_path).name
     out = Path(out or ROOT / "_build" / "reader" / Path(data_path).stem).resolve()
     source, runs = out / "source", out / "runs"
@@ -97,10 +117,12 @@ def build_reader_book(data_path: str, columns: str = "", *, out: Path | None = N
             shutil.copytree(src, source / item)
         elif src.exists():
             shutil.copy2(src, source / item)
-    _config(source, name)
+    _config(source, name, Path(provincial).name if provincial else "")
     for chapter in STATIC_CHAPTERS:
         shutil.copy2(ROOT / "chapters" / f"{chapter}.md", source / "chapters" / f"{chapter}.md")
     for chapter, why in OTHER_DATA.items():
+        if provincial and chapter in PROVINCIAL_CHAPTERS:
+            continue
         (source / "chapters" / f"{chapter}.md").write_text(_page(
             chapter, f"This chapter does not read the city panel: it uses {why}. Its pages are in the "
                      "default book (`make book`)."), encoding="utf-8")
@@ -112,6 +134,11 @@ def build_reader_book(data_path: str, columns: str = "", *, out: Path | None = N
     from lib.book.run import _worker   # run_chapter on (chapter, parameters, folder), picklable
 
     tasks = [(ch, {**parameters, **(overrides or {}).get(ch, {})}, str(runs / ch)) for ch in CITY_CHAPTERS]
+    if provincial:
+        print(f"... and the companion paper's {len(PROVINCIAL_CHAPTERS)} chapters on "
+              f"{Path(provincial).name}", flush=True)
+        tasks += [(ch, {"data_path": provincial, "columns": provincial_columns,
+                        **(overrides or {}).get(ch, {})}, str(runs / ch)) for ch in PROVINCIAL_CHAPTERS]
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(_worker, tasks))
@@ -157,9 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("columns", nargs="?", default="", help="its column file (YAML)")
     parser.add_argument("--out", default=None, help="output folder (default _build/reader/<stem>)")
     parser.add_argument("--jobs", type=int, default=2, help="chapters executed at once (default 2)")
+    parser.add_argument("--provincial", default="", help="a provincial panel for the companion paper's chapters")
+    parser.add_argument("--provincial-columns", default="", help="its column file (YAML)")
     args = parser.parse_args(argv)
     return build_reader_book(args.data, args.columns, out=Path(args.out) if args.out else None,
-                             jobs=args.jobs)
+                             jobs=args.jobs, provincial=args.provincial,
+                             provincial_columns=args.provincial_columns)
 
 
 if __name__ == "__main__":

@@ -359,12 +359,14 @@ def simulate_province_panel(params: ProvincialParams | None = None, seed: int = 
     return long[PANEL_COLUMNS].reset_index(drop=True), truth
 
 
-def calibration_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The printed moments next to the panel's."""
+def calibration_table(frame: pd.DataFrame, *, paper: bool = True) -> pd.DataFrame:
+    """The panel's moments, next to the printed ones (``paper=False``: the panel's only, for a
+    panel that is not the paper's)."""
     got = {"fdi_mean": frame["FDI"].mean(), "fdi_sd": frame["FDI"].std(), "dt_mean": frame["DT"].mean(),
            "dt_sd": frame["DT"].std(), "corr": frame[["DT", "FDI"]].corr().iloc[0, 1],
            "mean_vif": _vif_mean(frame, ["DT", *CONTROLS])}
-    return pd.DataFrame({"paper": pd.Series(TARGETS), "book": pd.Series(got)})
+    book = pd.Series(got)
+    return pd.DataFrame({"paper": pd.Series(TARGETS), "book": book} if paper else {"book": book})
 
 
 # ------------------------------------------------------------------------ files
@@ -399,6 +401,17 @@ PROVINCIAL_PANEL = PanelSpec(unit="province", time="year", outcome="FDI", treatm
                              groups=("infra_level", "region", "province_zh", "is_municipality"))
 
 
+#: The keys of a provincial column file. ``paper_panel: true`` declares the file the companion
+#: paper's own panel: its printed numbers are then shown beside the estimates.
+COLUMN_FILE_KEYS = ("unit", "time", "outcome", "treatment", "group", "controls", "mediators",
+                    "columns", "paper_panel")
+
+
+def paper_panel_declared(columns: str | Mapping | None) -> bool:
+    """Whether the column file declares the companion paper's own panel (``paper_panel: true``)."""
+    return _read_columns(columns).get("paper_panel", False) is True
+
+
 def _read_columns(columns: str | Mapping | None) -> dict:
     if not columns:
         return {}
@@ -420,8 +433,19 @@ def provincial_spec(columns: str | Mapping | None = None, *, frame: pd.DataFrame
     file does not list are used where the panel has them.
     """
     from lib.data import DataContractError
+    from lib.data.contract import _close
 
     spec = _read_columns(columns)
+    unknown = [k for k in spec if k not in COLUMN_FILE_KEYS]
+    if unknown:
+        hints = "; ".join(f"'{k}'" + (f" (did you mean '{_close(k, COLUMN_FILE_KEYS)[0]}'?)"
+                                      if _close(k, COLUMN_FILE_KEYS) else "") for k in unknown)
+        raise DataContractError(f"{source}: unknown key(s) {hints}. Valid keys: "
+                                f"{', '.join(COLUMN_FILE_KEYS)}. Fix: correct the key, or put plain "
+                                "renames under `columns:`.", file=source, column=unknown[0])
+    if not isinstance(spec.get("paper_panel", False), bool):
+        raise DataContractError(f"{source}: `paper_panel:` must be true or false, got "
+                                f"{spec['paper_panel']!r}.", file=source, column="paper_panel")
     renames = dict(spec.get("columns", {}) or {})
     for role in ("controls", "mediators"):
         if role in spec:

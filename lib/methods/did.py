@@ -300,7 +300,8 @@ def twfe(
     cluster_vals = frame[ccol].to_numpy() if kind == "CRV1" else None
     # Non-clustered covariances count every effect in K (OLS with dummies), unless "none".
     k_rule = k_fixef if kind == "CRV1" else ("none" if k_fixef == "none" else "full")
-    fit = panel.fe_ols(y, X, ids, yrs, cluster_vals, vcov=kind, k_fixef=k_rule, weights=w)
+    fit = panel.fe_ols(y, X, ids, yrs, cluster_vals, vcov=kind, k_fixef=k_rule, weights=w,
+                       names=regressors)
     dof_k = int(fit.dof_k)
     cov = pd.DataFrame(fit.cov, index=regressors, columns=regressors)
     se = pd.Series(fit.std_errors, index=regressors, name="std_error")
@@ -529,14 +530,15 @@ def _event_label(e: int) -> str:
 
 def _event_frame(data: pd.DataFrame, *, yname: str, idname: str, tname: str, gname: str,
                  controls: Sequence[str], ccol: str | None, window: tuple[int, int], ref: int,
-                 bin_endpoints: bool, fn: str) -> tuple[pd.DataFrame, dict[str, int], int]:
+                 bin_endpoints: bool, fn: str,
+                 weights: str | None = None) -> tuple[pd.DataFrame, dict[str, int], int]:
     """Complete cases with an ``_event_time`` column (binned or trimmed to ``window``)."""
     lo, hi = (int(window[0]), int(window[1]))
     if not lo <= ref <= hi:
         raise ValueError(f"{fn}: ref={ref} is outside window={window}")
     if not lo < 0 <= hi:
         raise ValueError(f"{fn}: window={window} must contain at least one pre-period and 0")
-    needed = [yname, *controls, idname, tname] + ([ccol] if ccol else [])
+    needed = [yname, *controls, idname, tname] + ([ccol] if ccol else []) + ([weights] if weights else [])
     _check_columns(data, [*needed, gname], fn)
     g = pd.to_numeric(data[gname], errors="coerce")
     bad = data[gname].notna() & g.isna()
@@ -733,6 +735,7 @@ def event_study(
     level: float = 0.95,
     band_draws: int = 100_000,
     seed: int = 0,
+    weights: str | None = None,
 ) -> EventStudyResult:
     r"""Dynamic TWFE event study around adoption (the paper's Fig. 1, section 4.2).
 
@@ -790,6 +793,9 @@ def event_study(
         Coverage of the pointwise intervals and of the band.
     band_draws, seed : int
         Draws and seed of the sup-t critical value.
+    weights : str, optional
+        Column of positive analytic weights (weighted least squares, as in :func:`twfe`;
+        e.g. population weights for state panels).
 
     Returns
     -------
@@ -827,8 +833,16 @@ def event_study(
         raise ValueError(f"level must be in (0, 1), got {level}")
     frame, drop_reasons, n_dropped = _event_frame(
         data, yname=yname, idname=idname, tname=tname, gname=gname, controls=controls,
-        ccol=ccol, window=window, ref=ref, bin_endpoints=bin_endpoints, fn="event_study")
+        ccol=ccol, window=window, ref=ref, bin_endpoints=bin_endpoints, fn="event_study",
+        weights=weights)
     frame = frame.sort_values([idname, tname])
+    w = None
+    if weights:
+        w = frame[weights].to_numpy(dtype=float)
+        if not (np.isfinite(w).all() and (w > 0).all()):
+            bad = list(frame.index[~(np.isfinite(w) & (w > 0))][:5])
+            raise ValueError(f"event_study: weights {weights!r} must be positive and finite; rows "
+                             f"{bad} are not")
     et = frame["_event_time"].to_numpy(dtype=float)
     periods = [e for e in range(window[0], window[1] + 1)]
     present = [e for e in periods if e != ref and np.any(et == e)]
@@ -847,7 +861,7 @@ def event_study(
     y = frame[yname].to_numpy(dtype=float)
     unit, time = frame[idname].to_numpy(), frame[tname].to_numpy()
     cl = frame[ccol].to_numpy() if kind == "CRV1" else None
-    fit = panel.fe_ols(y, X, unit, time, cl, vcov=kind)
+    fit = panel.fe_ols(y, X, unit, time, cl, vcov=kind, weights=w, names=names + controls)
     regressors = names + controls
     params = pd.Series(fit.params, index=regressors, name="estimate")
     cov = pd.DataFrame(fit.cov, index=regressors, columns=regressors)
@@ -859,7 +873,7 @@ def event_study(
     spec = dict(estimator="event_study", yname=yname, idname=idname, tname=tname, gname=gname,
                 controls=tuple(controls), window=window, ref=ref, bin_endpoints=bin_endpoints,
                 vcov=dict(vcov) if isinstance(vcov, dict) else vcov, level=level,
-                band_draws=band_draws, seed=seed)
+                band_draws=band_draws, seed=seed, weights=weights)
     reg = RegressionResult(
         params=params, std_errors=se, cov=cov, nobs=int(N), dof_resid=fit.dof_resid,
         r2=float(fit.r2_within), r2_kind="within",

@@ -393,6 +393,10 @@ def group_effects(
             continue
         term = interaction_term(lev, dname)
         interaction[lev] = twfe(frame, yname=yname, dname=term, controls=controls, **kw)
+        if frame.loc[frame[group] == lev, idname].nunique() < 2:
+            no_subsample[lev] = ("a single unit: with its own unit and period effects nothing is "
+                                 "left to estimate from")
+            continue
         try:
             subsamples[lev] = twfe(frame.loc[frame[group] == lev], yname=yname, dname=dname,
                                    controls=controls, **kw)

@@ -320,6 +320,26 @@ def _bread(X: np.ndarray) -> np.ndarray:
     return np.linalg.inv(xtx)
 
 
+def collinear_columns(X: np.ndarray, *, tol: float = 1e-12) -> list[int]:
+    """Positions of the columns of ``X`` (already within-transformed) that are linear
+    combinations of the others: the pivots a rank-revealing QR of the scaled Gram matrix puts
+    last. ``np.linalg.inv`` of a singular ``X'X`` returns numbers, not an error, so the fit
+    checks first."""
+    from scipy import linalg
+
+    xtx = X.T @ X
+    d = np.sqrt(np.clip(np.diag(xtx), 0.0, None))
+    zero = [int(j) for j in np.flatnonzero(d == 0)]
+    keep = np.flatnonzero(d > 0)
+    if keep.size == 0:
+        return zero
+    S = xtx[np.ix_(keep, keep)] / np.outer(d[keep], d[keep])
+    _, R, piv = linalg.qr(S, pivoting=True)
+    diag = np.abs(np.diag(R))
+    rank = int((diag > tol * diag[0]).sum())
+    return sorted(zero + [int(keep[j]) for j in piv[rank:]])
+
+
 def cluster_covariance(
     X,
     residuals,
@@ -450,6 +470,7 @@ def fe_ols(
     weights=None,
     method: Literal["auto", "exact", "map"] = "auto",
     tol: float = 1e-12,
+    names: Sequence[str] | None = None,
 ) -> FEOLSFit:
     r"""Two-way fixed-effects OLS on within-transformed data.
 
@@ -478,6 +499,9 @@ def fe_ols(
         How fixed effects enter ``K``; see :func:`fe_dof_k`.
     weights : array_like, optional
         Analytic weights (WLS).
+    names : sequence of str, optional
+        Names of the columns of ``X``, for the error when some are collinear
+        (:func:`collinear_columns`; a ``ValueError``, never a silent fit).
 
     Returns
     -------
@@ -501,6 +525,12 @@ def fe_ols(
     Yd, Xd = Z[:, :Y.shape[1]], Z[:, Y.shape[1]:]
     rw = np.ones(n) if weights is None else np.sqrt(np.asarray(weights, dtype=float))
     Yw, Xw = rw[:, None] * Yd, rw[:, None] * Xd
+    bad = collinear_columns(Xw)
+    if bad:
+        label = [names[j] for j in bad] if names is not None else bad
+        raise ValueError(f"fe_ols: regressor(s) {label} are collinear with the other regressors "
+                         "and the fixed effects (e.g. a full set of dummies, or dummies whose sum "
+                         "a fixed effect absorbs); drop one of each collinear set.")
     B = _bread(Xw)
     params = (B @ (Xw.T @ Yw)).T  # (m, k)
     Uw = Yw - Xw @ params.T

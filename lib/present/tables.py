@@ -748,6 +748,9 @@ def comparison_table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, *, title:
     if not df["truth"].notna().any():
         out = out.drop(columns=["Truth", f"Book {MINUS} truth"])
     legend = panel_note
+    if panel_note == COMPARISON_NOTE and not (has_paper or df["truth"].notna().any()):
+        # only the book's column is left: say what it is, not what the dropped columns were
+        legend = "book = this book's estimate on the data the page was built with."
     if thresholds:
         legend_stars = f"Stars on book: {star_legend(thresholds)}"
         if approx.any():

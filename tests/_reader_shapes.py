@@ -53,7 +53,8 @@ def write_shape(name: str, folder: Path) -> tuple[Path, Path]:
         frame = pd.read_csv(CASTLE)
         first = frame[frame["post"] > 0].groupby("sid")["year"].min()
         keep = (set(frame["sid"]) - set(first.index)) | {first.idxmin()}
-        frame, spec = frame[frame["sid"].isin(keep)], castle_spec
+        # with the population weights: the baseline and event study weight, the others say not
+        frame, spec = frame[frame["sid"].isin(keep)], {**castle_spec, "weights": "popwt"}
     elif name == "no_never":
         frame, spec = book[book["adoption_year"].notna()], {"unit": "city_id", "book_roles": True}
     elif name == "single_cohort":

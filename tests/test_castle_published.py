@@ -93,16 +93,21 @@ def test_callaway_santanna_simple_att_is_csdids(castle, shift, printed):
         assert got == pytest.approx(want, abs=_last_digit(want))
 
 
-def test_event_study_is_the_mixtapes(castle):
+def _with_region_year_dummies(castle):
+    """Region-by-year effects as dummies; one region and one year left out, which the state and
+    year effects absorb (a full set is collinear with them, and the fit says so)."""
     d = castle.copy()
-    # region-by-year effects; one region and one year left out of the dummies, which the
-    # state and year effects absorb (a full set is collinear with them, and the fit says so)
     dummies = []
     for region in (2, 3, 4):
         for year in range(2001, 2011):
             name = f"r{year}_{region}"
             d[name] = ((d["census_region"] == region) & (d["year"] == year)).astype(float)
             dummies.append(name)
+    return d, dummies
+
+
+def test_event_study_is_the_mixtapes(castle):
+    d, dummies = _with_region_year_dummies(castle)
     es = event_study(d, yname="l_homicide", idname="sid", tname="year", gname="lag0_year",
                      controls=dummies, window=(-9, 5), ref=0, bin_endpoints=False,
                      vcov={"CRV1": "sid"}, weights="popwt", band_draws=1000)
@@ -126,3 +131,51 @@ def test_collinear_columns_finds_the_redundant_regressor():
     assert len(collinear_columns(X)) == 1 and collinear_columns(X)[0] in (0, 1, 3)
     X[:, 2] = 0.0
     assert 2 in collinear_columns(X)
+
+
+@pytest.mark.slow
+def test_the_event_study_chapter_on_the_castle_panel_is_the_mixtapes(castle, tmp_path, capsys):
+    """The same event study through the book's chapter and its run command, with a column file
+    that names the weights, the law's first year as adoption and the region-by-year dummies."""
+    import json
+
+    import yaml
+
+    from lib.book.run import main
+
+    d, dummies = _with_region_year_dummies(castle)
+    data, columns = tmp_path / "castle_mixtape.csv", tmp_path / "castle_mixtape.yml"
+    d.drop(columns=["first_post"]).to_csv(data, index=False)
+    columns.write_text(yaml.safe_dump({"unit": "sid", "outcome": "l_homicide", "adoption": "lag0_year",
+                                       "controls": dummies, "weights": "popwt"}))
+    code = main(["did_event_study", "-p", "data_path", str(data), "-p", "columns", str(columns),
+                 "-p", "window_start", "-9", "-p", "window_end", "5", "-p", "ref", "0",
+                 "-p", "band_draws", "1000", "--out", str(tmp_path / "run")])
+    assert code == 0, capsys.readouterr().err[-2000:]
+    results = json.loads((tmp_path / "run" / "did_event_study" / "did_event_study.json").read_text())
+    got = {e["name"]: e["estimate"] for e in results["estimates"]}
+    for e, want in MIXTAPE_EVENT_STUDY.items():
+        assert got[f"fig1_event_time_{e:+d}"] == pytest.approx(want, abs=_last_digit(want)), e
+    page = json.dumps(json.loads((tmp_path / "run" / "did_event_study" / "did_event_study.ipynb").read_text()))
+    assert "weighted by `popwt`" in page
+
+
+@pytest.mark.slow
+def test_the_baseline_chapter_with_population_weights_is_statas(tmp_path, capsys):
+    """``-p weights popwt`` on the castle column file: Table 4's column (1) is Stata's weighted TWFE."""
+    import json
+
+    from lib.book.run import main
+
+    from _reader_shapes import CASTLE_COLUMNS
+
+    code = main(["baseline_did", "-p", "data_path", str(CASTLE), "-p", "columns", str(CASTLE_COLUMNS),
+                 "-p", "weights", "popwt", "--out", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err[-2000:]
+    results = json.loads((tmp_path / "baseline_did" / "baseline_did.json").read_text())
+    col1 = next(e for e in results["estimates"] if e["name"] == "table4_col1")
+    beta, se = STATA_TWFE_WEIGHTED
+    assert col1["estimate"] == pytest.approx(beta, abs=_last_digit(beta))
+    assert col1["std_error"] == pytest.approx(se, abs=_last_digit(se))
+    page = (tmp_path / "baseline_did" / "baseline_did.ipynb").read_text()
+    assert "weighted by `popwt`" in page   # the page says so

@@ -368,3 +368,35 @@ def test_a_workbook_whose_data_are_on_another_sheet_says_so(tmp_path, panel_df):
     yml = tmp_path / "cols.yml"
     yml.write_text("sheet: data\n")
     assert load_panel(book, columns=yml).report["rows"] == len(panel_df)
+
+
+def test_regression_weights_role(tmp_path, panel_df):
+    """`weights:` names positive analytic weights; bad or absent weights are named with a fix."""
+    df = panel_df.assign(pop_w=np.linspace(1.0, 3.0, len(panel_df)))
+    spec = {"book_roles": True, "weights": "pop_w"}
+    panel = load_panel(_csv(df, tmp_path), columns=spec)
+    assert panel.spec.weights == "pop_w" and panel.spec.role("pop_w") == "weights"
+    assert load_panel(_csv(df, tmp_path), columns={"book_roles": True}).spec.weights is None
+    bad = df.copy()
+    bad.loc[2, "pop_w"] = -1.0
+    bad.loc[3, "pop_w"] = np.nan
+    err = _raises(_csv(bad, tmp_path, "bad.csv"), "column 'pop_w' (weights)", "2 rows", "pop_w=-1.0",
+                  "positive weight", columns=spec)
+    assert err.rows[0] == (110000, 2012)
+    _raises(_csv(df, tmp_path), "column 'popw' (weights) not found", "did you mean 'pop_w'",
+            columns={"book_roles": True, "weights": "popw"})
+    with pytest.raises(DataContractError, match="`weights:` must be one column name"):
+        PanelSpec.from_mapping({"weights": ["a", "b"]})
+
+
+def test_weights_notice_says_what_the_page_does_with_them():
+    from types import SimpleNamespace
+
+    from lib.book.chapter import weights_note
+
+    def data(w):
+        return SimpleNamespace(panel=SimpleNamespace(spec=SimpleNamespace(weights=w)))
+
+    assert weights_note(data(None), weighted=True) == ""
+    assert "weighted by `pop_w`" in weights_note(data("pop_w"), weighted=True)
+    assert "numbers are unweighted" in weights_note(data("pop_w"), weighted=False)

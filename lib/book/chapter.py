@@ -441,9 +441,24 @@ def notice(*texts: str) -> Any:
                 f"On this panel</p>{body}</div>")
 
 
-def data_banner(data: ChapterData, *notes: str) -> Any:
+def weights_note(data: ChapterData, weighted: bool) -> str:
+    """What the page does with the column file's regression weights (empty without weights)."""
+    w = getattr(data.panel.spec, "weights", None)
+    if not w:
+        return ""
+    if weighted:
+        return (f"The two-way fixed-effects regressions of this page are weighted by `{w}` (the column "
+                "file's `weights:`; weighted least squares); its other estimators and its illustrations "
+                "are unweighted.")
+    return (f"The column file names regression weights (`{w}`); this page's estimators do not take "
+            "them, so its numbers are unweighted. The weights enter the baseline DID and the event "
+            "study.")
+
+
+def data_banner(data: ChapterData, *notes: str, weighted: bool = False) -> Any:
     """A short Markdown banner saying what the page's estimates are estimates on, followed by
-    the :func:`notice` of what the chapter changed for this panel (``notes``, if any)."""
+    the :func:`notice` of what the chapter changed for this panel (``notes``, if any, and what
+    it does with the column file's weights: ``weighted`` pages use them)."""
     from IPython.display import Markdown, display
 
     if data.synthetic:
@@ -456,6 +471,7 @@ def data_banner(data: ChapterData, *notes: str) -> Any:
                 f"*{data.sample['name']}*, {data.sample['rows_after']:,} rows). No true effect is "
                 f"known for these data, so the *truth* column is empty.")
     loader = [] if data.synthetic else [f"The loader: {n}." for n in data.panel.report.get("notes", [])]
+    notes = (*notes, weights_note(data, weighted))
     if any(notes) or loader:
         display(Markdown(text))
         return notice(*loader, *notes)

@@ -171,7 +171,7 @@ PATH_PARAMETERS = ("data_path", "columns", "corpus_path", "themes_path")
 #: Column roles and loader options accepted by every chapter that reads a panel (it has a
 #: ``columns`` parameter): ``-p outcome my_outcome`` or ``-p drop_singletons true`` is folded
 #: into the column file (see lib.data.contract).
-ROLE_PARAMETERS = ("unit", "time", "outcome", "treatment", "adoption", "cluster", "sheet", "sep",
+ROLE_PARAMETERS = ("unit", "time", "outcome", "treatment", "adoption", "cluster", "weights", "sheet", "sep",
                    "decimal", "drop_missing_outcome", "allow_always_treated", "drop_singletons",
                    "paper_panel", "book_roles")
 _FLAG_ROLES = ("drop_missing_outcome", "allow_always_treated", "drop_singletons", "paper_panel",

@@ -36,6 +36,7 @@ Column file (YAML)
         adoption: pilot_year      # give adoption and/or treatment;
         # treatment: pilot        # the one left out is derived
         cluster: code             # default: the unit
+        weights: popwt            # analytic weights of the regressions (default: none)
         controls: [lnpop, lnaca, lngdp, Infra, lngov, lninter, Urban, Incoms]
         mediators: [Diginf, Spec, Envir]   # [] if you have none
         groups: [region]          # grouping columns for the heterogeneity chapter
@@ -109,7 +110,7 @@ FORMATS = {
 
 #: What a panel's treatment can be (:class:`PanelSpec`).
 TREATMENT_KINDS = ("binary", "continuous")
-_SPEC_KEYS = ("unit", "time", "outcome", "treatment", "adoption", "cluster",
+_SPEC_KEYS = ("unit", "time", "outcome", "treatment", "adoption", "cluster", "weights",
               "controls", "mediators", "groups", "columns", "book_roles", "paper_panel")
 #: Column-file keys that say how to read the file and which of the loader's remedies to apply.
 LOADER_OPTIONS = ("sheet", "sep", "decimal", "drop_missing_outcome", "allow_always_treated",
@@ -170,6 +171,9 @@ class PanelSpec:
         treatment only ``treatment`` is given.
     cluster : str or None
         Cluster variable for inference; ``None`` means the unit.
+    weights : str or None
+        Positive analytic weights (e.g. population) for the regressions that take them
+        (the two-way FE DID and the event study); ``None``: unweighted.
     controls, mediators, groups : tuple of str
         Control variables, mechanism variables and descriptive/grouping
         columns. Controls and mediators must exist; groups are kept if present.
@@ -193,6 +197,7 @@ class PanelSpec:
     treatment: str | None = "CBEC"
     adoption: str | None = "adoption_year"
     cluster: str | None = None
+    weights: str | None = None
     controls: tuple[str, ...] = ()
     mediators: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
@@ -260,6 +265,11 @@ class PanelSpec:
             kw["cluster"] = mapping["cluster"]
         else:
             kw["cluster"] = None if base.cluster == base.unit else base.cluster
+        weights = mapping.get("weights", base.weights)
+        if weights is not None and (not isinstance(weights, str) or not weights):
+            raise DataContractError(f"{source}: `weights:` must be one column name, got {weights!r}.",
+                                    file=source, column="weights")
+        kw["weights"] = weights
         flags = {}
         for key in ("book_roles", "paper_panel", *_FLAG_OPTIONS):
             value = mapping.get(key, False)
@@ -319,12 +329,13 @@ class PanelSpec:
     @property
     def numeric(self) -> tuple[str, ...]:
         """Columns that must be numeric (outcome, treatment, adoption, controls, mediators)."""
-        roles = [self.outcome, self.treatment, self.adoption, *self.controls, *self.mediators]
+        roles = [self.outcome, self.treatment, self.adoption, *self.controls, *self.mediators,
+                 self.weights]
         return tuple(dict.fromkeys(c for c in roles if c))
 
     def role(self, column: str) -> str:
         """The role of ``column`` in words (for messages)."""
-        for key in ("unit", "time", "outcome", "treatment", "adoption", "cluster"):
+        for key in ("unit", "time", "outcome", "treatment", "adoption", "cluster", "weights"):
             if getattr(self, key) == column:
                 return key
         for key, word in (("controls", "control"), ("mediators", "mediator"), ("groups", "group")):
@@ -620,7 +631,9 @@ class _Ctx:
             uu = row[u] if u in sub else None
             tt = row[t] if t in sub else None
             pairs.append((uu, tt))
-            extra = f": {value}={row[value]!r}" if value else ""
+            cell = row[value].item() if value and isinstance(row[value], np.generic) else (
+                row[value] if value else None)
+            extra = f": {value}={cell!r}" if value else ""   # 0.0, not np.float64(0.0)
             parts.append(f"({ul}={_fmt(uu)}, {tl}={_fmt(tt)}{extra})")
         more = f" and {len(sub) - _N_EXAMPLES} more" if len(sub) > _N_EXAMPLES else ""
         return ", ".join(parts) + more, pairs, int(mask.sum())
@@ -757,6 +770,8 @@ def validate_panel(frame: pd.DataFrame, *, spec: PanelSpec | None = None, source
     lists = [(c, "control") for c in spec.controls] + [(c, "mediator") for c in spec.mediators]
     if spec.cluster != spec.unit:
         lists.append((spec.cluster, "cluster"))
+    if spec.weights:
+        lists.append((spec.weights, "weights"))
     for name, role in lists:
         found = locate(name)
         if found is None:
@@ -807,6 +822,7 @@ def validate_panel(frame: pd.DataFrame, *, spec: PanelSpec | None = None, source
         controls=tuple(rename[locate(c)] for c in spec.controls),
         mediators=tuple(rename[locate(c)] for c in spec.mediators),
         groups=tuple(rename[locate(g)] for g in spec.groups if g not in absent_groups),
+        weights=rename[locate(spec.weights)] if spec.weights else None,
         treatment_kind=spec.treatment_kind, paper_panel=spec.paper_panel, options=spec.options,
     )
     ctx = _Ctx(source, cspec, labels)
@@ -847,6 +863,14 @@ def validate_panel(frame: pd.DataFrame, *, spec: PanelSpec | None = None, source
     for c in [y, *cspec.controls, *cspec.mediators] + [c for c in (d, a) if c and c not in derived]:
         data[c] = _numeric(data, c, ctx)
         _finite(data, c, ctx)
+    if cspec.weights:
+        w = cspec.weights
+        data[w] = _numeric(data, w, ctx)
+        bad = ~(np.isfinite(data[w].to_numpy(dtype="float64")) & (data[w].to_numpy(dtype="float64") > 0))
+        if bad.any():
+            raise ctx.fail(w, "weights that are missing, zero, negative or infinite",
+                           "give every row a positive weight, delete these rows, or leave `weights:` "
+                           "out of the column file", data, bad, w)
     for c in cspec.groups:
         data[c] = _tidy_group(data, c, ctx, attrs.get("value_labels", {}).get(labels.get(c, c)))
     for c in data.columns:

@@ -68,3 +68,43 @@ def test_driscoll_kraay_matches_linearmodels_kernel():
     np.testing.assert_allclose(dk.params.to_numpy(), lm.params.to_numpy(), rtol=1e-10)
     np.testing.assert_allclose(dk.std_errors.to_numpy(), lm.std_errors.to_numpy(), rtol=1e-8)
     assert dk.extra["bandwidth"] == 2 and dk.nobs == len(df)
+
+
+def test_p_value_is_strict_exceedance_and_printed_never_as_zero():
+    df = _panel(beta=0.1, seed=6)
+    wb = wild_cluster_bootstrap(df, yname="y", dname="d", idname="i", tname="t", controls=["x"],
+                                reps=199, seed=1)
+    assert 0 < wb.p_boot < 1
+    assert wb.p_boot == np.mean(np.abs(wb.t_boot) > abs(wb.t))
+    strong = wild_cluster_bootstrap(_panel(beta=3.0, seed=6), yname="y", dname="d", idname="i", tname="t",
+                                    controls=["x"], reps=199, seed=1)
+    assert strong.p_boot == 0 and strong.p_text == "< 0.005"
+    assert wb.p_text == f"{wb.p_boot:.4f}"
+
+
+def test_interval_inverts_the_test():
+    """At the bounds the p-value of H0: beta = b0 crosses 1 - level: just inside it is above,
+    just outside at or below; testing b0 is testing 0 on the outcome y - b0 * d (same draws)."""
+    df = _panel(beta=0.4, seed=8)
+    kw = dict(dname="d", idname="i", tname="t", controls=["x"], reps=399, seed=5)
+    wb = wild_cluster_bootstrap(df, yname="y", **kw)
+    assert wb.ci_lower < wb.estimate < wb.ci_upper
+    eps = 1e-3 * wb.std_error
+    for bound, inward in ((wb.ci_lower, 1.0), (wb.ci_upper, -1.0)):
+        inside = wild_cluster_bootstrap(df.assign(y0=df["y"] - (bound + inward * eps) * df["d"]), yname="y0", **kw)
+        outside = wild_cluster_bootstrap(df.assign(y0=df["y"] - (bound - inward * eps) * df["d"]), yname="y0", **kw)
+        assert inside.p_boot > 0.05 >= outside.p_boot
+    # about the CRV1 interval's width when the clusters are many and balanced
+    assert 0.6 < (wb.ci_upper - wb.ci_lower) / (2 * 2.09 * wb.std_error) < 1.5
+
+
+def test_dof_and_default_weights_follow_the_panel():
+    df = _panel(n=10, seed=9)
+    by_unit = wild_cluster_bootstrap(df, yname="y", dname="d", idname="i", tname="t", controls=["x"], reps=9)
+    assert by_unit.weights == "webb" and by_unit.dof_k == 2 + 8        # G = 10 < 13; K = k + T
+    by_year = wild_cluster_bootstrap(_panel(n=30, T=14, seed=9), yname="y", dname="d", idname="i", tname="t",
+                                     controls=["x"], cluster="t", reps=9)
+    assert by_year.weights == "rademacher" and by_year.dof_k == 2 + 30   # year effects nested: K = k + E
+    ref = twfe(_panel(n=30, T=14, seed=9), yname="y", dname="d", idname="i", tname="t", controls=["x"],
+               vcov={"CRV1": "t"}).coef("d")
+    assert by_year.std_error == pytest.approx(ref["std_error"], rel=1e-8)

@@ -176,8 +176,8 @@ def twfe(
     counts every effect, :math:`K = k + E + T - 1` (OLS with dummies;
     linearmodels' own count for two-way effects, which its ``auto_df`` does
     not reduce even when the entity effect is nested in the clusters). The
-    ratio of the two variances is :math:`(N-k-E-T+1)/(N-k-T)`, about 0.91
-    (s.e. 4.6 % smaller under ``"nonnested"``) for the paper's
+    ratio of the two variances is :math:`(N-k-E-T+1)/(N-k-T)`, about 0.915
+    (s.e. 4.3 % smaller under ``"nonnested"``) for the paper's
     :math:`N=3316, E=280, T=12`. ``"hetero"`` is HC1
     (:math:`N/(N-K)`, all effects counted), ``"iid"`` the classical
     :math:`\hat\sigma^2(\ddot X'\ddot X)^{-1}` with
@@ -767,7 +767,9 @@ def event_study(
     **Sup-t band** (Montiel Olea and Plagborg-Møller 2019): the band
     :math:`\hat\beta_e \pm c\,\widehat{se}_e` with :math:`c` the ``level``
     quantile of :math:`\max_e |Z_e|`, :math:`Z` multivariate :math:`t_{G-1}`
-    with the estimated correlation of :math:`\hat\beta`, simulated with
+    (not the normal of Montiel Olea and Plagborg-Møller: with :math:`G` clusters
+    the pointwise intervals use :math:`t_{G-1}`, and the band follows them, so it
+    is slightly wider than theirs) with the estimated correlation of :math:`\hat\beta`, simulated with
     ``band_draws`` seeded draws; it covers the whole path with probability
     ``level`` (the pointwise intervals cover each coefficient).
 
@@ -1297,7 +1299,10 @@ def placebo_test(
 
     .. math::
 
-        p_{RI} = \frac{1}{B}\sum_b 1\{|\hat\beta^{(b)}| \ge |\hat\beta|\}.
+        p_{RI} = \frac{1 + \sum_b 1\{|\hat\beta^{(b)}| \ge |\hat\beta|\}}{B + 1}
+
+    (the observed assignment counts as one of the :math:`B + 1` draws, so
+    :math:`p_{RI} \ge 1/(B+1)`; :func:`ri_pvalue`).
 
     Parameters
     ----------

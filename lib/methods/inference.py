@@ -28,7 +28,7 @@ from scipy import sparse, stats
 from lib.methods.results import RegressionResult
 
 __all__ = ["WildBootstrapResult", "wild_cluster_bootstrap", "bootstrap_weights", "driscoll_kraay",
-           "WEBB_POINTS"]
+           "WEBB_POINTS", "WEBB_BELOW"]
 
 #: Webb's six-point distribution: ±sqrt(1/2), ±1, ±sqrt(3/2), each with probability 1/6.
 WEBB_POINTS = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
@@ -44,16 +44,24 @@ def bootstrap_weights(n_clusters: int, reps: int, *, kind: str = "rademacher", s
     raise ValueError(f"bootstrap weights must be 'rademacher' or 'webb', got {kind!r}")
 
 
+#: Below this many clusters the default weights are Webb's: Rademacher weights have only
+#: :math:`2^G` distinct draws (4,096 at G = 12), too few for a p-value from 9,999 draws.
+WEBB_BELOW = 13
+
+
 @dataclass(frozen=True)
 class WildBootstrapResult:
-    """Wild cluster bootstrap test of :math:`H_0: \\beta_{d} = 0`.
+    """Wild cluster bootstrap test of :math:`H_0: \beta_{d} = 0`, and its inverted interval.
 
     Attributes
     ----------
     term, estimate, std_error, t : the coefficient, its CRV1 s.e. and t
     p_analytic : CRV1 p-value from :math:`t_{G-1}`
-    p_boot : symmetric bootstrap p-value, share of :math:`|t^*| \\ge |t|`
-    t_boot : the bootstrap t statistics
+    p_boot : bootstrap p-value, share of draws with :math:`|t^*| > |t|` (strict, as boottest);
+        0 means below :math:`1/B` (see :attr:`p_text`)
+    ci_lower, ci_upper : the bootstrap interval at ``level``, by test inversion
+    dof_k : the :math:`K` of the small-sample factor (from the fixed effects and clusters)
+    t_boot : the bootstrap t statistics under the null
     """
 
     term: str
@@ -70,11 +78,22 @@ class WildBootstrapResult:
     n_dropped: int
     seed: int
     t_boot: np.ndarray = field(repr=False)
+    ci_lower: float = float("nan")
+    ci_upper: float = float("nan")
+    level: float = 0.95
+    dof_k: int = 0
+
+    @property
+    def p_text(self) -> str:
+        """The p-value as it may be printed: never "0", but "< 1/B" when no draw exceeds."""
+        if self.p_boot == 0:
+            return f"< {1 / self.reps:.2g}"
+        return f"{self.p_boot:.4f}"
 
     def tidy(self) -> pd.DataFrame:
         return pd.DataFrame([{k: getattr(self, k) for k in (
-            "term", "estimate", "std_error", "t", "p_analytic", "p_boot", "reps", "weights",
-            "restricted", "n_clusters", "nobs", "n_dropped")}])
+            "term", "estimate", "std_error", "t", "p_analytic", "p_boot", "ci_lower", "ci_upper",
+            "reps", "weights", "restricted", "n_clusters", "nobs", "n_dropped", "dof_k")}])
 
     def table(self, *, title: str | None = None, notes=None):
         from lib.present.tables import frame_table
@@ -103,29 +122,39 @@ def wild_cluster_bootstrap(
     controls: Sequence[str] = (),
     cluster: str | None = None,
     reps: int = 999,
-    weights: Literal["rademacher", "webb"] = "rademacher",
+    weights: Literal["auto", "rademacher", "webb"] = "auto",
     restricted: bool = True,
     seed: int = 20241123,
+    level: float = 0.95,
+    k_fixef: str = "nonnested",
 ) -> WildBootstrapResult:
-    r"""Wild cluster bootstrap-t for one coefficient of a two-way FE regression.
+    r"""Wild cluster bootstrap-t for one coefficient of a two-way FE regression (boottest's WCR).
 
     Model :math:`y_{it} = \beta d_{it} + x_{it}'\gamma + \mu_i + \nu_t + \varepsilon_{it}`,
     estimated on the two-way within-transformed data (FWL). For draws
     :math:`b = 1..B` and cluster weights :math:`w_g^{(b)}`:
 
-    * WCR (``restricted=True``, {cite}`cameron_gelbach_miller2008`): impose
-      :math:`H_0:\beta=0`, :math:`y^*_{ig} = x_{ig}'\tilde\gamma + w_g\tilde u_{ig}`,
-      where :math:`\tilde\gamma, \tilde u` come from the regression without :math:`d`;
-      :math:`t^* = \hat\beta^*/\mathrm{se}^*`.
+    * WCR (``restricted=True``, {cite}`cameron_gelbach_miller2008`): to test
+      :math:`H_0:\beta=\beta_0`, :math:`y^* = \beta_0 d + x'\tilde\gamma + w_g\tilde u`, with
+      :math:`\tilde\gamma, \tilde u` from the regression of :math:`y - \beta_0 d` on the
+      controls; :math:`t^* = (\hat\beta^*-\beta_0)/\mathrm{se}^*`.
     * WCU: :math:`y^* = X\hat\beta + w_g\hat u`, :math:`t^* = (\hat\beta^*-\hat\beta)/\mathrm{se}^*`.
 
-    :math:`\mathrm{se}^*` is the CRV1 s.e. of each draw, with the small-sample
-    factor's :math:`K = k + T` (the unit effects are not counted because they
-    are nested in the clusters, as in :func:`lib.methods.did.twfe`; with a ``cluster``
-    coarser than the unit that still holds, with one finer it does not), and
-    :math:`p = B^{-1}\sum_b 1[|t^*_b| \ge |t|]`. Weights: Rademacher
-    (:math:`\pm 1`), or Webb's six-point distribution, better when
-    :math:`G` is below about 12 (Rademacher has only :math:`2^G` distinct draws).
+    :math:`\mathrm{se}^*` is the CRV1 s.e. of each draw; the small-sample factor's
+    :math:`K` comes from the actual fixed effects and clusters
+    (:func:`lib.methods.panel.fe_dof_k`, as :func:`lib.methods.did.twfe`: an effect nested in
+    the clusters is not counted, so :math:`K = k + T` with unit clusters and :math:`k + E`
+    with year clusters). The p-value is boottest's,
+    :math:`p = B^{-1}\sum_b 1[|t^*_b| > |t|]` (strict exceedance); when no draw exceeds,
+    :attr:`WildBootstrapResult.p_text` prints it as :math:`< 1/B`, never as 0. The interval
+    inverts the test (Roodman et al. 2019): every :math:`\beta_0` with
+    :math:`p(\beta_0) > 1 - \text{level}`, the same draws for every :math:`\beta_0`. Because
+    :math:`y^*` is linear in :math:`\beta_0`, each draw's numerator and cluster scores are
+    linear in :math:`\beta_0` and :math:`p(\beta_0)` costs one pass over the
+    ``(G, B)`` score matrices; the two bounds are found by bisection.
+
+    Weights (``"auto"``): Webb's six-point distribution below :data:`WEBB_BELOW` clusters
+    (Rademacher has only :math:`2^G` distinct draws), else Rademacher.
 
     Parameters
     ----------
@@ -139,64 +168,101 @@ def wild_cluster_bootstrap(
         Cluster column (default ``idname``).
     reps : int
         Bootstrap draws.
-    weights : {"rademacher", "webb"}
+    weights : {"auto", "rademacher", "webb"}
     restricted : bool
-        WCR (null imposed, recommended) or WCU.
+        WCR (null imposed, recommended; the interval is inverted only then) or WCU.
     seed : int
+    level : float
+        Coverage of the inverted interval.
+    k_fixef : {"nonnested", "full", "none"}
+        How the fixed effects enter :math:`K` (:func:`lib.methods.panel.fe_dof_k`).
 
     Returns
     -------
     WildBootstrapResult
     """
-    from lib.methods.panel import codes, demean
+    from lib.methods.panel import codes, demean, fe_dof_k
 
     cluster = cluster or idname
     controls = list(controls)
     if int(reps) != reps or reps < 1:
         raise ValueError(f"reps must be a positive integer, got {reps!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
     frame, y, X, reasons = _fe_design(data, yname, dname, idname, tname, controls, cluster)
     n_dropped = len(data) - len(frame)
     N, k = X.shape
     cl, G = codes(frame[cluster].to_numpy())
-    T = frame[tname].nunique()
+    if weights == "auto":
+        weights = "webb" if G < WEBB_BELOW else "rademacher"
+    unit, time = frame[idname].to_numpy(), frame[tname].to_numpy()
     S = sparse.csr_matrix((np.ones(N), (cl, np.arange(N))), shape=(G, N))
-    # small-sample factor as lib.methods.did.twfe under CRV1 (unit effects nested in clusters: K = k + T)
-    dof_k = k + T
+    dof_k = fe_dof_k(k, unit, time, frame[cluster].to_numpy(), k_fixef=k_fixef)
     c = G / (G - 1) * (N - 1) / (N - dof_k)
     bread = np.linalg.inv(X.T @ X)
-    r = bread[0]                # row of (X'X)^-1 for the tested coefficient
-    s = X @ r                   # beta_d = s'y
-
-    def t_stats(Y: np.ndarray, center: float) -> tuple[np.ndarray, np.ndarray]:
-        B = bread @ (X.T @ Y)
-        E = Y - X @ B
-        score = S @ (s[:, None] * E)          # (G, draws)
-        se = np.sqrt(c * (score ** 2).sum(axis=0))
-        return B[0], (B[0] - center) / se
-
-    beta, t_obs = t_stats(y[:, None], 0.0)
-    beta, t_obs = float(beta[0]), float(t_obs[0])
-    se_obs = beta / t_obs
-    if restricted:
-        Xr = X[:, 1:]
-        fit = Xr @ np.linalg.lstsq(Xr, y, rcond=None)[0] if k > 1 else np.zeros(N)
-        u, center = y - fit, 0.0
-    else:
-        fit = X @ (bread @ (X.T @ y))
-        u, center = y - fit, beta
+    s = X @ bread[0]            # beta_d = s'y
+    beta = float(s @ y)
+    e = y - X @ (bread @ (X.T @ y))
+    se_obs = float(np.sqrt(c * ((S @ (s * e)) ** 2).sum()))
+    t_obs = beta / se_obs
     w = bootstrap_weights(G, int(reps), kind=weights, seed=seed)
-    # u * w_g is no longer orthogonal to the year effects (clusters cut across
-    # years), so each draw is projected off both sets of effects again, as a
-    # refit with the effects would do
-    Ustar = demean(u[:, None] * w[cl], frame[idname].to_numpy(), frame[tname].to_numpy())
-    Ystar = fit[:, None] + Ustar
-    _, t_boot = t_stats(Ystar, center)
-    p_boot = float(np.mean(np.abs(t_boot) >= abs(t_obs)))
+
+    def parts(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Numerator and cluster scores of the bootstrap t for the draws ``v * w_g``:
+        (s'v*, S(s * residual of v*)), with v* projected off the effects again (the weights
+        cut across years, so the draw is no longer orthogonal to them)."""
+        V = demean(v[:, None] * w[cl], unit, time)
+        num = s @ V
+        E = V - X @ (bread @ (X.T @ V))
+        return num, np.asarray(S @ (s[:, None] * E))
+
+    if restricted:
+        # y - b0 d on the controls: residual u0 - b0 m, with m the controls' residual of d
+        Xr = X[:, 1:]
+        proj = (lambda v: v - Xr @ np.linalg.lstsq(Xr, v, rcond=None)[0]) if k > 1 else (lambda v: v)
+        u0, m = proj(y), proj(X[:, 0])
+        num0, sc0 = parts(u0)
+        num1, sc1 = parts(m)
+
+        def boot_t(b0: float) -> np.ndarray:
+            # the restricted fit's own part of y* has numerator b0 and zero residual
+            num = num0 - b0 * num1
+            se = np.sqrt(c * ((sc0 - b0 * sc1) ** 2).sum(axis=0))
+            return num / se
+
+        def p_of(b0: float) -> float:
+            return float(np.mean(np.abs(boot_t(b0)) > abs((beta - b0) / se_obs)))
+
+        t_boot = boot_t(0.0)
+        p_boot = p_of(0.0)
+        lo, hi = _invert(p_of, beta, se_obs, 1 - level)
+    else:
+        num, sc = parts(e)
+        t_boot = num / np.sqrt(c * (sc ** 2).sum(axis=0))
+        p_boot = float(np.mean(np.abs(t_boot) > abs(t_obs)))
+        lo = hi = float("nan")
     p_an = float(2 * stats.t.sf(abs(t_obs), G - 1))
-    return WildBootstrapResult(term=dname, estimate=beta, std_error=float(se_obs), t=t_obs, p_analytic=p_an,
+    return WildBootstrapResult(term=dname, estimate=beta, std_error=se_obs, t=float(t_obs), p_analytic=p_an,
                                p_boot=p_boot, reps=int(reps), weights=weights, restricted=restricted,
                                n_clusters=int(G), nobs=int(N), n_dropped=int(n_dropped), seed=int(seed),
-                               t_boot=t_boot)
+                               t_boot=t_boot, ci_lower=lo, ci_upper=hi, level=level, dof_k=int(dof_k))
+
+
+def _invert(p_of, beta: float, se: float, alpha: float, *, tol: float = 1e-6) -> tuple[float, float]:
+    """The two points where the p-value of :math:`H_0: \beta = \beta_0` falls to ``alpha``:
+    bracketed by stepping out from the estimate in s.e. units, then bisected (to ``tol`` s.e.)."""
+    bounds = []
+    for side in (-1.0, 1.0):
+        inner, outer = 0.0, 2.0
+        while p_of(beta + side * outer * se) > alpha:
+            inner, outer = outer, outer * 2
+            if outer > 1e4:
+                return float("nan"), float("nan")
+        while outer - inner > tol:
+            mid = (inner + outer) / 2
+            inner, outer = (mid, outer) if p_of(beta + side * mid * se) > alpha else (inner, mid)
+        bounds.append(beta + side * (inner + outer) / 2 * se)
+    return float(bounds[0]), float(bounds[1])
 
 
 def driscoll_kraay(

@@ -394,3 +394,33 @@ def test_with_comparison_group_uses_the_last_cohort_when_no_unit_is_never_treate
     assert "first treated last, in 2014" in note and "The event study needs" in note
     with pytest.raises(chapter.ChapterUnsupported, match="first treated in 2012"):
         chapter.with_comparison_group(data_of((2012,) * 6), needs="x")
+
+
+def test_sensitivity_sentences_follow_the_breakdown_values():
+    from types import SimpleNamespace
+
+    from lib.book.event_study import sensitivity_values
+
+    sd = SimpleNamespace(breakdown=0.0025, std_error=0.0023)
+    rm = SimpleNamespace(breakdown=0.92)
+    text = sensitivity_values(sd, rm, 0.0076)["hd_text"]
+    assert "less than M = 0.0025 per year (1.09 standard errors" in text
+    assert "from about Mbar = 0.92" in text and "differs from R's C-LF" in text
+    assert text.endswith("on these semi-synthetic data is 0.0076.")
+    reader = sensitivity_values(sd, None, None)
+    assert "Mbar" not in reader["hd_text"] and "semi-synthetic" not in reader["hd_text"]
+    assert set(reader.records) == {"honest_smoothness_breakdown"}
+    already = sensitivity_values(SimpleNamespace(breakdown=float("nan"), std_error=1.0), None, None)
+    assert "already includes zero" in already["hd_text"]
+    assert sensitivity_values(None, None, None)["hd_text"] == ""
+
+
+def test_sensitivity_sentences_when_no_breakdown_is_found():
+    from types import SimpleNamespace
+
+    from lib.book.event_study import sensitivity_values
+
+    inf = SimpleNamespace(breakdown=float("inf"), std_error=1.0)
+    cited = sensitivity_values(inf, SimpleNamespace(breakdown=float("inf")), None)
+    assert "at every bound searched" in cited["hd_text"] and "every bound diff-diff searched" in cited["hd_text"]
+    assert cited.records["honest_smoothness_breakdown"] == {"estimate": None, "no_breakdown_found": True}

@@ -5,7 +5,7 @@ Measures, in one run on this checkout (2 cores, as the README's runtimes):
 1. a cold default build (``jupyter-book build --all`` into a temporary ``--path-output``, so
    every chapter executes and the checkout's own ``_build`` is untouched);
 2. ``make book DATA=tests/fixtures/castle/castle.csv COLUMNS=tests/fixtures/castle/castle.yml``
-   (``python -m lib.book.reader_book``, into a temporary folder): the eight chapters that read
+   (``python -m lib.book.reader_book``, into a temporary folder): the nine chapters that read
    the city panel executed on the castle-doctrine state panel, two at a time, then rendered.
 
 Target: reader book <= 1.2 x the cold default build. Usage: ``python benchmarks/reader_book.py``.

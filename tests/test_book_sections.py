@@ -407,6 +407,9 @@ def test_sensitivity_sentences_follow_the_breakdown_values():
     assert "less than M = 0.0025 per year (1.09 standard errors" in text
     assert "from about Mbar = 0.92" in text and "differs from R's C-LF" in text
     assert text.endswith("on these semi-synthetic data is 0.0076.")
+    powered = sensitivity_values(sd, rm, None, {0.5: 0.0011, 0.8: 0.0016})
+    assert "rise by 0.0011 a year" in powered["hd_text"] and "by 0.0016 to detect it 80 %" in powered["hd_text"]
+    assert set(powered.records) >= {"pretrend_power_50_slope", "pretrend_power_80_slope"}
     reader = sensitivity_values(sd, None, None)
     assert "Mbar" not in reader["hd_text"] and "semi-synthetic" not in reader["hd_text"]
     assert set(reader.records) == {"honest_smoothness_breakdown"}

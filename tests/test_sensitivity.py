@@ -85,3 +85,24 @@ def test_honest_bounds_checks_its_inputs():
         honest_bounds(b, s, n_pre=1, restriction="smoothness", grid=[0])
     with pytest.raises(ValueError, match="sigma must be"):
         honest_bounds(b, np.eye(2), n_pre=2, restriction="smoothness", grid=[0])
+
+
+def test_pretrend_power_is_the_slope_the_pre_test_detects(medicaid_es):
+    """compute_mdv's slope, checked by simulation: leads drawn from N(gamma (e + 1), Sigma_pre);
+    the share with at least one |t| > 1.96 is the stated power (20,000 draws, 4 MC s.e.)."""
+    from scipy import stats
+
+    from lib.methods.sensitivity import _event_study_container, pretrend_power
+
+    slopes = pretrend_power(medicaid_es, powers=(0.5, 0.8))
+    assert 0 < slopes[0.5] < slopes[0.8]
+    est, sigma, pre = _event_study_container(medicaid_es)
+    S = sigma[:len(pre), :len(pre)]
+    se = np.sqrt(np.diag(S))
+    rng = np.random.default_rng(0)
+    z = rng.multivariate_normal(np.zeros(len(pre)), S, size=20_000)
+    crit = stats.norm.ppf(0.975)
+    for power, gamma in slopes.items():
+        draws = z + gamma * (np.asarray(pre) + 1.0)
+        detected = (np.abs(draws / se) > crit).any(axis=1).mean()
+        assert detected == pytest.approx(power, abs=4 * np.sqrt(power * (1 - power) / 20_000)), power

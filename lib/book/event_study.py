@@ -98,26 +98,26 @@ RELATIVE_GRID = (0.5, 1.0, 1.5, 2.0)
 
 
 def sensitivity(es, *, fit_relative: bool = True):
-    """Both Rambachan-Roth analyses of the event study ``es`` (reference -1), or ``None`` and the
-    reason when the event study cannot carry them (another reference period, fewer than two
-    leads)."""
-    from lib.methods.sensitivity import honest_event_study
+    """Both Rambachan-Roth analyses of the event study ``es`` (reference -1) and Roth's pre-test
+    power (slope detected with 50 % and 80 % probability), or ``None`` and the reason when the
+    event study cannot carry them (another reference period, fewer than two leads)."""
+    from lib.methods.sensitivity import honest_event_study, pretrend_power
 
     leads = [e for e in es.estimates.index if e < -1]
     if es.spec.get("ref", -1) != -1:
-        return None, None, (f"The sensitivity analysis compares each post-period with the period just "
+        return None, None, None, (f"The sensitivity analysis compares each post-period with the period just "
                             f"before designation; this page's reference period is {es.spec['ref']}, so "
                             "it is left out (re-run with ref = -1).")
     if len(leads) < 2:
-        return None, None, ("The sensitivity analysis needs at least two leads before the reference "
+        return None, None, None, ("The sensitivity analysis needs at least two leads before the reference "
                             "period; this event study has fewer, so it is left out.")
     se0 = float(es.estimates.loc[0, "std_error"])
     sd = honest_event_study(es, restriction="smoothness", grid=[m * se0 for m in SMOOTHNESS_GRID_SE])
     rm = honest_event_study(es, restriction="relative_magnitude", grid=list(RELATIVE_GRID)) if fit_relative else None
-    return sd, rm, ""
+    return sd, rm, pretrend_power(es, powers=(0.5, 0.8)), ""
 
 
-def sensitivity_values(sd, rm, truth0: float | None):
+def sensitivity_values(sd, rm, truth0: float | None, power: dict | None = None):
     """The section's sentences: the breakdown values and what they mean (keys ``hd_*``)."""
     from lib.book.chapter import Cited
 
@@ -146,6 +146,12 @@ def sensitivity_values(sd, rm, truth0: float | None):
                    "HonestDiD's own example differs from R's C-LF by up to 0.012).")
     truth = (f" The true effect at designation on these semi-synthetic data is {truth0:.4f}."
              if truth0 is not None and np.isfinite(truth0) else "")
+    power_text = ""
+    if power:
+        power_text = (f" As for the pre-test itself (Roth 2022): a linear differential trend would have "
+                      f"to rise by {power[0.5]:.2g} a year for the test to detect it (some lead "
+                      f"individually significant) half of the time, and by {power[0.8]:.2g} to detect it "
+                      "80 % of the time; flatter violations mostly pass it.")
     # JSON has no infinity: "no breakdown found" is recorded as None with a flag
     def entry(hb):
         return dict(estimate=hb.breakdown if np.isfinite(hb.breakdown) else None,
@@ -153,4 +159,6 @@ def sensitivity_values(sd, rm, truth0: float | None):
 
     records = {"honest_smoothness_breakdown": entry(sd),
                **({"honest_relative_breakdown": entry(rm)} if rm is not None else {})}
-    return Cited({"hd_text": sd_text + rm_text + truth}, records=records)
+    if power:
+        records.update({f"pretrend_power_{int(100 * p)}_slope": dict(estimate=v) for p, v in power.items()})
+    return Cited({"hd_text": sd_text + rm_text + truth + power_text}, records=records)

@@ -21,6 +21,10 @@ Two restrictions on the post-period violation :math:`\delta_{post}`:
   set at the pre-period point estimates by 1.96 s.e. On R's worked example its bounds differ
   from R's by up to 0.012 and its breakdown value is 3.3 where R's lies between 1.5 and 2.
   The book shows it with that warning, and leads with the smoothness restriction.
+
+:func:`pretrend_power` is Roth's (2022) question about the pre-test itself: how steep a linear
+differential trend would the "no lead individually significant" test detect with a given
+probability (diff-diff ``compute_mdv``)?
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["HonestBounds", "RESTRICTIONS", "honest_bounds", "honest_event_study"]
+__all__ = ["HonestBounds", "RESTRICTIONS", "honest_bounds", "honest_event_study", "pretrend_power"]
 
 #: The restrictions, their parameter's name, and what the interval is.
 RESTRICTIONS = {
@@ -188,14 +192,36 @@ def honest_event_study(es, *, restriction: Literal["smoothness", "relative_magni
     """:func:`honest_bounds` on a :func:`lib.methods.did.event_study` result (reference period
     -1, so the pre-periods are the leads before it). The binned end points, if any, enter as
     the first and last coefficients."""
-    if es.spec.get("ref", -1) != -1:
-        raise ValueError("honest_event_study: the sensitivity analysis compares each post-period with "
-                         f"the period just before adoption; the event study's reference is "
-                         f"{es.spec.get('ref')}, re-estimate it with ref=-1")
-    est = es.estimates.drop(index=es.spec.get("ref", -1))
-    names = [n for n in es.regression.params.index if n not in es.spec.get("controls", ())]
-    names = names[:len(est)]
-    pre = [e for e in est.index if e < 0]
-    sigma = es.regression.cov.loc[names, names].to_numpy()
+    est, sigma, pre = _event_study_container(es)
     return honest_bounds(est["estimate"].to_numpy(), sigma, n_pre=len(pre), restriction=restriction,
                          grid=grid, alpha=alpha, periods=list(est.index), reference=-1)
+
+
+def _event_study_container(es):
+    """The event study's leads and lags (reference -1 left out) as diff-diff's results object."""
+    if es.spec.get("ref", -1) != -1:
+        raise ValueError("the sensitivity analyses compare each period with the one just before "
+                         f"adoption; the event study's reference is {es.spec.get('ref')}, re-estimate "
+                         "it with ref=-1")
+    est = es.estimates.drop(index=-1)
+    names = [n for n in es.regression.params.index if n not in es.spec.get("controls", ())][:len(est)]
+    sigma = es.regression.cov.loc[names, names].to_numpy()
+    pre = [e for e in est.index if e < 0]
+    return est, sigma, pre
+
+
+def pretrend_power(es, powers: Sequence[float] = (0.5, 0.8), *, alpha: float = 0.05) -> dict[float, float]:
+    r"""Roth (2022): the slope :math:`\gamma` of a linear violation :math:`\delta_e = \gamma\,(e+1)`
+    that the pre-test "no lead individually significant at ``alpha``" detects with each
+    probability in ``powers`` (diff-diff ``compute_mdv``, ``pretest_form="nis"``), in the
+    outcome's units per period."""
+    from diff_diff.pretrends import compute_mdv
+
+    est, sigma, pre = _event_study_container(es)
+    if not pre:
+        raise ValueError("pretrend_power: the event study has no lead before the reference period")
+    res = _results_object(est["estimate"].to_numpy(), sigma, list(est.index), len(pre), -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {float(p): float(compute_mdv(res, alpha=alpha, target_power=float(p), violation_type="linear",
+                                            pretest_form="nis")) for p in powers}

@@ -309,3 +309,53 @@ def callaway_santanna_by_hand(data: pd.DataFrame, *, yname: str, idname: str, tn
                             extra={"skipped_cells": skipped})
 
 
+
+
+def cs_covariate_cells_by_hand(data: pd.DataFrame, *, yname: str, idname: str, tname: str, gname: str,
+                               controls: list[str], method: Literal["reg", "ipw", "dr", "dr_r"]) -> pd.DataFrame:
+    r"""Post-period ATT(g,t) with covariates and never-treated controls, one cell at a time.
+
+    Base period :math:`b = g - 1`, :math:`\Delta Y = Y_t - Y_b`, covariates at :math:`b`
+    (R ``did``'s convention), the sample: cohort ``g`` and the never treated.
+
+    * ``reg`` (outcome regression, Heckman-Ichimura-Todd): :math:`\hat m` = OLS of
+      :math:`\Delta Y` on :math:`(1, X)` among controls;
+      :math:`ATT = \overline{\Delta Y - \hat m(X)}_{G=g}`.
+    * ``ipw`` (Abadie 2005, normalised): :math:`\hat p` = logit of :math:`G = g` on
+      :math:`(1, X)`, clipped to [0.01, 0.99] as diff-diff does; :math:`ATT = \overline{\Delta Y}_{G=g} - \sum_c w_c \Delta Y_c`,
+      :math:`w_c \propto \hat p_c/(1-\hat p_c)`.
+    * ``dr`` (Sant'Anna-Zhao 2020, doubly robust): the weights applied to
+      :math:`\Delta Y - \hat m(X)`, the control term divided by the number of treated units,
+      as diff-diff computes it; ``dr_r``: divided by the sum of the control weights instead, as
+      R's ``DRDID::drdid_panel`` (and so R ``did``) computes it. The two differ by
+      :math:`O(1/n)`.
+    """
+    import statsmodels.api as sm
+
+    per = np.sort(data[tname].unique())
+    g_of = data.groupby(idname)[gname].first()
+    never = g_of.index[~np.isfinite(g_of.astype(float)) | (g_of.astype(float) == 0)]
+    wide_y = data.pivot(index=idname, columns=tname, values=yname)
+    rows = []
+    for g in sorted(v for v in g_of.dropna().unique() if v > per[0] and v <= per[-1]):
+        cohort = g_of.index[g_of == g]
+        b = g - 1
+        xb = data[data[tname] == b].set_index(idname)[controls]
+        for t in (p for p in per if p >= g):
+            units = cohort.append(never)
+            dy = (wide_y.loc[units, t] - wide_y.loc[units, b]).to_numpy()
+            X = sm.add_constant(xb.loc[units].to_numpy(float), has_constant="add")
+            d = np.isin(units, cohort).astype(float)
+            m = X @ np.linalg.lstsq(X[d == 0], dy[d == 0], rcond=None)[0]
+            if method == "reg":
+                att = float(np.mean((dy - m)[d == 1]))
+            else:
+                # diff-diff clips the scores to [0.01, 0.99] (R's DRDID instead drops controls
+                # with a score above 0.995)
+                p = np.clip(sm.Logit(d, X).fit(disp=0).predict(X), 0.01, 0.99)
+                w = p[d == 0] / (1 - p[d == 0])
+                resid = dy if method == "ipw" else dy - m
+                scale = d.sum() if method == "dr" else w.sum()
+                att = float(resid[d == 1].mean() - w @ resid[d == 0] / scale)
+            rows.append({"group": _label(g), "time": _label(t), "estimate": att})
+    return pd.DataFrame(rows)

@@ -427,3 +427,13 @@ def test_sensitivity_sentences_when_no_breakdown_is_found():
     cited = sensitivity_values(inf, SimpleNamespace(breakdown=float("inf")), None)
     assert "at every bound searched" in cited["hd_text"] and "every bound diff-diff searched" in cited["hd_text"]
     assert cited.records["honest_smoothness_breakdown"] == {"estimate": None, "no_breakdown_found": True}
+
+
+def test_staggered_summary_names_cs_with_controls_when_there_is_one():
+    from lib.book import staggered_sections as S
+
+    summary = _summary()
+    assert S.summary_values(summary, {}, 0.016, synthetic=True)["sum_csc_text"] == ""
+    summary.loc["Callaway-Sant'Anna + controls (doubly robust)"] = [0.0172, 0.004, 0.01, 2880, 0.016, 0.016]
+    text = S.summary_values(summary, {}, 0.016, synthetic=True)["sum_csc_text"]
+    assert "2,880 city-years) Callaway-Sant'Anna gives 0.0172" in text

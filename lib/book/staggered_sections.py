@@ -137,6 +137,12 @@ def summary_values(summary: pd.DataFrame, paper: Mapping[str, Mapping[str, Any]]
     gaps = (summary["estimate"] - true_att).abs()
     robust = gaps.drop(["TWFE", "TWFE + controls"], errors="ignore").min()
     values["sum_truth"] = f"; the true ATT is {true_att:.4f}" if synthetic else ""
+    cs_controls = next((n for n in summary.index if n.startswith("Callaway-Sant'Anna + controls")), None)
+    values["sum_csc_text"] = (
+        f" With the same controls as TWFE (doubly robust, at the base period; only cities with "
+        f"complete controls, {int(summary.loc[cs_controls, 'nobs']):,} city-years) Callaway-Sant'Anna "
+        f"gives {summary.loc[cs_controls, 'estimate']:.4f}, so the comparison with TWFE + controls "
+        "changes one thing at a time." if cs_controls else "")
     values["sum_nearer"] = (
         "On a reader's own data there is no truth to compare them with." if not synthetic else
         "On this draw of the data TWFE lands nearer the truth than the robust estimators."
@@ -167,3 +173,85 @@ def bias_values(split: pd.DataFrame, summary: pd.DataFrame, *, synthetic: bool) 
         "On a reader's own data there is no truth, so neither the target nor the bias can be computed "
         "and the bias and noise columns are empty.")
     return Cited({"se_ratio": se[CS_NEVER] / se["TWFE"], "bias_text": text})
+
+
+#: The heterogeneity-robust estimators of the concordance section beyond CS and Sun-Abraham,
+#: and the stacked window (periods before and after adoption).
+STACKED_WINDOW = (3, 3)
+
+
+def robust_estimators(frame: pd.DataFrame, cols: Mapping[str, str], *, dname: str = "CBEC",
+                      horizons: int = 4) -> dict:
+    """Imputation, de Chaisemartin-D'Haultfoeuille and stacked DID on ``frame`` (name -> result).
+    An estimator the panel cannot support (e.g. stacked DID with every cohort's window leaving
+    the sample) is left out with its reason in ``extra_notes``."""
+    from lib.methods import staggered
+
+    fits, notes = {}, []
+    kw = dict(yname=cols["yname"], idname=cols["idname"], tname=cols["tname"])
+    for name, run in (("imputation", lambda: staggered.imputation(frame, gname=cols["gname"], **kw)),
+                      ("dCDH", lambda: staggered.dcdh(frame, dname=dname, horizons=horizons, **kw)),
+                      ("stacked", lambda: staggered.stacked(frame, gname=cols["gname"], kappa_pre=STACKED_WINDOW[0],
+                                                           kappa_post=STACKED_WINDOW[1], **kw))):
+        try:
+            fits[name] = run()
+        except ValueError as err:
+            notes.append(f"{name}: {err}")
+    return {"fits": fits, "notes": notes}
+
+
+def concordance_table(summary: pd.DataFrame, robust: Mapping, truth_frame: pd.DataFrame,
+                      cols: Mapping[str, str], *, synthetic: bool):
+    """One row per estimator: its summary ATT (s.e.), what it identifies, and on the book's panel
+    its target (the estimator run on the true effects) beside the mean true effect."""
+    from lib.methods import staggered
+    from lib.present.tables import frame_table
+
+    identifies = {
+        "TWFE": "a weighted average of 2x2 comparisons, some against already-treated cities; "
+                "weights can be negative under heterogeneous effects",
+        "TWFE + controls": "the same, with the controls",
+        "Sun-Abraham": "cohort-by-event-time effects against the never treated, averaged with "
+                       "cohort shares",
+        "Callaway-Sant'Anna (never treated)": "ATT(g,t) against the never treated, averaged over "
+                                              "post cells with cohort shares",
+        "Callaway-Sant'Anna (not yet treated)": "the same against units not yet treated",
+        "Callaway-Sant'Anna + controls (doubly robust)": "the same with TWFE's controls at the base "
+                                                         "period (outcome model and propensity score)",
+    }
+    rows = {name: {"estimate": r["estimate"], "s.e.": r["std_error"],
+                   "target": r.get("target", np.nan), "ATT truth": r.get("truth", np.nan),
+                   "identifies": identifies.get(name, "")} for name, r in summary.iterrows()}
+    kw = dict(yname="true_effect", idname=cols["idname"], tname=cols["tname"])
+    for name, fit in robust["fits"].items():
+        target = np.nan
+        if synthetic:
+            spec = fit.spec
+            if name == "imputation":
+                target = staggered.imputation(truth_frame, gname=cols["gname"], **kw).overall["estimate"]
+            elif name == "dCDH":
+                target = staggered.dcdh(truth_frame, dname=spec["dname"], horizons=spec["horizons"],
+                                        **kw).overall["estimate"]
+            else:
+                target = staggered.stacked(truth_frame, gname=cols["gname"], kappa_pre=spec["kappa_pre"],
+                                           kappa_post=spec["kappa_post"], **kw).overall["estimate"]
+        rows[fit.estimator] = {"estimate": fit.overall["estimate"], "s.e.": fit.overall["std_error"],
+                               "target": target, "ATT truth": np.nan, "identifies": fit.identifies}
+    table = pd.DataFrame(rows).T
+    if not synthetic:
+        table = table.drop(columns=["target", "ATT truth"])
+    notes = ["target = the estimator run on the true effects instead of the outcome: what it reports "
+             "without noise; ATT truth = the mean true effect over the treated city-years it uses "
+             "(the imputation target is that ATT; dCDH and stacked average their own event times)."
+             if synthetic else "No truth is known for these data.", *robust["notes"]]
+    return frame_table(table, title="Which estimator identifies what: six estimators of the pilots' effect",
+                       notes=notes)
+
+
+def concordance_event_studies(twfe_es, sa, cs_event, robust: Mapping) -> dict:
+    """The event-time estimates of every estimator, for one figure (label -> frame)."""
+    out = {"TWFE event study": twfe_es.estimates, "Sun-Abraham": sa.estimates,
+           "Callaway-Sant'Anna": cs_event}
+    out.update({fit.estimator: fit.estimates for fit in robust["fits"].values()})
+    window = twfe_es.estimates.index
+    return {k: v.loc[(v.index >= window.min()) & (v.index <= window.max())] for k, v in out.items()}

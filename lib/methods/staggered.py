@@ -52,6 +52,10 @@ __all__ = [
     "bacon_decomposition",
     "callaway_santanna",
     "sun_abraham",
+    "EventTimeEffects",
+    "imputation",
+    "dcdh",
+    "stacked",
     "event_time_plot",
     "NEVER",
 ]
@@ -479,8 +483,10 @@ def callaway_santanna(data: pd.DataFrame, *, yname: str, idname: str, tname: str
                       control_group: Literal["never_treated", "not_yet_treated"] = "never_treated",
                       base_period: Literal["varying", "universal"] = "varying",
                       n_bootstrap: int = 0, seed: int | None = None,
-                      level: float = 0.95) -> CallawaySantAnna:
-    r"""Callaway & Sant'Anna (2021) group-time average treatment effects, no covariates.
+                      level: float = 0.95, controls: Sequence[str] = (),
+                      estimation_method: Literal["reg", "ipw", "dr"] = "reg",
+                      anticipation: int = 0) -> CallawaySantAnna:
+    r"""Callaway & Sant'Anna (2021) group-time average treatment effects, with or without covariates.
 
     For cohort :math:`g` (first treated in :math:`g`) and period :math:`t`,
 
@@ -497,8 +503,13 @@ def callaway_santanna(data: pd.DataFrame, *, yname: str, idname: str, tname: str
     treated or first treated after :math:`\max(t, b)`, other than :math:`g`
     (``"not_yet_treated"``).
 
-    Estimated by diff-diff (pinned; ``CallawaySantAnna(estimation_method="reg")``
-    without covariates, which its maintainers check against R ``did``).
+    Estimated by diff-diff (pinned; ``CallawaySantAnna``, which its maintainers check against
+    R ``did``). Without ``controls`` the three estimation methods coincide. With ``controls``
+    (their values in the base period, as R ``did``), ``"reg"`` is the outcome regression
+    :math:`\overline{\Delta Y - \hat m(X)}_{G=g}`, :math:`\hat m` fitted on the comparison
+    units; ``"ipw"`` the normalised inverse-probability weighting of Abadie (2005); ``"dr"``
+    the doubly robust estimator of Sant'Anna and Zhao (2020), consistent if either model is
+    right. ``anticipation`` = :math:`\delta` moves the base period to :math:`g - 1 - \delta`.
     Standard errors are analytic influence-function s.e. clustered by unit (R
     ``did`` with ``bstrap=FALSE``); with ``n_bootstrap > 0`` they, the
     intervals and a uniform (sup-t) event-study band come from diff-diff's
@@ -520,6 +531,11 @@ def callaway_santanna(data: pd.DataFrame, *, yname: str, idname: str, tname: str
         Seed of the bootstrap.
     level : float
         Confidence level of the intervals.
+    controls : sequence of str
+        Covariates (units with a missing value in any period are dropped and counted).
+    estimation_method : {"reg", "ipw", "dr"}
+    anticipation : int
+        Periods of anticipation :math:`\delta \ge 0`.
 
     Returns
     -------
@@ -545,11 +561,25 @@ def callaway_santanna(data: pd.DataFrame, *, yname: str, idname: str, tname: str
         raise ValueError(f"base_period must be 'varying' or 'universal', got {base_period!r}")
     if not (isinstance(n_bootstrap, (int, np.integer)) and n_bootstrap >= 0):
         raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    if estimation_method not in ("reg", "ipw", "dr"):
+        raise ValueError(f"estimation_method must be 'reg', 'ipw' or 'dr', got {estimation_method!r}")
+    if int(anticipation) != anticipation or anticipation < 0:
+        raise ValueError(f"anticipation must be a non-negative integer, got {anticipation!r}")
+    controls = list(controls)
+    _check_columns(data, controls, "callaway_santanna")
+    if controls:   # a unit with a missing covariate cannot be compared: drop it whole, and say so
+        bad = data.loc[data[controls].isna().any(axis=1), idname].unique()
+        if len(bad):
+            n_rows = int(data[idname].isin(bad).sum())
+            data = data[~data[idname].isin(bad)]
     w = _wide_panel(data, yname=yname, idname=idname, tname=tname, gname=gname,
                     fn="callaway_santanna")
     per = w.periods
     drop_reasons = dict(w.drop_reasons)
     n_dropped = w.n_dropped
+    if controls and len(bad):
+        drop_reasons["a control missing (whole unit dropped)"] = n_rows
+        n_dropped += n_rows
     early = np.isfinite(w.G) & (w.G <= per[0])
     if early.any():
         drop_reasons["treated in the first period (no pre-period)"] = int(early.sum() * len(per))
@@ -560,18 +590,25 @@ def callaway_santanna(data: pd.DataFrame, *, yname: str, idname: str, tname: str
                          f"treated (all have a finite {gname!r}); use control_group='not_yet_treated'")
     keep = _Wide(Y=w.Y[~early], G=G, units=w.units[~early], periods=per, nobs=0, n_dropped=0,
                  drop_reasons={})
+    long = _long_for_diff_diff(keep)
+    if controls:
+        cov = data.set_index([idname, tname])[controls]
+        keys = pd.MultiIndex.from_arrays([np.repeat(keep.units, len(per)), np.tile(per, len(keep.units))])
+        for c in controls:
+            long[c] = cov[c].reindex(keys).to_numpy(dtype=float)
     res = _quiet(diff_diff.CallawaySantAnna(
-        control_group=control_group, estimation_method="reg", base_period=base_period,
-        alpha=1 - level, n_bootstrap=int(n_bootstrap), seed=seed).fit,
-        _long_for_diff_diff(keep), outcome="y", unit="unit", time="time", first_treat="first_treat")
+        control_group=control_group, estimation_method=estimation_method, base_period=base_period,
+        anticipation=int(anticipation), alpha=1 - level, n_bootstrap=int(n_bootstrap), seed=seed).fit,
+        long, outcome="y", unit="unit", time="time", first_treat="first_treat",
+        covariates=controls or None)
     pos = {t: j for j, t in enumerate(per)}
     rows, skipped = [], []
     for (g, t), cell in sorted(res.group_time_effects.items()):
         if not np.isfinite(cell["effect"]):
             skipped.append((_label(g), _label(t)))
             continue
-        post = t >= g
-        b = g - 1 if (post or base_period == "universal") else per[pos[t] - 1]
+        post = t >= g - anticipation
+        b = (g - 1 - anticipation if (post or base_period == "universal") else per[pos[t] - 1])
         if b == t:  # the universal base period itself: zero by construction, not estimated
             continue
         lo, hi = cell["conf_int"]
@@ -588,6 +625,8 @@ def callaway_santanna(data: pd.DataFrame, *, yname: str, idname: str, tname: str
                             spec=dict(yname=yname, idname=idname, tname=tname, gname=gname,
                                       control_group=control_group, base_period=base_period,
                                       n_bootstrap=int(n_bootstrap), seed=seed, level=level,
+                                      controls=tuple(controls), estimation_method=estimation_method,
+                                      anticipation=int(anticipation),
                                       backend=f"diff-diff {diff_diff.__version__}"),
                             extra={"skipped_cells": skipped}, fit=res)
 
@@ -807,18 +846,18 @@ def event_time_plot(estimates: dict[str, pd.DataFrame], *, truth: pd.Series | No
 
     fig, ax = new_axes(ax)
     colours = [PALETTE["book"], PALETTE["highlight"], PALETTE["treated"], PALETTE["placebo"],
-               PALETTE["control"]]
-    markers = ["o", "s", "^", "v", "P"]
+               PALETTE["control"], PALETTE["reference"]]   # Okabe-Ito; the sixth, grey, by its marker
+    markers = ["o", "s", "^", "v", "P", "X"]
     m = len(estimates)
-    offsets = (np.arange(m) - (m - 1) / 2) * 0.16
+    offsets = (np.arange(m) - (m - 1) / 2) * min(0.16, 0.8 / max(m, 1))
     ax.axhline(0, color=PALETTE["reference"], lw=0.9, ls="--", zorder=1)
     ax.axvline(-0.5, color=PALETTE["reference"], lw=0.9, ls=":", zorder=1)
     for j, (name, fr) in enumerate(estimates.items()):
         x = fr.index.to_numpy(dtype=float) + offsets[j]
         est = fr["estimate"].to_numpy(dtype=float)
         lo, hi = fr["ci_lower"].to_numpy(dtype=float), fr["ci_upper"].to_numpy(dtype=float)
-        ax.errorbar(x, est, yerr=np.vstack([est - lo, hi - est]), fmt=markers[j % 5],
-                    color=colours[j % 5], ms=5, elinewidth=1.2, capsize=0, label=name, zorder=3)
+        ax.errorbar(x, est, yerr=np.vstack([est - lo, hi - est]), fmt=markers[j % 6],
+                    color=colours[j % 6], ms=5, elinewidth=1.2, capsize=0, label=name, zorder=3)
     if truth is not None:
         tr = truth.dropna()
         lo_x = min(fr.index.min() for fr in estimates.values())
@@ -834,6 +873,172 @@ def event_time_plot(estimates: dict[str, pd.DataFrame], *, truth: pd.Series | No
 
 
 # ===================================================================== TWFE weights and truth
+# ================================================================ imputation, dCDH, stacked
+@dataclass(frozen=True)
+class EventTimeEffects:
+    """An event study from one of the heterogeneity-robust estimators.
+
+    Attributes
+    ----------
+    estimator : str
+    estimates : DataFrame
+        Index ``event_time``; ``estimate``, ``std_error``, ``ci_lower``, ``ci_upper`` (the
+        reference period, where there is one, has estimate 0 and no s.e.).
+    overall : dict
+        ``estimate`` and ``std_error`` of the estimator's summary ATT (see ``identifies``).
+    identifies : str
+        What the estimator identifies, in one sentence.
+    nobs : int
+    spec, extra : dict
+    """
+
+    estimator: str
+    estimates: pd.DataFrame
+    overall: dict
+    identifies: str
+    nobs: int = 0
+    spec: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+    fit: Any = field(default=None, repr=False, compare=False)
+
+    def plot(self, ax: Any = None, *, truth: Any = None) -> Any:
+        return event_time_plot({self.estimator: self.estimates}, truth=truth, ax=ax)
+
+
+def _diff_diff_long(data: pd.DataFrame, *, yname: str, idname: str, tname: str, gname: str,
+                    controls: Sequence[str], fn: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Complete cases of the estimator's columns in diff-diff's long form (first_treat 0 = never)."""
+    controls = list(controls)
+    _check_columns(data, [yname, idname, tname, gname, *controls], fn)
+    g = _cohorts(data, idname, gname, fn)
+    frame = pd.DataFrame({"unit": data[idname].to_numpy(), "time": pd.to_numeric(data[tname]).to_numpy(),
+                          "y": pd.to_numeric(data[yname], errors="coerce").to_numpy(dtype=float),
+                          "first_treat": np.where(np.isfinite(g.to_numpy()), g.to_numpy(), 0.0)})
+    for c in controls:
+        frame[c] = pd.to_numeric(data[c], errors="coerce").to_numpy(dtype=float)
+    keep = frame[["y", *controls]].notna().all(axis=1)
+    drop = {} if keep.all() else {f"{yname} or a control missing": int((~keep).sum())}
+    return frame[keep].reset_index(drop=True), drop
+
+
+def _effects_frame(event_time, estimate, se, level: float) -> pd.DataFrame:
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    est = pd.DataFrame({"estimate": np.asarray(estimate, float), "std_error": np.asarray(se, float)},
+                       index=pd.Index(np.asarray(event_time).astype(int), name="event_time"))
+    est["ci_lower"] = est["estimate"] - z * est["std_error"]
+    est["ci_upper"] = est["estimate"] + z * est["std_error"]
+    return est.sort_index()
+
+
+def imputation(data: pd.DataFrame, *, yname: str, idname: str, tname: str, gname: str,
+               controls: Sequence[str] = (), horizon_max: int | None = None,
+               level: float = 0.95) -> EventTimeEffects:
+    r"""Borusyak, Jaravel and Spiess (2024) imputation estimator, by diff-diff (pinned ``ImputationDiD``).
+
+    Unit and period effects (and the controls' coefficients) are estimated on the untreated
+    unit-periods only; each treated unit-period's untreated outcome is imputed from them,
+    :math:`\hat\tau_{it} = Y_{it} - \hat Y_{it}(0)`, and the ATT (overall and by event time)
+    averages :math:`\hat\tau_{it}`. Standard errors: BJS's conservative clustered variance
+    (Theorem 3), by unit. Leads (event times below 0) are BJS's pre-trend regression
+    coefficients. Handles unbalanced panels; without never-treated units the periods after the
+    last cohort's adoption are not identified (NaN).
+    """
+    import diff_diff
+
+    frame, drop = _diff_diff_long(data, yname=yname, idname=idname, tname=tname, gname=gname,
+                                  controls=controls, fn="imputation")
+    res = _quiet(diff_diff.ImputationDiD(pretrends=True, horizon_max=horizon_max, alpha=1 - level).fit,
+                 frame, outcome="y", unit="unit", time="time", first_treat="first_treat",
+                 covariates=list(controls) or None)
+    es = _quiet(res.aggregate, "event_study").to_dataframe()
+    est = _effects_frame(es["event_time"], es["att"], es["se"], level)
+    return EventTimeEffects(
+        estimator="imputation (Borusyak-Jaravel-Spiess)", estimates=est,
+        overall={"estimate": float(res.overall_att), "std_error": float(res.overall_se)},
+        identifies="the ATT over all treated unit-periods, each imputed from the untreated ones "
+                   "under parallel trends and no anticipation",
+        nobs=len(frame), spec=dict(yname=yname, idname=idname, tname=tname, gname=gname,
+                                   controls=tuple(controls), horizon_max=horizon_max, level=level,
+                                   backend=f"diff-diff {diff_diff.__version__}"),
+        extra={"drop_reasons": drop, "pretrend_test": _quiet(res.pretrend_test)}, fit=res)
+
+
+def dcdh(data: pd.DataFrame, *, yname: str, idname: str, tname: str, dname: str, horizons: int = 3,
+         level: float = 0.95) -> EventTimeEffects:
+    r"""de Chaisemartin and D'Haultfoeuille (2024) dynamic effects :math:`DID_\ell`, by diff-diff
+    (pinned ``ChaisemartinDHaultfoeuille``).
+
+    :math:`DID_\ell` compares the outcome change from the period before a unit's first switch
+    to :math:`\ell - 1` periods after it with the same change among units whose treatment has
+    not changed yet, weighted by the number of switchers (event time :math:`e = \ell - 1`;
+    :math:`DID_1` is the effect on impact). Placebos (event times below 0) compare the
+    switchers' earlier changes. The summary ATT is diff-diff's average over the horizons
+    (the cost-benefit :math:`\delta` of de Chaisemartin-D'Haultfoeuille). Standard errors:
+    the cohort-recentred influence function, clustered by unit.
+    """
+    import diff_diff
+
+    _check_columns(data, [yname, idname, tname, dname], "dcdh")
+    frame = pd.DataFrame({"unit": data[idname].to_numpy(), "time": pd.to_numeric(data[tname]).to_numpy(),
+                          "y": pd.to_numeric(data[yname], errors="coerce").to_numpy(dtype=float),
+                          "treated": pd.to_numeric(data[dname], errors="coerce").to_numpy(dtype=float)})
+    keep = frame[["y", "treated"]].notna().all(axis=1)
+    drop = {} if keep.all() else {f"{yname} or {dname} missing": int((~keep).sum())}
+    frame = frame[keep].reset_index(drop=True)
+    res = _quiet(diff_diff.ChaisemartinDHaultfoeuille(twfe_diagnostic=False, alpha=1 - level).fit,
+                 frame, outcome="y", unit="unit", time="time", treatment="treated", L_max=int(horizons))
+    # DID_l is event time l - 1; placebo l (keyed -l) compares e = -1 - l with the reference e = -1
+    rows = {l - 1: v for l, v in res.event_study_effects.items()}
+    rows.update({k - 1: v for k, v in (res.placebo_event_study or {}).items()})
+    rows[-1] = {"effect": 0.0, "se": np.nan}
+    e = sorted(rows)
+    est = _effects_frame(e, [rows[k]["effect"] for k in e], [rows[k]["se"] for k in e], level)
+    return EventTimeEffects(
+        estimator="de Chaisemartin-D'Haultfoeuille", estimates=est,
+        overall={"estimate": float(res.overall_att), "std_error": float(res.overall_se)},
+        identifies="the effect ℓ periods after the first switch, among switchers, against units "
+                   "not yet switched (never a comparison with already-treated units)",
+        nobs=len(frame), spec=dict(yname=yname, idname=idname, tname=tname, dname=dname,
+                                   horizons=int(horizons), level=level,
+                                   backend=f"diff-diff {diff_diff.__version__}"),
+        extra={"drop_reasons": drop}, fit=res)
+
+
+def stacked(data: pd.DataFrame, *, yname: str, idname: str, tname: str, gname: str,
+            kappa_pre: int = 3, kappa_post: int = 3,
+            control_group: Literal["not_yet_treated", "never_treated"] = "not_yet_treated",
+            level: float = 0.95) -> EventTimeEffects:
+    r"""Stacked DID (Wing, Freedman and Hollingsworth 2024), by diff-diff (pinned ``StackedDiD``).
+
+    One sub-experiment per cohort :math:`g`: its units and the clean controls (not treated by
+    :math:`g + \kappa_{post}`), periods :math:`g-\kappa_{pre}\dots g+\kappa_{post}`; cohorts
+    whose window leaves the sample are trimmed. The stacked event-study regression has
+    sub-experiment-by-unit and sub-experiment-by-period effects and the corrective
+    ("aggregate") weights that make it the trimmed aggregate ATT. Standard errors clustered by
+    unit. The summary ATT averages the post-period event times.
+    """
+    import diff_diff
+
+    frame, drop = _diff_diff_long(data, yname=yname, idname=idname, tname=tname, gname=gname,
+                                  controls=(), fn="stacked")
+    res = _quiet(diff_diff.StackedDiD(kappa_pre=int(kappa_pre), kappa_post=int(kappa_post),
+                                      control_group=control_group, alpha=1 - level).fit,
+                 frame, outcome="y", unit="unit", time="time", first_treat="first_treat")
+    tab = res.to_dataframe()
+    est = _effects_frame(tab["relative_period"], tab["effect"], tab["se"].replace(0.0, np.nan), level)
+    return EventTimeEffects(
+        estimator="stacked DID", estimates=est,
+        overall={"estimate": float(res.overall_att), "std_error": float(res.overall_se)},
+        identifies="the trimmed aggregate ATT: each cohort against its own clean controls in its own "
+                   f"window ({kappa_pre} periods before, {kappa_post} after), cohorts weighted by size",
+        nobs=len(frame), spec=dict(yname=yname, idname=idname, tname=tname, gname=gname,
+                                   kappa_pre=int(kappa_pre), kappa_post=int(kappa_post),
+                                   control_group=control_group, level=level,
+                                   backend=f"diff-diff {diff_diff.__version__}"),
+        extra={"drop_reasons": drop, "trimmed": list(res.trimmed_groups),
+               "n_sub_experiments": int(res.n_sub_experiments)}, fit=res)
+
+
 def twfe_weights(data: pd.DataFrame, *, idname: str, tname: str, gname: str,
                  yname: str | None = None) -> pd.DataFrame:
     r"""Weights TWFE puts on each treated unit-period (de Chaisemartin & D'Haultfoeuille 2020).
@@ -924,7 +1129,8 @@ def weights_by(weights: pd.DataFrame, by: str = "group", *, effect: str | None =
 
 def robust_summary(data: pd.DataFrame, *, yname: str, idname: str, tname: str, gname: str,
                    dname: str, controls: Sequence[str] = (), effects: pd.DataFrame | None = None) -> pd.DataFrame:
-    """TWFE (without and with controls), Sun-Abraham and Callaway-Sant'Anna on one panel.
+    """TWFE (without and with controls), Sun-Abraham and Callaway-Sant'Anna (without and, doubly
+    robust, with the same controls as TWFE) on one panel.
 
     One row per estimator: ``estimate``, ``std_error``, ``p`` (normal for
     CS/SA, t with G-1 d.o.f. for TWFE), ``nobs`` and, given the true
@@ -953,13 +1159,19 @@ def robust_summary(data: pd.DataFrame, *, yname: str, idname: str, tname: str, g
                       ("not_yet_treated", "Callaway-Sant'Anna (not yet treated)")):
         agg = callaway_santanna(data, yname=yname, control_group=cg, **kw).aggregate("simple")
         rows[label] = {**agg.overall, "nobs": int(data.shape[0])}
+    cs_controls = "Callaway-Sant'Anna + controls (doubly robust)"
+    if controls:   # the same controls as TWFE, at the base period; units missing one are dropped
+        cs = callaway_santanna(data, yname=yname, controls=list(controls), estimation_method="dr", **kw)
+        rows[cs_controls] = {**cs.aggregate("simple").overall, "nobs": int(cs.nobs)}
+        incomplete = data.loc[data[list(controls)].isna().any(axis=1), idname].unique()
     out = pd.DataFrame(rows).T
     z = (out["estimate"] / out["std_error"]).astype(float)
     out["p"] = out["p"].where(out["p"].notna(), 2 * stats.norm.sf(np.abs(z)))
     out["nobs"] = out["nobs"].astype(int)
     if effects is not None:
         tf = with_true_effects(data, effects, idname=idname, tname=tname)
-        used = {"TWFE + controls": tf.dropna(subset=[yname, *controls])} if controls else {}
+        used = ({"TWFE + controls": tf.dropna(subset=[yname, *controls]),
+                 cs_controls: tf[~tf[idname].isin(incomplete)]} if controls else {})
         target, truth = {}, {}
         for name in out.index:
             frame = used.get(name, tf)
@@ -970,6 +1182,10 @@ def robust_summary(data: pd.DataFrame, *, yname: str, idname: str, tname: str, g
                                           dname=dname, idname=idname, tname=tname,
                                           controls=list(controls) if "controls" in name else [],
                                           vcov=vcov).params[dname])
+            elif name == cs_controls:   # doubly robust ATT is linear in the outcome, too
+                target[name] = (callaway_santanna(frame, yname="true_effect", controls=list(controls),
+                                                  estimation_method="dr", **kw).aggregate("simple")
+                                .overall["estimate"])
             else:
                 cg = "not_yet_treated" if "not yet" in name else "never_treated"
                 target[name] = (callaway_santanna(frame, yname="true_effect", control_group=cg,

@@ -203,13 +203,10 @@ def grouping_tables(results: Mapping[str, Any], truths: Mapping[str, pd.Series |
         truth = truths.get(g)
         for lev in ge.levels:
             row = {"grouping": g, "level": str(lev)}
-            for method, label in (("subsample", "subsample"), ("interacted", "interacted")):
-                if (lev, method) in tid.index:
-                    r = tid.loc[(lev, method)]
-                    row[f"{label}"] = float(r["estimate"])
-                    row[f"{label} s.e."] = float(r["std_error"])
-                else:
-                    row[f"{label}"] = row[f"{label} s.e."] = np.nan
+            for method in ("subsample", "interacted"):
+                r = tid.loc[(lev, method)] if (lev, method) in tid.index else None
+                row[method] = float(r["estimate"]) if r is not None else np.nan
+                row[f"{method} s.e."] = float(r["std_error"]) if r is not None else np.nan
             if truth is not None:
                 row["truth"] = float(truth.get(lev, np.nan))
             row["N (subsample)"] = (int(ge.subsamples[lev].nobs) if lev in ge.subsamples

@@ -437,3 +437,13 @@ def test_staggered_summary_names_cs_with_controls_when_there_is_one():
     summary.loc["Callaway-Sant'Anna + controls (doubly robust)"] = [0.0172, 0.004, 0.01, 2880, 0.016, 0.016]
     text = S.summary_values(summary, {}, 0.016, synthetic=True)["sum_csc_text"]
     assert "2,880 city-years) Callaway-Sant'Anna gives 0.0172" in text
+
+
+def test_sensitivity_values_take_a_prefix_for_a_second_section():
+    from types import SimpleNamespace
+
+    from lib.book.event_study import sensitivity_values
+
+    cited = sensitivity_values(SimpleNamespace(breakdown=0.002, std_error=0.001), None, None, prefix="cs_hd")
+    assert set(cited) == {"cs_hd_text"} and set(cited.records) == {"cs_hd_honest_smoothness_breakdown"}
+    assert set(sensitivity_values(None, None, None, prefix="cs_hd")) == {"cs_hd_text"}

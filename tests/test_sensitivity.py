@@ -106,3 +106,27 @@ def test_pretrend_power_is_the_slope_the_pre_test_detects(medicaid_es):
         draws = z + gamma * (np.asarray(pre) + 1.0)
         detected = (np.abs(draws / se) > crit).any(axis=1).mean()
         assert detected == pytest.approx(power, abs=4 * np.sqrt(power * (1 - power) / 20_000)), power
+
+
+def test_callaway_santanna_route_equals_the_event_study_route_on_one_cohort(medicaid_es):
+    """With one cohort and never-treated controls the universal-base CS event study is the TWFE
+    event study, so both routes give the same robust intervals."""
+    from lib.methods.sensitivity import honest_callaway_santanna
+    from lib.methods.staggered import callaway_santanna
+
+    d = pd.read_stata(MEDICAID, convert_categoricals=False)
+    d = d[(d["year"] < 2016) & (d["yexp2"].isna() | (d["yexp2"] != 2015))].copy()
+    d["year"] = d["year"].astype(int)
+    d["g"] = d["yexp2"].where(d["yexp2"] == 2014)
+    cs = callaway_santanna(d, yname="dins", idname="stfips", tname="year", gname="g", base_period="universal")
+    grid = [0.0, 0.02]
+    a = honest_callaway_santanna(cs, restriction="smoothness", grid=grid, window=(-6, 1))
+    b = honest_event_study(medicaid_es, restriction="smoothness", grid=grid)
+    np.testing.assert_allclose(a.estimate, b.estimate, rtol=1e-8)
+    # CS's analytic s.e. have no small-sample factor, the event study's CRV1 has one: the
+    # intervals differ by that factor's square root only
+    ratio = b.std_error / a.std_error
+    assert 1.0 < ratio < 1.05
+    with pytest.raises(ValueError, match="base_period='universal'"):
+        honest_callaway_santanna(callaway_santanna(d, yname="dins", idname="stfips", tname="year", gname="g"),
+                                 restriction="smoothness", grid=grid)

@@ -117,12 +117,13 @@ def sensitivity(es, *, fit_relative: bool = True):
     return sd, rm, pretrend_power(es, powers=(0.5, 0.8)), ""
 
 
-def sensitivity_values(sd, rm, truth0: float | None, power: dict | None = None):
-    """The section's sentences: the breakdown values and what they mean (keys ``hd_*``)."""
+def sensitivity_values(sd, rm, truth0: float | None, power: dict | None = None, *, prefix: str = "hd"):
+    """The section's sentences: the breakdown values and what they mean (glue key
+    ``<prefix>_text``; records ``honest_*``, prefixed by ``<prefix>_`` unless it is "hd")."""
     from lib.book.chapter import Cited
 
     if sd is None:
-        return Cited({"hd_text": ""})
+        return Cited({f"{prefix}_text": ""})
     se0 = sd.std_error
     if np.isinf(sd.breakdown):
         sd_text = ("Under the smoothness restriction the robust interval for the effect at designation "
@@ -161,4 +162,6 @@ def sensitivity_values(sd, rm, truth0: float | None, power: dict | None = None):
                **({"honest_relative_breakdown": entry(rm)} if rm is not None else {})}
     if power:
         records.update({f"pretrend_power_{int(100 * p)}_slope": dict(estimate=v) for p, v in power.items()})
-    return Cited({"hd_text": sd_text + rm_text + truth + power_text}, records=records)
+    if prefix != "hd":
+        records = {f"{prefix}_{k}": v for k, v in records.items()}
+    return Cited({f"{prefix}_text": sd_text + rm_text + truth + power_text}, records=records)

@@ -255,3 +255,19 @@ def concordance_event_studies(twfe_es, sa, cs_event, robust: Mapping) -> dict:
     out.update({fit.estimator: fit.estimates for fit in robust["fits"].values()})
     window = twfe_es.estimates.index
     return {k: v.loc[(v.index >= window.min()) & (v.index <= window.max())] for k, v in out.items()}
+
+
+def cs_sensitivity(cs_universal):
+    """The smoothness bounds on the Callaway-Sant'Anna event study (universal base period,
+    e = -5..5), the grid in multiples of the e = 0 s.e. as in the event-study chapter; ``None``
+    and the reason when the panel has too few leads."""
+    from lib.book.event_study import SMOOTHNESS_GRID_SE
+    from lib.methods.sensitivity import honest_callaway_santanna
+
+    ev = cs_universal.aggregate("event", min_e=-5, max_e=5).estimates
+    if (ev.index < -1).sum() < 2 or 0 not in ev.index:
+        return None, ("The sensitivity analysis needs at least two leads before e = -1 and the effect "
+                      "at e = 0; this panel's Callaway-Sant'Anna event study has not, so it is left out.")
+    se0 = float(ev.loc[0, "std_error"])
+    return honest_callaway_santanna(cs_universal, restriction="smoothness",
+                                    grid=[m * se0 for m in SMOOTHNESS_GRID_SE]), ""

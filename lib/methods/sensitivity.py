@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["HonestBounds", "RESTRICTIONS", "honest_bounds", "honest_event_study", "pretrend_power"]
+__all__ = ["HonestBounds", "RESTRICTIONS", "honest_bounds", "honest_callaway_santanna", "honest_event_study",
+           "pretrend_power"]
 
 #: The restrictions, their parameter's name, and what the interval is.
 RESTRICTIONS = {
@@ -225,3 +226,27 @@ def pretrend_power(es, powers: Sequence[float] = (0.5, 0.8), *, alpha: float = 0
         warnings.simplefilter("ignore", RuntimeWarning)
         return {float(p): float(compute_mdv(res, alpha=alpha, target_power=float(p), violation_type="linear",
                                             pretest_form="nis")) for p in powers}
+
+
+def honest_callaway_santanna(cs, *, restriction: Literal["smoothness", "relative_magnitude"],
+                             grid: Sequence[float], window: tuple[int, int] = (-5, 5),
+                             alpha: float = 0.05) -> HonestBounds:
+    """:func:`honest_bounds` on a Callaway-Sant'Anna event study (``lib.methods.staggered.
+    callaway_santanna`` with ``base_period="universal"``, so every coefficient is relative to
+    e = -1): the dynamic aggregation and its covariance from diff-diff, cut to ``window`` (the
+    longest leads and lags rest on a few early cohorts, one of them a single unit here)."""
+    if cs.spec.get("base_period") != "universal":
+        raise ValueError("honest_callaway_santanna: estimate Callaway-Sant'Anna with base_period='universal' "
+                         "(every event time against e = -1), as the sensitivity analysis assumes")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        es = cs.fit.aggregate("event_study")
+    idx = np.asarray(es.vcov_index, dtype=float)
+    tab = es.to_dataframe().set_index("event_time")
+    keep = [i for i, e in enumerate(idx) if window[0] <= e <= window[1] and e != -1]
+    events = idx[keep]
+    beta = tab.loc[events, "att"].to_numpy(dtype=float)
+    sigma = np.asarray(es.vcov)[np.ix_(keep, keep)]
+    n_pre = int((events < 0).sum())
+    return honest_bounds(beta, sigma, n_pre=n_pre, restriction=restriction, grid=grid, alpha=alpha,
+                         periods=[int(e) for e in events], reference=-1)

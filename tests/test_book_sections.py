@@ -447,3 +447,16 @@ def test_sensitivity_values_take_a_prefix_for_a_second_section():
     cited = sensitivity_values(SimpleNamespace(breakdown=0.002, std_error=0.001), None, None, prefix="cs_hd")
     assert set(cited) == {"cs_hd_text"} and set(cited.records) == {"cs_hd_honest_smoothness_breakdown"}
     assert set(sensitivity_values(None, None, None, prefix="cs_hd")) == {"cs_hd_text"}
+
+
+def test_cs_event_values_cite_the_joint_test_of_the_leads():
+    from types import SimpleNamespace
+
+    from lib.book import staggered_sections as S
+
+    ev = SimpleNamespace(crit_value=2.7, estimates=pd.DataFrame(
+        {"estimate": [0.0, 0.01], "std_error": [np.nan, 0.002]}, index=pd.Index([-1, 0], name="event_time")))
+    cited = S.event_values(ev, None, {"statistic": 10.03, "df": 5, "p": 0.074})
+    assert "all 5 leads are zero gives χ²(5) = 10.03, p = 0.074" in cited["cs_pretest_text"]
+    assert cited.records["cs_pretest"]["df"] == 5
+    assert S.event_values(ev, None)["cs_pretest_text"] == ""

@@ -505,3 +505,26 @@ def test_robust_estimators_recover_heterogeneous_dynamic_effects(seed):
         assert abs(dc.estimates.loc[e, "estimate"] - dc_t.estimates.loc[e, "estimate"]) < 3 * dc.estimates.loc[e, "std_error"]
     twfe_target = _twfe_coef(tau.rename(columns={"year": "time"}))
     assert twfe_target < treated_mean - 0.1     # TWFE misses: its weights favour short exposures
+
+
+def test_callaway_santanna_pretest_and_balanced_event_window():
+    d = _dynamic_panel(seed=6)
+    cs = st.callaway_santanna(d, yname="y", idname="unit", tname="year", gname="g", base_period="universal")
+    pt = cs.pretest()
+    ev = cs.aggregate("event")
+    leads = ev.estimates.loc[[e for e in pt["event_times"]]]
+    # the Wald statistic by hand from diff-diff's covariance of the event-time effects
+    es = cs.fit.aggregate("event_study")
+    pos = [list(es.vcov_index).index(e) for e in pt["event_times"]]
+    V = np.asarray(es.vcov)[np.ix_(pos, pos)]
+    b = leads["estimate"].to_numpy()
+    assert pt["statistic"] == pytest.approx(float(b @ np.linalg.solve(V, b)), rel=1e-10)
+    assert pt["df"] == len(pt["event_times"]) and -1 not in pt["event_times"] and 0.001 < pt["p"] <= 1
+    # a balanced window at e = 4 keeps the cohorts observed four years after adoption (2013 and
+    # 2015 of 2010-2019; not 2017): e = 0 is their size-weighted mean only
+    bal = cs.aggregate("event", balance_e=4).estimates
+    cells = cs.att_gt[(cs.att_gt["event_time"] == 0) & cs.att_gt["group"].isin([2013, 2015])]
+    by_hand = float((cells["estimate"] * cells["n_treated"]).sum() / cells["n_treated"].sum())
+    assert bal.loc[0, "estimate"] == pytest.approx(by_hand, rel=1e-10)
+    assert ev.estimates.loc[0, "estimate"] != pytest.approx(by_hand, rel=1e-6)
+    assert cs.aggregate("event", balance_e=4).spec["balance_e"] == 4

@@ -104,12 +104,19 @@ def cohort_values(cs_group, n_units: pd.Series, truth_cohort: pd.Series) -> Cite
                   if n_units.min() == 1 else ""}, records=records)
 
 
-def event_values(cs_event, truth_e: pd.Series | None) -> Cited:
-    """The uniform band's critical value and the post-adoption effects' records."""
+def event_values(cs_event, truth_e: pd.Series | None, pretest: Mapping[str, Any] | None = None) -> Cited:
+    """The uniform band's critical value, the joint test of the leads and the post-adoption
+    effects' records."""
     records = {f"cs_event_{e}": dict(estimate=r["estimate"], std_error=r["std_error"],
                                      truth=None if truth_e is None else truth_e.get(e, np.nan))
                for e, r in cs_event.estimates.loc[0:].iterrows()}
-    return Cited({"cs_crit": cs_event.crit_value}, records=records)
+    text = ""
+    if pretest and pretest["df"]:
+        records["cs_pretest"] = dict(estimate=pretest["statistic"], p=pretest["p"], df=pretest["df"])
+        text = (f" The joint test that all {pretest['df']} leads are zero gives "
+                f"χ²({pretest['df']}) = {pretest['statistic']:.2f}, p = {pretest['p']:.3f} (a test of the "
+                "aggregated leads; diff-diff does not return the joint covariance of every pre-period cell).")
+    return Cited({"cs_crit": cs_event.crit_value, "cs_pretest_text": text}, records=records)
 
 
 def compare_values(twfe_es, sa, truth_e: pd.Series | None, *, ref: int = -1) -> Cited:

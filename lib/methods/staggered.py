@@ -432,7 +432,8 @@ class CallawaySantAnna:
         return self.aggregate("event").plot(ax=ax, truth=truth)
 
     def aggregate(self, kind: Literal["simple", "group", "event"] = "simple", *,
-                  min_e: float = -np.inf, max_e: float = np.inf) -> AggregatedATT:
+                  min_e: float = -np.inf, max_e: float = np.inf,
+                  balance_e: int | None = None) -> AggregatedATT:
         r"""Aggregate ATT(g,t) as R ``did::aggte`` does (diff-diff's ``results.aggregate``).
 
         * ``"simple"``: :math:`\theta = \sum_{g,t\ge g} P(G=g)\,ATT(g,t)/\sum P(G=g)`;
@@ -443,11 +444,15 @@ class CallawaySantAnna:
         ``did:::wif``). ``min_e``/``max_e`` select the event times returned;
         the uniform band of a bootstrapped fit is computed over all event
         times, so it is, if anything, wider than one for the window alone.
+        ``balance_e`` = :math:`k` keeps only the cohorts observed :math:`k` periods after
+        adoption (a balanced event window, so the dynamic path is not a changing mix of
+        cohorts; diff-diff's ``balance_e``).
         """
         if kind not in ("simple", "group", "event"):
             raise ValueError(f"aggregate: kind must be 'simple', 'group' or 'event', got {kind!r}")
         z = float(stats.norm.ppf(0.5 + self.spec["level"] / 2))
-        res = _quiet(self.fit.aggregate, {"event": "event_study"}.get(kind, kind))
+        extra = {} if balance_e is None else {"balance_e": int(balance_e)}
+        res = _quiet(self.fit.aggregate, {"event": "event_study"}.get(kind, kind), **extra)
         tab = res.to_dataframe()
         key = {"simple": "label", "group": "label", "event": "event_time"}[kind]
         est = pd.DataFrame({"estimate": tab["att"].to_numpy(), "std_error": tab["se"].to_numpy(),
@@ -467,7 +472,25 @@ class CallawaySantAnna:
         overall = ({"estimate": float(est["estimate"].iloc[0]),
                     "std_error": float(est["std_error"].iloc[0])} if kind == "simple" else None)
         return AggregatedATT(kind=kind, estimates=est, overall=overall, crit_value=crit,
-                             spec=dict(self.spec, aggregation=kind))
+                             spec=dict(self.spec, aggregation=kind, balance_e=balance_e))
+
+    def pretest(self, *, min_e: float = -np.inf) -> dict[str, float]:
+        r"""Joint Wald test that every lead of the dynamic aggregation is zero,
+        :math:`W = \hat\theta_{pre}'\hat V_{pre}^{-1}\hat\theta_{pre} \sim \chi^2_q`, with diff-diff's
+        covariance of the event-time effects (leads :math:`e \le -2`, or :math:`e < 0` with a
+        varying base period; ``min_e`` drops the longest ones). A test of the aggregated leads,
+        not of every pre-period ATT(g,t) cell (whose joint covariance diff-diff does not return).
+        """
+        es = _quiet(self.fit.aggregate, "event_study")
+        idx = np.asarray(es.vcov_index, dtype=float)
+        tab = es.to_dataframe().set_index("event_time")
+        leads = [i for i, e in enumerate(idx) if min_e <= e < 0 and np.isfinite(tab.loc[e, "se"])
+                 and tab.loc[e, "se"] > 0]
+        b = tab.loc[idx[leads], "att"].to_numpy(dtype=float)
+        V = np.asarray(es.vcov)[np.ix_(leads, leads)]
+        w = float(b @ np.linalg.solve(V, b))
+        return {"statistic": w, "df": len(leads), "p": float(stats.chi2.sf(w, len(leads))),
+                "event_times": [int(e) for e in idx[leads]]}
 
 
 def _quiet(fn, *args, **kwargs):

@@ -97,7 +97,7 @@ SMOOTHNESS_GRID_SE = (0.0, 0.25, 0.5, 1.0, 2.0)
 RELATIVE_GRID = (0.5, 1.0, 1.5, 2.0)
 
 
-def sensitivity(es, *, fit_relative: bool = True):
+def sensitivity(es):
     """Both Rambachan-Roth analyses of the event study ``es`` (reference -1) and Roth's pre-test
     power (slope detected with 50 % and 80 % probability), or ``None`` and the reason when the
     event study cannot carry them (another reference period, fewer than two leads)."""
@@ -113,7 +113,7 @@ def sensitivity(es, *, fit_relative: bool = True):
                             "period; this event study has fewer, so it is left out.")
     se0 = float(es.estimates.loc[0, "std_error"])
     sd = honest_event_study(es, restriction="smoothness", grid=[m * se0 for m in SMOOTHNESS_GRID_SE])
-    rm = honest_event_study(es, restriction="relative_magnitude", grid=list(RELATIVE_GRID)) if fit_relative else None
+    rm = honest_event_study(es, restriction="relative_magnitude", grid=list(RELATIVE_GRID))
     return sd, rm, pretrend_power(es, powers=(0.5, 0.8)), ""
 
 

@@ -50,6 +50,12 @@ def _names(requested: str | Sequence[str]) -> list[str]:
     return list(requested)
 
 
+def _role_columns(spec) -> set[str]:
+    """The panel's role columns (canonical names after the loader) and its controls: none of them
+    can also be a grouping or a mediator."""
+    return {"city_id", "year", "Inno", "CBEC", "adoption_year", "treated", *spec.controls}
+
+
 def choose_groupings(data, requested: str | Sequence[str] = "") -> Choice:
     """The grouping columns of ``data`` this page can estimate group effects for.
 
@@ -68,8 +74,7 @@ def choose_groupings(data, requested: str | Sequence[str] = "") -> Choice:
     if not names:
         names = ([g for g in GROUPINGS if g in frame.columns] if data.paper_comparable
                  else list(spec.groups))
-    roles = {unit, "year", "Inno", "CBEC", "adoption_year", "treated", *spec.controls,
-             *spec.mediators}
+    roles = {*_role_columns(spec), *spec.mediators}
     used, notes = [], []
     n_units = frame[unit].nunique()
     ever = frame.groupby(unit)["CBEC"].max() > 0
@@ -121,7 +126,7 @@ def choose_mediators(data, requested: str | Sequence[str] = "") -> Choice:
     for m in dict.fromkeys(names):
         if m not in frame.columns:
             notes.append(f"`{m}` is not a column of the panel.")
-        elif m in {"city_id", "year", "Inno", "CBEC", "adoption_year", "treated", *spec.controls}:
+        elif m in _role_columns(spec):
             notes.append(f"`{m}` is the unit, period, outcome, treatment or a control; a mediator "
                          "must be another variable.")
         elif not pd.api.types.is_numeric_dtype(frame[m]):

@@ -895,7 +895,6 @@ def event_time_plot(estimates: dict[str, pd.DataFrame], *, truth: pd.Series | No
     return fig
 
 
-# ===================================================================== TWFE weights and truth
 # ================================================================ imputation, dCDH, stacked
 @dataclass(frozen=True)
 class EventTimeEffects:
@@ -1062,6 +1061,7 @@ def stacked(data: pd.DataFrame, *, yname: str, idname: str, tname: str, gname: s
                "n_sub_experiments": int(res.n_sub_experiments)}, fit=res)
 
 
+# ===================================================================== TWFE weights and truth
 def twfe_weights(data: pd.DataFrame, *, idname: str, tname: str, gname: str,
                  yname: str | None = None) -> pd.DataFrame:
     r"""Weights TWFE puts on each treated unit-period (de Chaisemartin & D'Haultfoeuille 2020).

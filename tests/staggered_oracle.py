@@ -158,7 +158,14 @@ class HandCallawaySantAnna:
     def tidy(self) -> pd.DataFrame:
         return self.att_gt.copy()
 
-    def aggregate(self, kind: Literal["simple", "group", "event"] = "simple", *,
+    def pretest(self, cells: np.ndarray) -> tuple[float, int]:
+        """R ``did``'s Wald pre-test on the ``att_gt`` rows ``cells``: n² θ'(Ψ'Ψ)⁻¹θ and its d.o.f."""
+        b = self.att_gt["estimate"].to_numpy()[cells]
+        P = self.influence[:, cells]
+        n = P.shape[0]
+        return float(n**2 * b @ np.linalg.solve(P.T @ P, b)), int(cells.sum())
+
+    def aggregate(self, kind: Literal["simple", "group", "event", "calendar"] = "simple", *,
                   n_bootstrap: int = 0, seed: int | None = None, level: float = 0.95,
                   min_e: float = -np.inf, max_e: float = np.inf) -> "HandAggregatedATT":
         """R ``did::aggte`` by hand, with the ``did:::wif`` term and a seeded Rademacher band."""
@@ -210,6 +217,16 @@ class HandCallawaySantAnna:
             overall_est = float(np.mean([rows[j] for j in pos]))
             overall_inf = np.column_stack([infs[j] for j in pos]).mean(axis=1)
             index = [int(e) for e in index]
+        elif kind == "calendar":   # R compute.aggte.R, type = "calendar"
+            t_all = a["time"].to_numpy(dtype=float)
+            index = sorted(np.unique(t_all[post]))
+            for t in index:
+                est, inf = combine(post & (t_all == t))
+                rows.append(est)
+                infs.append(inf)
+            overall_est = float(np.mean(rows))
+            overall_inf = np.column_stack(infs).mean(axis=1)
+            index = [int(t) for t in index]
         else:
             raise ValueError(f"aggregate: kind must be 'simple', 'group' or 'event', got {kind!r}")
         Psi = np.column_stack(infs)
@@ -218,7 +235,7 @@ class HandCallawaySantAnna:
         est = pd.DataFrame({"estimate": rows, "std_error": se, "ci_lower": np.array(rows) - z * se,
                             "ci_upper": np.array(rows) + z * se},
                            index=pd.Index(index, name={"simple": "", "group": "group",
-                                                       "event": "event_time"}[kind]))
+                                                       "event": "event_time", "calendar": "time"}[kind]))
         crit = z
         if n_bootstrap and kind != "simple":
             rng = np.random.default_rng(seed)

@@ -457,6 +457,56 @@ def test_cs_event_values_cite_the_joint_test_of_the_leads():
     ev = SimpleNamespace(crit_value=2.7, estimates=pd.DataFrame(
         {"estimate": [0.0, 0.01], "std_error": [np.nan, 0.002]}, index=pd.Index([-1, 0], name="event_time")))
     cited = S.event_values(ev, None, {"statistic": 10.03, "df": 5, "p": 0.074})
-    assert "all 5 leads are zero gives χ²(5) = 10.03, p = 0.074" in cited["cs_pretest_text"]
+    assert "the 5 aggregated leads shown gives χ²(5) = 10.03, p = 0.074" in cited["cs_pretest_text"]
     assert cited.records["cs_pretest"]["df"] == 5
     assert S.event_values(ev, None)["cs_pretest_text"] == ""
+    cells = {"statistic": 37.5, "df": 29, "p": 0.134, "n_cells": 29, "left_out": [(2015, 2011), (2015, 2012)]}
+    both = S.event_values(ev, None, {"statistic": 10.03, "df": 5, "p": 0.074}, cells)["cs_pretest_text"]
+    assert both.startswith(" R `did`'s pre-test, that all 29 pre-period ATT(g,t) are zero, gives χ²(29) = 37.50")
+    assert "the cells of the 2015 cohort, with one treated unit, are left out" in both
+    assert both.index("29 pre-period") < both.index("5 aggregated leads")
+    clean = S.event_values(ev, None, None, dict(cells, left_out=[]))["cs_pretest_text"]
+    assert "left out" not in clean and clean.endswith("p = 0.134.")
+
+
+def test_calendar_values_mark_single_unit_years_and_cite_a_truth_only_on_the_books_data():
+    from lib.book import staggered_sections as S
+
+    est = pd.DataFrame({"estimate": [0.05, 0.02, 0.01], "std_error": [np.nan, 0.005, 0.004],
+                        "n_treated": [1, 6, 9]}, index=pd.Index([2015, 2016, 2017], name="time"))
+    cal = SimpleNamespace(estimates=est, overall={"estimate": 0.0267, "std_error": 0.003})
+    v = S.calendar_values(cal, pd.Series({2015: 0.02, 2016: 0.01, 2017: 0.012}))
+    assert (v["cal_first"], v["cal_last"]) == (2015, 2017)
+    assert "In 2015 a single unit was treated" in v["cal_text"]
+    assert "average 0.0140" in v["cal_text"] and "in 2016, by 2.0 standard errors" in v["cal_text"]
+    assert v.records["cs_calendar_2015"]["std_error"] is None and v.records["cs_calendar_2015"]["n_treated"] == 1
+    reader = S.calendar_values(cal, None)
+    assert "semi-synthetic" not in reader["cal_text"] and reader.records["cs_calendar_2016"]["truth"] is None
+    tf = pd.DataFrame({"t": [1, 2, 3, 1, 2, 3], "g": [2, 2, 2, np.nan, np.nan, np.nan],
+                       "true_effect": [0.0, 1.0, 2.0, 0.0, 0.0, 0.0]})
+    assert S.calendar_truth(tf, {"tname": "t", "gname": "g"}).to_dict() == {2: 1.0, 3: 2.0}
+
+
+def test_cs_variants_leave_out_what_a_readers_panel_cannot_support_and_say_so():
+    from lib.book import staggered_sections as S
+
+    rng = np.random.default_rng(0)
+    n, years = 40, range(2010, 2018)
+    d = pd.DataFrame({"id": np.repeat(np.arange(n), len(years)), "t": np.tile(list(years), n)})
+    d["g"] = np.where(d["id"] % 3 == 0, 2013.0, np.where(d["id"] % 3 == 1, 2015.0, np.nan))
+    d["x"] = rng.normal(size=len(d))
+    d["y"] = rng.normal(size=len(d)) + 0.5 * (d["t"] >= d["g"])
+    cols = {"yname": "y", "idname": "id", "tname": "t", "gname": "g"}
+    full, notes = S.cs_variants(d, d.assign(true_effect=0.5 * (d["t"] >= d["g"])), cols, ["x"], synthetic=True)
+    assert len(full) == len(S.CS_VARIANTS) and notes == []
+    assert full["target"].dropna().size == len(full)
+    no_x, notes = S.cs_variants(d, d, cols, [], synthetic=False)
+    assert len(no_x) == 3 and "no controls" in notes[0] and "target" not in no_x
+    pilots = d[d["g"].notna()]
+    only_late, notes = S.cs_variants(pilots, pilots, cols, ["x"], synthetic=False)
+    assert set(only_late.index.get_level_values("comparison")) == {"not yet treated"}
+    assert any("never treated" in n for n in notes)
+    text = S.cs_variants_values(full, synthetic=True)["csv_text"]
+    assert text.startswith("Across the 8 variants without anticipation") and "target" in text
+    reader = S.cs_variants_values(no_x, synthetic=False)["csv_text"]
+    assert "target" not in reader and "truth" not in reader and reader.startswith("Across the 2 variants")

@@ -528,3 +528,92 @@ def test_callaway_santanna_pretest_and_balanced_event_window():
     assert bal.loc[0, "estimate"] == pytest.approx(by_hand, rel=1e-10)
     assert ev.estimates.loc[0, "estimate"] != pytest.approx(by_hand, rel=1e-6)
     assert cs.aggregate("event", balance_e=4).spec["balance_e"] == 4
+
+
+# ------------------------------------------------------------------ CS: calendar, cell pre-test, small cohorts
+def test_cs_combine_reproduces_diff_diff_aggregations():
+    """The book's combination of cells with cohort-share weights and their estimation term, on
+    diff-diff's own influence functions, is diff-diff's event and simple aggregation: the routine
+    the calendar aggregation (which diff-diff lacks) is built on."""
+    d = _dynamic_panel(seed=6)
+    for cg in ("never_treated", "not_yet_treated"):
+        cs = st.callaway_santanna(d, yname="y", idname="unit", tname="year", gname="g", control_group=cg)
+        a = cs.att_gt
+        ev = cs.aggregate("event").estimates
+        for e, r in ev.iterrows():
+            est, inf = cs.combine((a["event_time"] == e).to_numpy())
+            assert est == pytest.approx(r["estimate"], abs=1e-12)
+            assert np.sqrt((inf**2).sum()) == pytest.approx(r["std_error"], abs=1e-12)
+        est, inf = cs.combine(a["post"].to_numpy())
+        assert np.sqrt((inf**2).sum()) == pytest.approx(cs.aggregate("simple").overall["std_error"], abs=1e-12)
+
+
+def test_cs_calendar_aggregation_equals_the_hand_oracle():
+    """R ``aggte(type = "calendar")``: in year t the cohort-size-weighted mean of the ATT(g,t) of
+    cohorts treated by t; overall, the mean over years. Point estimates and s.e. (with the
+    estimated-weights term) against the oracle's own influence functions."""
+    d = _dynamic_panel(seed=6)
+    for cg in ("never_treated", "not_yet_treated"):
+        kw = dict(yname="y", idname="unit", tname="year", gname="g", control_group=cg)
+        cal = st.callaway_santanna(d, **kw).aggregate("calendar")
+        hand = oracle.callaway_santanna_by_hand(d, **kw).aggregate("calendar")
+        assert list(cal.estimates.index) == list(hand.estimates.index) == list(range(2013, 2020))
+        np.testing.assert_allclose(cal.estimates["estimate"], hand.estimates["estimate"], atol=1e-10)
+        np.testing.assert_allclose(cal.estimates["std_error"], hand.estimates["std_error"], rtol=1e-8)
+        assert cal.overall["estimate"] == pytest.approx(hand.overall["estimate"], abs=1e-10)
+        assert cal.overall["std_error"] == pytest.approx(hand.overall["std_error"], rel=1e-8)
+    # 2014: only the 2013 cohort is treated, so the calendar effect is its ATT(2013, 2014)
+    cs = st.callaway_santanna(d, yname="y", idname="unit", tname="year", gname="g")
+    cell = cs.att_gt.query("group == 2013 and time == 2014")["estimate"].iloc[0]
+    assert cs.aggregate("calendar").estimates.loc[2014, "estimate"] == pytest.approx(cell, abs=1e-12)
+    b1, b2 = (st.callaway_santanna(d, yname="y", idname="unit", tname="year", gname="g",
+                                   n_bootstrap=199, seed=3).aggregate("calendar") for _ in "ab")
+    assert b1.crit_value == b2.crit_value and 1.96 < b1.crit_value < 4
+    assert (b1.estimates["cband_upper"] > b1.estimates["ci_upper"]).all()
+
+
+def test_cs_cell_pretest_is_r_did_wald_and_leaves_out_single_unit_cohorts():
+    df = _panel({3: 1, 5: 6, 6: 5, None: 10}, periods=range(1, 9), noise=0.4, seed=8)
+    cs = st.callaway_santanna(df, **KW)
+    assert cs.single_unit_cohorts == [3]
+    a = cs.att_gt
+    assert a.loc[a["group"] == 3, "one_treated_unit"].all() and not a.loc[a["group"] != 3, "one_treated_unit"].any()
+    pt = cs.pretest_cells()
+    keep = (~a["post"] & (a["group"] != 3)).to_numpy()
+    assert pt["n_cells"] == keep.sum() == pt["df"] and pt["left_out"] == [(3, 2)]
+    hand = oracle.callaway_santanna_by_hand(df, **KW)
+    h = hand.att_gt
+    cells = (~h["post"] & (h["group"] != 3)).to_numpy()
+    w, q = hand.pretest(cells)
+    assert pt["statistic"] == pytest.approx(w, rel=1e-8) and q == pt["df"]
+    assert cs.aggregate("group").estimates.loc[3, "n_treated"] == 1
+    # calendar years 3 and 4: only the one-unit cohort is treated, so no s.e., no interval
+    cal = cs.aggregate("calendar").estimates
+    assert cal.loc[[3, 4], "std_error"].isna().all() and (cal.loc[[3, 4], "n_treated"] == 1).all()
+    assert cal.loc[5:, "std_error"].notna().all() and cal.loc[5, "n_treated"] == 7
+    # the single treated unit's cell s.e. is the control group's only, hence small
+    post3 = a.query("group == 3 and post")["std_error"]
+    assert post3.max() < a.query("group == 5 and post")["std_error"].min()
+
+
+def test_uniform_bands_cover_the_true_paths_at_the_nominal_rate():
+    """Over 150 generator draws the sup-t bands of the event-time and the calendar aggregations
+    cover the whole true path in about 95 % of draws (3 Monte-Carlo s.e.), while the pointwise
+    intervals cover it much less often."""
+    S = 150
+    band_e, band_t, point_e = [], [], []
+    for s in range(S):
+        d = _dynamic_panel(seed=100 + s, n=120)
+        kw = dict(yname="y", idname="unit", tname="year", gname="g")
+        cs = st.callaway_santanna(d, n_bootstrap=499, seed=s, **kw)
+        truth = st.callaway_santanna(d.assign(y=d["tau"]), **kw)   # no noise: the true paths
+        for kind, band, point in (("event", band_e, point_e), ("calendar", band_t, None)):
+            est = cs.aggregate(kind).estimates
+            tr = truth.aggregate(kind).estimates["estimate"]
+            ok = est["std_error"] > 0
+            band.append(bool(((est["cband_lower"] <= tr) & (tr <= est["cband_upper"]))[ok].all()))
+            if point is not None:
+                point.append(bool(((est["ci_lower"] <= tr) & (tr <= est["ci_upper"]))[ok].all()))
+    mc = 3 * np.sqrt(0.95 * 0.05 / S)
+    assert abs(np.mean(band_e) - 0.95) < mc and abs(np.mean(band_t) - 0.95) < mc
+    assert np.mean(point_e) < 0.75

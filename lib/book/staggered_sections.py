@@ -17,7 +17,9 @@ from lib.book.chapter import ChapterData, Cited, balanced_frame
 
 __all__ = ["FORBIDDEN", "frames", "bacon_values", "bacon_truth_values", "weights_values",
            "pilot_weights_values", "cohort_values", "event_values", "compare_values",
-           "cohort_se", "summary_values", "bias_split", "bias_values"]
+           "cohort_se", "summary_values", "bias_split", "bias_values", "calendar_truth", "calendar_values",
+           "cs_variants", "cs_variants_values", "CS_VARIANTS", "robust_estimators", "concordance_table",
+           "concordance_event_studies", "cs_sensitivity"]
 
 #: The Goodman-Bacon comparison that uses already-treated units as controls.
 FORBIDDEN = "Later vs earlier treated (already treated)"
@@ -104,19 +106,120 @@ def cohort_values(cs_group, n_units: pd.Series, truth_cohort: pd.Series) -> Cite
                   if n_units.min() == 1 else ""}, records=records)
 
 
-def event_values(cs_event, truth_e: pd.Series | None, pretest: Mapping[str, Any] | None = None) -> Cited:
-    """The uniform band's critical value, the joint test of the leads and the post-adoption
-    effects' records."""
+def event_values(cs_event, truth_e: pd.Series | None, pretest: Mapping[str, Any] | None = None,
+                 pretest_cells: Mapping[str, Any] | None = None) -> Cited:
+    """The uniform band's critical value, the two pre-tests (every pre-period ATT(g,t) cell, as
+    R ``did`` reports it, and the aggregated leads) and the post-adoption effects' records."""
     records = {f"cs_event_{e}": dict(estimate=r["estimate"], std_error=r["std_error"],
                                      truth=None if truth_e is None else truth_e.get(e, np.nan))
                for e, r in cs_event.estimates.loc[0:].iterrows()}
     text = ""
+    if pretest_cells and pretest_cells["df"]:
+        pc = pretest_cells
+        records["cs_pretest_cells"] = dict(estimate=pc["statistic"], p=pc["p"], df=pc["df"])
+        left = sorted({g for g, _ in pc["left_out"]})
+        text += (f" R `did`'s pre-test, that all {pc['n_cells']} pre-period ATT(g,t) are zero, gives "
+                 f"χ²({pc['df']}) = {pc['statistic']:.2f}, p = {pc['p']:.3f}"
+                 + (f" (the cells of the {', '.join(map(str, left))} cohort{'s' if len(left) > 1 else ''}, "
+                    "with one treated unit, are left out: their s.e. lack that unit's variability)"
+                    if left else "") + ".")
     if pretest and pretest["df"]:
         records["cs_pretest"] = dict(estimate=pretest["statistic"], p=pretest["p"], df=pretest["df"])
-        text = (f" The joint test that all {pretest['df']} leads are zero gives "
-                f"χ²({pretest['df']}) = {pretest['statistic']:.2f}, p = {pretest['p']:.3f} (a test of the "
-                "aggregated leads; diff-diff does not return the joint covariance of every pre-period cell).")
+        text += (f" The joint test of the {pretest['df']} aggregated leads shown gives "
+                 f"χ²({pretest['df']}) = {pretest['statistic']:.2f}, p = {pretest['p']:.3f}.")
     return Cited({"cs_crit": cs_event.crit_value, "cs_pretest_text": text}, records=records)
+
+
+def calendar_truth(truth_frame: pd.DataFrame, cols: Mapping[str, str]) -> pd.Series:
+    """The true effect in each year on the units treated by then: the mean ``true_effect`` of the
+    treated unit-years by year (what the calendar aggregation targets)."""
+    f = truth_frame
+    treated = f[cols["tname"]] >= f[cols["gname"]]
+    return f.loc[treated].groupby(cols["tname"])["true_effect"].mean()
+
+
+def calendar_values(cal, truth_t: pd.Series | None) -> Cited:
+    """The calendar aggregation: its overall effect, the year of the largest effect, the years
+    with one treated unit, and each year's record."""
+    est = cal.estimates
+    records = {f"cs_calendar_{t}": dict(estimate=r["estimate"],
+                                        std_error=None if np.isnan(r["std_error"]) else r["std_error"],
+                                        n_treated=int(r["n_treated"]),
+                                        truth=None if truth_t is None else truth_t.get(t, np.nan))
+               for t, r in est.iterrows()}
+    records["cs_calendar_overall"] = dict(estimate=cal.overall["estimate"],
+                                          std_error=cal.overall["std_error"])
+    single = [int(t) for t, r in est.iterrows() if r["n_treated"] == 1]
+    note = (f" In {', '.join(map(str, single))} a single unit was treated, so that year has no "
+            "interval and stays out of the band." if single else "")
+    truth = ""
+    if truth_t is not None and len(truth_t):
+        tr = truth_t.reindex(est.index)
+        z = ((est["estimate"] - tr) / est["std_error"]).abs().dropna()
+        truth = (f" On this semi-synthetic panel the true yearly effects average "
+                 f"{float(tr.mean()):.4f}" + (
+                     f"; among the years with an interval the estimate is furthest from the truth in "
+                     f"{int(z.idxmax())}, by {z.max():.1f} standard errors." if len(z) else "."))
+    return Cited({"cal_overall": cal.overall["estimate"], "cal_overall_se": cal.overall["std_error"],
+                  "cal_first": int(est.index.min()), "cal_last": int(est.index.max()),
+                  "cal_text": note + truth}, records=records)
+
+
+#: The Callaway-Sant'Anna variants of the covariates section: (label, controls?, estimation method,
+#: comparison group, anticipation).
+CS_VARIANTS = (
+    ("no controls", False, "reg", "never_treated", 0),
+    ("no controls", False, "reg", "not_yet_treated", 0),
+    ("outcome regression", True, "reg", "never_treated", 0),
+    ("outcome regression", True, "reg", "not_yet_treated", 0),
+    ("inverse probability weighting", True, "ipw", "never_treated", 0),
+    ("inverse probability weighting", True, "ipw", "not_yet_treated", 0),
+    ("doubly robust", True, "dr", "never_treated", 0),
+    ("doubly robust", True, "dr", "not_yet_treated", 0),
+    ("no controls, 1 year of anticipation", False, "reg", "never_treated", 1),
+)
+
+
+def cs_variants(frame: pd.DataFrame, truth_frame: pd.DataFrame, cols: Mapping[str, str],
+                controls, *, synthetic: bool) -> tuple[pd.DataFrame, list[str]]:
+    """Callaway-Sant'Anna's overall ATT under each of :data:`CS_VARIANTS`: estimate, s.e., N
+    (unit-years used), and on the book's panel the target (the same estimator on the true
+    effects) and the mean true effect of the treated unit-years it uses. Variants the panel
+    cannot support (no never-treated units; no controls in the column file) are left out and
+    said so in the returned notes."""
+    from lib.methods.staggered import callaway_santanna
+
+    controls = list(controls)
+    has_never = bool(frame.groupby(cols["idname"])[cols["gname"]].first().isna().any())
+    notes, rows = [], {}
+    if not controls:
+        notes.append("The column file declares no controls, so the covariate-adjusted variants are "
+                     "left out.")
+    if not has_never:
+        notes.append("No unit is never treated, so the never-treated comparisons are left out.")
+    for label, with_x, method, cg, ant in CS_VARIANTS:
+        if (with_x and not controls) or (cg == "never_treated" and not has_never):
+            continue
+        kw = dict(cols, control_group=cg, estimation_method=method, anticipation=ant,
+                  controls=controls if with_x else ())
+        fit = callaway_santanna(frame, **kw)
+        agg = fit.aggregate("simple").overall
+        comparison = "never treated" if cg == "never_treated" else "not yet treated"
+        row = {"estimate": agg["estimate"], "s.e.": agg["std_error"], "N": int(fit.nobs)}
+        if synthetic:
+            used = truth_frame
+            if with_x:   # the units with complete controls, as the fit used
+                bad = frame.loc[frame[controls].isna().any(axis=1), cols["idname"]].unique()
+                used = truth_frame[~truth_frame[cols["idname"]].isin(bad)]
+            target = callaway_santanna(used, **dict(kw, yname="true_effect")).aggregate("simple")
+            treated = used[cols["tname"]] >= used[cols["gname"]]
+            row.update({"target": target.overall["estimate"],
+                        "ATT truth": float(used.loc[treated, "true_effect"].mean())})
+        rows[(label, comparison)] = row
+    table = pd.DataFrame(rows).T.astype(float)
+    table["N"] = table["N"].astype(int)
+    table.index.names = ["Callaway-Sant'Anna", "comparison"]
+    return table, notes
 
 
 def compare_values(twfe_es, sa, truth_e: pd.Series | None, *, ref: int = -1) -> Cited:
@@ -278,3 +381,30 @@ def cs_sensitivity(cs_universal):
     se0 = float(ev.loc[0, "std_error"])
     return honest_callaway_santanna(cs_universal, restriction="smoothness",
                                     grid=[m * se0 for m in SMOOTHNESS_GRID_SE]), ""
+
+
+def cs_variants_values(table: pd.DataFrame, *, synthetic: bool) -> Cited:
+    """The spread of the Callaway-Sant'Anna variants, what the anticipation variant averages, and
+    each variant's record."""
+    records = {f"cs_variant {label} / {comparison}": dict(
+        estimate=r["estimate"], std_error=r["s.e."], nobs=int(r["N"]),
+        target=r.get("target", np.nan), truth=r.get("ATT truth", np.nan))
+        for (label, comparison), r in table.iterrows()}
+    anticipation = [k for k in table.index if "anticipation" in k[0]]
+    main = table.drop(index=anticipation)
+    text = (f"Across the {len(main)} variants without anticipation the overall ATT runs from "
+            f"{main['estimate'].min():.4f} to {main['estimate'].max():.4f}")
+    if synthetic:
+        text += (f"; their targets run from {main['target'].min():.4f} to {main['target'].max():.4f}, "
+                 f"against a mean true effect of {main['ATT truth'].iloc[0]:.4f}. What separates the "
+                 "targets is what each variant averages over (the cities with complete controls, the "
+                 "comparison group's cells); what separates an estimate from its target is noise")
+    text += "."
+    if anticipation:
+        r = table.loc[anticipation[0]]
+        text += (f" Allowing one year of anticipation moves every base period to two years before "
+                 f"adoption and, as diff-diff aggregates, counts the year before adoption among the "
+                 f"treated years: {r['estimate']:.4f}")
+        text += (f" (target {r['target']:.4f} against a mean true effect of {r['ATT truth']:.4f}, "
+                 "because the average now includes that year)." if synthetic else ".")
+    return Cited({"csv_text": text}, records=records)

@@ -387,8 +387,8 @@ class AggregatedATT:
         kw = {}
         if "cband_lower" in e:
             kw = dict(lower2=e["cband_lower"], upper2=e["cband_upper"])
-        xlabel = {"event": "Years since adoption", "group": "Cohort (first treated year)"}.get(
-            self.kind, "")
+        xlabel = {"event": "Years since adoption", "group": "Cohort (first treated year)",
+                  "calendar": "Year"}.get(self.kind, "")
         return band_plot(e.index.to_numpy(dtype=float), e["estimate"], e["ci_lower"], e["ci_upper"],
                          truth=truth, ax=ax, xlabel=xlabel, ylabel="ATT", **kw,
                          vertical_line=-0.5 if self.kind == "event" else None,
@@ -403,7 +403,9 @@ class CallawaySantAnna:
     ----------
     att_gt : DataFrame
         One row per (group, time): event_time, estimate, std_error,
-        ci_lower, ci_upper, n_treated, n_control, base_period, post.
+        ci_lower, ci_upper, n_treated, n_control, base_period, post, and
+        ``one_treated_unit`` (a cohort of one unit, whose cell s.e. understate the
+        uncertainty; see :attr:`single_unit_cohorts`).
     nobs, n_units, n_dropped : int
     drop_reasons, spec, extra : dict
         ``extra["skipped_cells"]`` lists the (group, time) cells without a
@@ -431,14 +433,23 @@ class CallawaySantAnna:
     def plot(self, ax: Any = None, *, truth: Any = None) -> Any:
         return self.aggregate("event").plot(ax=ax, truth=truth)
 
-    def aggregate(self, kind: Literal["simple", "group", "event"] = "simple", *,
+    def aggregate(self, kind: Literal["simple", "group", "event", "calendar"] = "simple", *,
                   min_e: float = -np.inf, max_e: float = np.inf,
                   balance_e: int | None = None) -> AggregatedATT:
         r"""Aggregate ATT(g,t) as R ``did::aggte`` does (diff-diff's ``results.aggregate``).
 
         * ``"simple"``: :math:`\theta = \sum_{g,t\ge g} P(G=g)\,ATT(g,t)/\sum P(G=g)`;
-        * ``"group"``: :math:`\theta(g) = \frac{1}{T-g+1}\sum_{t \ge g} ATT(g,t)`;
-        * ``"event"``: :math:`\theta(e) = \sum_g P(G=g\mid g+e\le T)\,ATT(g,g+e)`.
+        * ``"group"``: :math:`\theta(g) = \frac{1}{T-g+1}\sum_{t \ge g} ATT(g,t)` (with each
+          cohort's ``n_treated``);
+        * ``"event"``: :math:`\theta(e) = \sum_g P(G=g\mid g+e\le T)\,ATT(g,g+e)`;
+        * ``"calendar"``: :math:`\theta(t) = \sum_{g \le t} P(G=g\mid G\le t)\,ATT(g,t)`, the
+          effect in year :math:`t` on the units treated by then, and overall their mean over
+          years (R ``aggte(type = "calendar")``). diff-diff has no calendar aggregation: it is
+          computed here from diff-diff's cell influence functions with the same
+          estimated-weights term, and its uniform band (bootstrapped fits) from a seeded
+          Rademacher multiplier bootstrap of those influence functions. ``n_treated`` counts
+          the treated units of each year; a year with one has no s.e. (NaN) and is left out of
+          the band.
 
         Standard errors include the term for estimated weights (R
         ``did:::wif``). ``min_e``/``max_e`` select the event times returned;
@@ -448,9 +459,12 @@ class CallawaySantAnna:
         adoption (a balanced event window, so the dynamic path is not a changing mix of
         cohorts; diff-diff's ``balance_e``).
         """
-        if kind not in ("simple", "group", "event"):
-            raise ValueError(f"aggregate: kind must be 'simple', 'group' or 'event', got {kind!r}")
+        if kind not in ("simple", "group", "event", "calendar"):
+            raise ValueError("aggregate: kind must be 'simple', 'group', 'event' or 'calendar', "
+                             f"got {kind!r}")
         z = float(stats.norm.ppf(0.5 + self.spec["level"] / 2))
+        if kind == "calendar":
+            return self._calendar(z)
         extra = {} if balance_e is None else {"balance_e": int(balance_e)}
         res = _quiet(self.fit.aggregate, {"event": "event_study"}.get(kind, kind), **extra)
         tab = res.to_dataframe()
@@ -469,6 +483,9 @@ class CallawaySantAnna:
             crit = float(res.cband_crit_value)
         if kind == "event":
             est = est[(est.index >= min_e) & (est.index <= max_e)]
+        if kind == "group":
+            est["n_treated"] = (self.att_gt.groupby("group")["n_treated"].max()
+                                .reindex(est.index).to_numpy())
         overall = ({"estimate": float(est["estimate"].iloc[0]),
                     "std_error": float(est["std_error"].iloc[0])} if kind == "simple" else None)
         return AggregatedATT(kind=kind, estimates=est, overall=overall, crit_value=crit,
@@ -491,6 +508,107 @@ class CallawaySantAnna:
         w = float(b @ np.linalg.solve(V, b))
         return {"statistic": w, "df": len(leads), "p": float(stats.chi2.sf(w, len(leads))),
                 "event_times": [int(e) for e in idx[leads]]}
+
+
+    @property
+    def single_unit_cohorts(self) -> list:
+        """Cohorts with one treated unit: their ATT(g,t) s.e. carry only the control group's
+        variability (the treated unit's own deviation from its cohort mean is zero), so they
+        understate the uncertainty; ``pretest_cells`` leaves them out."""
+        a = self.att_gt
+        return sorted(a.loc[a["one_treated_unit"], "group"].unique().tolist())
+
+    def cell_influence(self) -> tuple[np.ndarray, np.ndarray]:
+        r"""The unit x cell influence functions of the ``att_gt`` rows, from diff-diff, scaled so
+        that a cell's s.e. is :math:`\sqrt{\sum_i \psi_i^2}`, and each unit's cohort."""
+        kit = self.fit._aggregation_kit
+        book = kit.bookkeeping
+        psi = np.zeros((len(book["all_units"]), len(self.att_gt)))
+        for j, (g, t) in enumerate(zip(self.att_gt["group"], self.att_gt["time"])):
+            info = kit.influence[(g, t)]
+            psi[info["treated_idx"], j] += info["treated_inf"]
+            psi[info["control_idx"], j] += info["control_inf"]
+        return psi, np.asarray(book["unit_cohorts"], dtype=float)
+
+    def combine(self, rows: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        r"""One aggregate of the ``att_gt`` rows selected by the boolean ``rows`` and its influence
+        function: with ``weights`` None, cohort-share weights :math:`P(G=g)/\sum P(G=g)` and the
+        term for their estimation (R ``did:::wif``), otherwise the fixed ``weights``."""
+        psi, cohort = self.cell_influence()
+        idx = np.flatnonzero(rows)
+        att = self.att_gt["estimate"].to_numpy(dtype=float)[idx]
+        groups = self.att_gt["group"].to_numpy(dtype=float)[idx]
+        n = psi.shape[0]
+        if weights is not None:
+            w = np.asarray(weights, dtype=float)
+            return float(w @ att), psi[:, idx] @ w
+        pg = np.array([np.mean(cohort == g) for g in groups])
+        s = pg.sum()
+        ind = (cohort[:, None] == groups[None, :]).astype(float) - pg[None, :]
+        wif = ind / s - ind.sum(axis=1, keepdims=True) * (pg[None, :] / s**2)
+        w = pg / s
+        return float(w @ att), psi[:, idx] @ w + (wif @ att) / n
+
+    def _calendar(self, z: float) -> AggregatedATT:
+        a = self.att_gt
+        post = (a["time"] >= a["group"]).to_numpy()
+        years = sorted(a.loc[post, "time"].unique())
+        est, infs = [], []
+        for t in years:
+            e, inf = self.combine(post & (a["time"] == t).to_numpy())
+            est.append(e)
+            infs.append(inf)
+        Psi = np.column_stack(infs)
+        se = np.sqrt((Psi**2).sum(axis=0))
+        n_treated = a[post].groupby("time")["n_treated"].sum().reindex(years).to_numpy()
+        # a year whose treated units are one unit has a s.e. without that unit's variability:
+        # no interval for it, and it stays out of the band (its estimate stays in the mean)
+        ok = (se > 0) & (n_treated > 1)
+        se_shown = np.where(ok, se, np.nan)
+        out = pd.DataFrame({"estimate": est, "std_error": se_shown,
+                            "ci_lower": np.array(est) - z * se_shown,
+                            "ci_upper": np.array(est) + z * se_shown, "n_treated": n_treated},
+                           index=pd.Index([_label(float(t)) for t in years], name="time"))
+        crit = z
+        B = self.spec.get("n_bootstrap", 0)
+        if B and ok.any():   # sup-t over years, as R's cband for the calendar aggregation
+            rng = np.random.default_rng(self.spec.get("seed"))
+            sup = np.empty(B)
+            for lo in range(0, B, 256):   # chunks keep memory at 256 x units
+                v = rng.choice([-1.0, 1.0], size=(min(256, B - lo), Psi.shape[0]))
+                sup[lo:lo + len(v)] = np.max(np.abs(v @ Psi[:, ok]) / se[ok], axis=1)
+            crit = float(np.quantile(sup, self.spec["level"]))
+            out["cband_lower"] = out["estimate"] - crit * se_shown
+            out["cband_upper"] = out["estimate"] + crit * se_shown
+        overall_inf = Psi.mean(axis=1)
+        overall = {"estimate": float(np.mean(est)), "std_error": float(np.sqrt((overall_inf**2).sum()))}
+        return AggregatedATT(kind="calendar", estimates=out, overall=overall, crit_value=crit,
+                             spec=dict(self.spec, aggregation="calendar", balance_e=None,
+                                       calendar_inference="analytic s.e.; sup-t band from a "
+                                       "multiplier bootstrap" if B else "analytic s.e."))
+
+    def pretest_cells(self) -> dict[str, Any]:
+        r"""R ``did``'s pre-test of parallel trends: the joint Wald test that every pre-period
+        ATT(g,t) is zero, :math:`W = \hat\theta_{pre}'\hat V^{-1}\hat\theta_{pre} \sim \chi^2_q`,
+        with :math:`\hat V = \Psi'\Psi` from the cells' influence functions. Cells of cohorts with
+        one treated unit (s.e. without the treated unit's own variability) and cells with zero
+        variance are left out and listed; a singular :math:`\hat V` uses its pseudo-inverse and
+        its rank as the degrees of freedom.
+        """
+        a = self.att_gt
+        pre = (~a["post"]).to_numpy()
+        ok = pre & ~a["one_treated_unit"].to_numpy() & (a["std_error"].to_numpy() > 0)
+        left_out = [(r.group, r.time) for r in a[pre & ~ok].itertuples()]
+        if not ok.any():
+            return {"statistic": np.nan, "df": 0, "p": np.nan, "n_cells": 0, "left_out": left_out}
+        psi, _ = self.cell_influence()
+        P = psi[:, ok]
+        V = P.T @ P
+        b = a["estimate"].to_numpy(dtype=float)[ok]
+        rank = int(np.linalg.matrix_rank(V))
+        w = float(b @ (np.linalg.solve(V, b) if rank == len(b) else np.linalg.pinv(V) @ b))
+        return {"statistic": w, "df": rank, "p": float(stats.chi2.sf(w, rank)),
+                "n_cells": int(ok.sum()), "left_out": left_out}
 
 
 def _quiet(fn, *args, **kwargs):
@@ -639,7 +757,8 @@ def callaway_santanna(data: pd.DataFrame, *, yname: str, idname: str, tname: str
                      "estimate": float(cell["effect"]), "std_error": float(cell["se"]),
                      "ci_lower": float(lo), "ci_upper": float(hi),
                      "n_treated": int(cell["n_treated"]), "n_control": int(cell["n_control"]),
-                     "base_period": _label(b), "post": bool(post)})
+                     "base_period": _label(b), "post": bool(post),
+                     "one_treated_unit": int(cell["n_treated"]) == 1})
     if not rows:
         raise ValueError("callaway_santanna: no group-time cell has both treated and control units")
     return CallawaySantAnna(att_gt=pd.DataFrame(rows), nobs=int(keep.Y.size),

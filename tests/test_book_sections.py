@@ -405,7 +405,8 @@ def test_sensitivity_sentences_follow_the_breakdown_values():
     rm = SimpleNamespace(breakdown=0.92)
     text = sensitivity_values(sd, rm, 0.0076)["hd_text"]
     assert "less than M = 0.0025 per year (1.09 standard errors" in text
-    assert "from about Mbar = 0.92" in text and "differs from R's C-LF" in text
+    assert "from about Mbar = 0.92: a post-period violation 0.92 times the largest one" in text
+    assert "diff-diff" not in text
     assert text.endswith("on these semi-synthetic data is 0.0076.")
     powered = sensitivity_values(sd, rm, None, {0.5: 0.0011, 0.8: 0.0016})
     assert "rise by 0.0011 a year" in powered["hd_text"] and "by 0.0016 to detect it 80 %" in powered["hd_text"]
@@ -425,7 +426,7 @@ def test_sensitivity_sentences_when_no_breakdown_is_found():
 
     inf = SimpleNamespace(breakdown=float("inf"), std_error=1.0)
     cited = sensitivity_values(inf, SimpleNamespace(breakdown=float("inf")), None)
-    assert "at every bound searched" in cited["hd_text"] and "every bound diff-diff searched" in cited["hd_text"]
+    assert "at every bound searched" in cited["hd_text"] and "every bound searched (up to Mbar = 64)" in cited["hd_text"]
     assert cited.records["honest_smoothness_breakdown"] == {"estimate": None, "no_breakdown_found": True}
 
 

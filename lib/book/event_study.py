@@ -139,12 +139,11 @@ def sensitivity_values(sd, rm, truth0: float | None, power: dict | None = None, 
                    "violation of parallel trends is needed to explain it.")
     rm_text = ""
     if rm is not None and np.isinf(rm.breakdown):
-        rm_text = (" Under relative magnitudes it excludes zero at every bound diff-diff searched.")
+        rm_text = (" Under relative magnitudes it excludes zero at every bound searched (up to Mbar = 64).")
     elif rm is not None and np.isfinite(rm.breakdown):
         rm_text = (f" Under relative magnitudes the interval includes zero from about Mbar = "
                    f"{rm.breakdown:.2g}: a post-period violation {rm.breakdown:.2g} times the largest one "
-                   "seen between pre-periods would be enough (diff-diff's interval, which on R "
-                   "HonestDiD's own example differs from R's C-LF by up to 0.012).")
+                   "seen between pre-periods would be enough.")
     truth = (f" The true effect at designation on these semi-synthetic data is {truth0:.4f}."
              if truth0 is not None and np.isfinite(truth0) else "")
     power_text = ""

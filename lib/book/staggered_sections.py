@@ -368,19 +368,23 @@ def concordance_event_studies(twfe_es, sa, cs_event, robust: Mapping) -> dict:
 
 
 def cs_sensitivity(cs_universal):
-    """The smoothness bounds on the Callaway-Sant'Anna event study (universal base period,
-    e = -5..5), the grid in multiples of the e = 0 s.e. as in the event-study chapter; ``None``
-    and the reason when the panel has too few leads."""
-    from lib.book.event_study import SMOOTHNESS_GRID_SE
+    """Both Rambachan-Roth analyses of the Callaway-Sant'Anna event study (universal base
+    period, e = -5..5): the smoothness bounds on the event-study chapter's grid (multiples of the
+    e = 0 s.e.) and the C-LF relative-magnitudes bounds on its Mbar grid; ``None, None`` and the
+    reason when the panel has too few leads."""
+    from lib.book.event_study import RELATIVE_GRID, SMOOTHNESS_GRID_SE
     from lib.methods.sensitivity import honest_callaway_santanna
 
     ev = cs_universal.aggregate("event", min_e=-5, max_e=5).estimates
     if (ev.index < -1).sum() < 2 or 0 not in ev.index:
-        return None, ("The sensitivity analysis needs at least two leads before e = -1 and the effect "
-                      "at e = 0; this panel's Callaway-Sant'Anna event study has not, so it is left out.")
+        return None, None, ("The sensitivity analysis needs at least two leads before e = -1 and the "
+                            "effect at e = 0; this panel's Callaway-Sant'Anna event study has not, so it "
+                            "is left out.")
     se0 = float(ev.loc[0, "std_error"])
-    return honest_callaway_santanna(cs_universal, restriction="smoothness",
-                                    grid=[m * se0 for m in SMOOTHNESS_GRID_SE]), ""
+    sd = honest_callaway_santanna(cs_universal, restriction="smoothness",
+                                  grid=[m * se0 for m in SMOOTHNESS_GRID_SE])
+    rm = honest_callaway_santanna(cs_universal, restriction="relative_magnitude", grid=list(RELATIVE_GRID))
+    return sd, rm, ""
 
 
 def cs_variants_values(table: pd.DataFrame, *, synthetic: bool) -> Cited:

@@ -1,26 +1,27 @@
 r"""How robust an event study is to violations of parallel trends (Rambachan & Roth 2023).
 
-The engine is diff-diff (pinned) ``HonestDiD``: :func:`honest_bounds` hands it the event-study
-coefficients :math:`\hat\beta` and their covariance :math:`\hat\Sigma` and returns, for each
-value of the restriction's parameter, the robust 95% interval for the effect in the first
-post-period (or a weighted combination, ``target``), the original interval, and the
-breakdown value: the smallest parameter at which the interval includes zero.
+:func:`honest_bounds` takes the event-study coefficients :math:`\hat\beta` and their covariance
+:math:`\hat\Sigma` and returns, for each value of the restriction's parameter, the robust 95%
+interval for the effect in the first post-period (or a weighted combination, ``target``), the
+original interval, and the breakdown value: the smallest parameter at which the interval
+includes zero.
 
 Two restrictions on the post-period violation :math:`\delta_{post}`:
 
 * **smoothness** (:math:`\Delta^{SD}(M)`): the slope of the differential trend changes by at
   most :math:`M` per period, :math:`|(\delta_{t+1}-\delta_t) - (\delta_t-\delta_{t-1})| \le M`
-  (:math:`M = 0`: a linear trend extrapolated from the pre-periods). Interval: FLCI. Checked
-  against R HonestDiD's README (``tests/test_sensitivity.py``): within 3e-5 of R's full
-  precision; R's own critical value is simulated (1.96224 for 1.95996), which moves its
-  printed bounds by up to 2.6e-4.
+  (:math:`M = 0`: a linear trend extrapolated from the pre-periods). Interval: FLCI, by
+  diff-diff (pinned) ``HonestDiD``. Checked against R HonestDiD's README
+  (``tests/test_sensitivity.py``): within 3e-5 of R's full precision; R's own critical value
+  is simulated (1.96224 for 1.95996), which moves its printed bounds by up to 2.6e-4.
 * **relative magnitudes** (:math:`\Delta^{RM}(\bar M)`): no post-period violation (between
-  consecutive periods) exceeds :math:`\bar M` times the largest pre-period one. diff-diff
-  3.13 does **not** compute R's conditional least-favourable hybrid (C-LF) interval here
-  (its code says the hybrid is "disabled pending calibration"); it widens the identified
-  set at the pre-period point estimates by 1.96 s.e. On R's worked example its bounds differ
-  from R's by up to 0.012 and its breakdown value is 3.3 where R's lies between 1.5 and 2.
-  The book shows it with that warning, and leads with the smoothness restriction.
+  consecutive periods) exceeds :math:`\bar M` times the largest pre-period one. Interval: R's
+  conditional least-favourable hybrid (C-LF), which diff-diff 3.13 does not compute (its code
+  says the hybrid is "disabled pending calibration" and widens the identified set by 1.96
+  s.e. instead); the book's port of R's algorithm is :mod:`lib.methods._relative_magnitudes`.
+  Checked against R's full-precision results on R's worked example: the same grid points
+  (1e-10) when fed R's random stream; with numpy's stream, within 3 grid steps. The breakdown
+  value is found by bisection on :math:`\bar M` (to 1e-3).
 
 :func:`pretrend_power` is Roth's (2022) question about the pre-test itself: how steep a linear
 differential trend would the "no lead individually significant" test detect with a given
@@ -37,13 +38,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from lib.methods._relative_magnitudes import conditional_cs_relative_magnitudes
+
 __all__ = ["HonestBounds", "RESTRICTIONS", "honest_bounds", "honest_callaway_santanna", "honest_event_study",
            "pretrend_power"]
 
 #: The restrictions, their parameter's name, and what the interval is.
 RESTRICTIONS = {
     "smoothness": ("M", "FLCI (as R HonestDiD)"),
-    "relative_magnitude": ("Mbar", "diff-diff's conservative interval (not R's C-LF)"),
+    "relative_magnitude": ("Mbar", "C-LF (as R HonestDiD)"),
 }
 
 
@@ -63,7 +66,7 @@ class HonestBounds:
         The target's point estimate and s.e.
     breakdown : float
         Smallest parameter at which the robust interval includes zero (``nan`` when the
-        original interval already does; ``inf`` when diff-diff's search finds none).
+        original interval already does; ``inf`` when the search finds none).
     target : str
         What the interval is for (e.g. "first post-period").
     """
@@ -93,7 +96,7 @@ class HonestBounds:
         if np.isnan(self.breakdown):
             tail = " The original interval already includes zero."
         elif np.isinf(self.breakdown):
-            tail = " No breakdown value: the interval excludes zero at every bound diff-diff searched."
+            tail = " No breakdown value: the interval excludes zero at every bound searched."
         else:
             tail = f" Breakdown value: {self.parameter} = {self.breakdown:.3g}."
         extra = [head + tail]
@@ -138,14 +141,16 @@ def _results_object(betahat: np.ndarray, sigma: np.ndarray, periods: Sequence[An
 
 def honest_bounds(betahat, sigma, *, n_pre: int, restriction: Literal["smoothness", "relative_magnitude"],
                   grid: Sequence[float], target: Sequence[float] | None = None, alpha: float = 0.05,
-                  periods: Sequence[Any] | None = None, reference: Any = -1) -> HonestBounds:
+                  periods: Sequence[Any] | None = None, reference: Any = -1,
+                  seed: int = 0) -> HonestBounds:
     r"""Rambachan-Roth robust intervals from event-study coefficients and their covariance.
 
     ``betahat`` holds the ``n_pre`` pre-period coefficients (in time order, the reference
     period left out) and then the post-period ones; ``sigma`` their covariance. ``target`` is
     the vector :math:`l` of the effect :math:`l'\tau_{post}` (default: the first
     post-period, R's default; diff-diff's own default is the average). ``grid`` holds the
-    values of :math:`M` (smoothness) or :math:`\bar M` (relative magnitudes).
+    values of :math:`M` (smoothness) or :math:`\bar M` (relative magnitudes). ``seed`` seeds the
+    simulated least-favourable critical value of the C-LF interval (R's default 0).
     """
     from diff_diff.honest_did import HonestDiD
 
@@ -162,22 +167,40 @@ def honest_bounds(betahat, sigma, *, n_pre: int, restriction: Literal["smoothnes
         raise ValueError(f"sigma must be {len(betahat)}x{len(betahat)}, got {sigma.shape}")
     l_vec = np.eye(n_post)[0] if target is None else np.asarray(target, dtype=float)
     periods = list(periods) if periods is not None else list(range(len(betahat)))
-    res = _results_object(betahat, sigma, periods, n_pre, reference)
-    honest = HonestDiD(method=restriction, l_vec=l_vec, alpha=alpha)
-    rows = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+    est = float(l_vec @ betahat[n_pre:])
+    se = float(np.sqrt(l_vec @ sigma[n_pre:, n_pre:] @ l_vec))
+    z = stats.norm.ppf(1 - alpha / 2)
+    original = (est - z * se, est + z * se)
+    rows, open_ended = {}, []
+    if restriction == "smoothness":
+        res = _results_object(betahat, sigma, periods, n_pre, reference)
+        honest = HonestDiD(method=restriction, l_vec=l_vec, alpha=alpha)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for m in grid:
+                fit = honest.fit(res, M=float(m))
+                rows[float(m)] = {"lb": float(fit.ci_lb), "ub": float(fit.ci_ub)}
+            found = None if original[0] <= 0 <= original[1] else honest.breakdown_value(res, tol=1e-6)
+        engine = "diff_diff.HonestDiD (FLCI)"
+    else:
+        def clf(mbar: float) -> tuple[float, float, bool]:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                lb, ub = conditional_cs_relative_magnitudes(betahat, sigma, n_pre, n_post, mbar,
+                                                            l_vec=l_vec, alpha=alpha, seed=seed)
+            return lb, ub, any("open at one of the endpoints" in str(w.message) for w in caught)
+
         for m in grid:
-            fit = honest.fit(res, M=float(m))
-            rows[float(m)] = {"lb": float(fit.ci_lb), "ub": float(fit.ci_ub)}
-        est = float(l_vec @ betahat[n_pre:])
-        se = float(np.sqrt(l_vec @ sigma[n_pre:, n_pre:] @ l_vec))
-        z = stats.norm.ppf(1 - alpha / 2)
-        original = (est - z * se, est + z * se)
-        found = None if original[0] <= 0 <= original[1] else honest.breakdown_value(res, tol=1e-6)
-        # nan: the original interval includes zero; inf: diff-diff finds no bound that makes it
-        breakdown = (float("nan") if original[0] <= 0 <= original[1]
-                     else float("inf") if found is None else float(found))
+            lb, ub, is_open = clf(float(m))
+            rows[float(m)] = {"lb": lb, "ub": ub}
+            if is_open:
+                open_ended.append(float(m))
+        found = (None if original[0] <= 0 <= original[1]
+                 else _breakdown(lambda m: (lambda lb, ub, _: lb <= 0 <= ub)(*clf(m))))
+        engine = "lib.methods._relative_magnitudes (R HonestDiD's C-LF, ported)"
+    # nan: the original interval includes zero; inf: no bound searched makes it
+    breakdown = (float("nan") if original[0] <= 0 <= original[1]
+                 else float("inf") if found is None else float(found))
     bounds = pd.DataFrame.from_dict(rows, orient="index")
     bounds.index.name = RESTRICTIONS[restriction][0]
     bounds["includes_zero"] = (bounds["lb"] <= 0) & (bounds["ub"] >= 0)
@@ -185,7 +208,25 @@ def honest_bounds(betahat, sigma, *, n_pre: int, restriction: Literal["smoothnes
     return HonestBounds(restriction=restriction, bounds=bounds, original=original, estimate=est,
                         std_error=se, breakdown=breakdown, target=label, alpha=alpha,
                         spec=dict(n_pre=n_pre, n_post=n_post, grid=list(map(float, grid)),
-                                  l_vec=l_vec.tolist(), engine="diff_diff.HonestDiD"))
+                                  l_vec=l_vec.tolist(), engine=engine, seed=seed,
+                                  open_ended=open_ended))
+
+
+def _breakdown(includes_zero, *, upper: float = 64.0, tol: float = 1e-3) -> float | None:
+    """Smallest :math:`\bar M` in [0, ``upper``] with ``includes_zero(Mbar)``, by doubling then
+    bisection to ``tol`` (the robust sets grow with :math:`\bar M`); None if there is none."""
+    if includes_zero(0.0):
+        return 0.0
+    hi = 0.5
+    while not includes_zero(hi):
+        if hi >= upper:
+            return None
+        hi *= 2
+    lo = hi / 2 if hi > 0.5 else 0.0
+    while hi - lo > tol:
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if includes_zero(mid) else (mid, hi)
+    return hi
 
 
 def honest_event_study(es, *, restriction: Literal["smoothness", "relative_magnitude"],

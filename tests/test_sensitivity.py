@@ -62,6 +62,15 @@ def test_smoothness_bounds_are_r_honestdids(medicaid_es):
     # R's README: "the breakdown value for a significant effect is M ≈ 0.03"; its grid puts it
     # between 0.02 (interval excludes 0) and 0.03 (includes it)
     assert 0.02 < hb.breakdown < 0.03
+    # the book brackets the breakdown from its grid; diff-diff's own search from scratch agrees
+    from diff_diff.honest_did import HonestDiD
+
+    from lib.methods.sensitivity import _event_study_container, _results_object
+
+    est, sigma, pre = _event_study_container(medicaid_es)
+    res = _results_object(est["estimate"].to_numpy(), sigma, list(est.index), len(pre), -1)
+    theirs = HonestDiD(method="smoothness", l_vec=np.eye(2)[0]).breakdown_value(res, tol=1e-5)
+    assert hb.breakdown == pytest.approx(theirs, abs=1e-3 * hb.std_error + 1e-5)
     assert list(hb.bounds["includes_zero"]) == [False, False, False, True, True, True]
     lo, hi = hb.original    # Stata honestdid prints the original interval as 0.029, 0.064
     assert (round(lo, 3), round(hi, 3)) == (0.029, 0.064)

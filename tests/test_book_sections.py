@@ -511,3 +511,22 @@ def test_cs_variants_leave_out_what_a_readers_panel_cannot_support_and_say_so():
     assert text.startswith("Across the 8 variants without anticipation") and "target" in text
     reader = S.cs_variants_values(no_x, synthetic=False)["csv_text"]
     assert "target" not in reader and "truth" not in reader and reader.startswith("Across the 2 variants")
+
+
+def test_indirect_tests_table_and_the_covariance_sentence():
+    from lib.book import mechanisms as M
+    from lib.methods.mediation import indirect_tests
+
+    def med(cov, boot):
+        return SimpleNamespace(tests=indirect_tests(0.02, 0.002, 0.05, 0.02, cov), indirect=0.001,
+                               bootstrap_se=boot, cov_ab=cov)
+
+    results = {"Diginf": med(-1e-6, 0.0004), "Spec": med(0.0, float("nan"))}
+    table = M.indirect_tests_table(results)
+    assert list(table.columns) == ["s.e.", "z", "p"] and len(table) == 10
+    assert table.loc[("Diginf", "cluster bootstrap (s.d. of the draws)"), "z"] == pytest.approx(2.5)
+    assert np.isnan(table.loc[("Spec", "cluster bootstrap (s.d. of the draws)"), "s.e."])
+    text = M.indirect_tests_values(results)["med_cov_text"]
+    assert "by at most" in text and "(Diginf, down)" in text
+    nan = {"X": SimpleNamespace(tests=indirect_tests(0.02, 0.002, 0.05, 0.02, 0.0), cov_ab=float("nan"))}
+    assert "not estimated" in M.indirect_tests_values(nan)["med_cov_text"]

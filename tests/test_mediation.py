@@ -326,3 +326,17 @@ def test_vectorised_bootstrap_with_other_effects_equals_loop(effects):
     assert med.spec["effects"] == effects and len(med.bootstrap_draws) == 30
     lo, hi = med.bootstrap_ci
     assert lo < hi and np.isfinite([lo, hi]).all()
+
+
+def test_indirect_tests_by_hand():
+    from lib.methods.mediation import indirect_tests, sobel
+
+    t = indirect_tests(0.5, 0.1, 0.4, 0.1, cov_ab=0.002)
+    base = 0.4**2 * 0.01 + 0.5**2 * 0.01
+    assert t.loc["Sobel", "std_error"] == pytest.approx(np.sqrt(base))
+    assert t.loc["Sobel", "z"] == pytest.approx(sobel(0.5, 0.1, 0.4, 0.1)[0])
+    assert t.loc["Sobel with covariance", "std_error"] == pytest.approx(np.sqrt(base + 2 * 0.5 * 0.4 * 0.002))
+    assert t.loc["Aroian", "std_error"] == pytest.approx(np.sqrt(base + 1e-4))
+    assert t.loc["Goodman", "std_error"] == pytest.approx(np.sqrt(base - 1e-4))
+    # Goodman's variance can be negative: no s.e. then
+    assert np.isnan(indirect_tests(0.01, 1.0, 0.01, 1.0).loc["Goodman", "std_error"])

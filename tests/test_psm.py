@@ -226,7 +226,7 @@ def test_bootstrap_seeded_and_vectorised_paths_agree():
         assert psm.kernel_match(s_r, bandwidth=0.1).att == pytest.approx(a.draws[r], abs=1e-10)
         for tie_rule in ("keep", "random"):   # continuous scores: copies are the only ties
             nb = psm.bootstrap_att(s, method="nn", k=3, ties=tie_rule, reps=3, seed=9,
-                                   progress=False)
+                                   progress=False, comparison_only=True)
             ref = psm.nn_match(s_r, k=3, ties=tie_rule).att
             assert nb.draws[r] == pytest.approx(ref, abs=1e-12)
     # the prefix-sum path with a re-estimated score equals a per-rep refit
@@ -372,3 +372,54 @@ def test_nn_bootstrap_with_tied_controls_matches_expanded_resample():
         s_r = psm.PropensityScore(frame=sub, result=None, treatment="D", covariates=(),
                                   outcome="y", idname="city_id", tname="year", kind="probit")
         assert got[r] == pytest.approx(psm.nn_match(s_r, k=2, ties="keep").att, abs=1e-12)
+
+
+# ------------------------------------------------------- without replacement, warnings, variances
+def test_greedy_matching_without_replacement_by_hand():
+    """Treated 0.62 goes first (largest) and takes 0.60; treated 0.58 then finds 0.60 taken and takes
+    0.50; in data order 0.58 takes 0.60 first and 0.62 is left with 0.50."""
+    pt, pc = np.array([0.58, 0.62]), np.array([0.50, 0.60, 0.90])
+    W = psm.match_weights_nn_greedy(pt, pc, k=1, order="largest")
+    np.testing.assert_array_equal(W, [[1, 0, 0], [0, 1, 0]])
+    np.testing.assert_array_equal(psm.match_weights_nn_greedy(pt, pc, k=1, order="data"), [[0, 1, 0], [1, 0, 0]])
+    # k = 2 per unit: the first treated takes both of its nearest before the second starts, which
+    # then finds one control left
+    np.testing.assert_array_equal(psm.match_weights_nn_greedy(pt, pc, k=2, order="largest"),
+                                  [[0, 0, 1.0], [0.5, 0.5, 0]])
+    # a caliper leaves the second treated row with nothing: an all-zero row
+    W = psm.match_weights_nn_greedy(pt, pc, k=1, caliper=0.05)
+    np.testing.assert_array_equal(W, [[0, 0, 0], [0, 1, 0]])
+    with pytest.raises(psm.PSMError, match="order must be"):
+        psm.match_weights_nn_greedy(pt, pc, order="nearest")
+    with pytest.raises(psm.PSMError, match="3 control rows for k = 4"):
+        psm.match_weights_nn_greedy(pt, pc, k=4)
+
+
+def test_conditional_variance_by_hand():
+    """Two same-group neighbours: AI's J/(J+1)(Y_i - mean of the neighbours)^2, or the sample variance
+    of the unit and its neighbours (R Matching)."""
+    p = np.array([0.1, 0.2, 0.35, 0.9])
+    y = np.array([1.0, 3.0, 2.0, 7.0])
+    ai = psm._same_group_variance(p, y, 2, "abadie_imbens")
+    assert ai[0] == pytest.approx(2 / 3 * (1.0 - 2.5) ** 2)      # neighbours 0.2, 0.35
+    sample = psm._same_group_variance(p, y, 2, "sample")
+    assert sample[0] == pytest.approx(np.var([1.0, 3.0, 2.0], ddof=1))
+    assert sample[3] == pytest.approx(np.var([7.0, 2.0, 3.0], ddof=1))   # neighbours 0.35, 0.2
+    with pytest.raises(psm.PSMError, match="conditional_variance"):
+        psm._same_group_variance(p, y, 2, "robust")
+
+
+def test_bootstrapping_nn_matching_warns_unless_said_to_be_for_comparison():
+    s = psm.propensity_score(_simulated(), treatment="D", covariates=["x1", "x2"], outcome="y",
+                             idname="city_id", tname="year")
+    with pytest.warns(psm.InvalidBootstrapWarning, match="Abadie & Imbens 2008"):
+        psm.bootstrap_att(s, method="nn", k=2, reps=3, seed=1, progress=False)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", psm.InvalidBootstrapWarning)
+        psm.bootstrap_att(s, method="nn", k=2, reps=3, seed=1, progress=False, comparison_only=True)
+        psm.bootstrap_att(s, method="kernel", bandwidth=0.2, reps=3, seed=1, progress=False)
+    m = psm.nn_match(s, k=1, replace=False)
+    assert m.spec["replace"] is False and m.spec["order"] == "largest"
+    assert (m.weights.sum(axis=0) <= 1).all() and m.n_control_used == m.n_treated

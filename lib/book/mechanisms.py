@@ -180,3 +180,35 @@ def chapter_mediators(mediators) -> list[str]:
             "`mediators:` to run it. The chapter \"Group effects and mediators on any panel\" "
             "(groups_mediators) runs the same model on the mediators your column file names.")
     return list(PAPER_MEDIATORS)
+
+
+def indirect_tests_table(results: Mapping[str, Any]) -> pd.DataFrame:
+    """Every mediator's tests of a·b (:attr:`MediationResult.tests`: Sobel, Sobel with the a-b
+    covariance, Aroian, Goodman) and the cluster bootstrap's s.e. beside them (z and p by the
+    normal), one block of rows per mediator."""
+    from scipy import stats
+
+    blocks = []
+    for name, med in results.items():
+        t = med.tests.copy()
+        se_b = med.bootstrap_se
+        z_b = med.indirect / se_b if np.isfinite(se_b) and se_b > 0 else np.nan
+        t.loc["cluster bootstrap (s.d. of the draws)"] = [se_b, z_b, 2 * stats.norm.sf(abs(z_b))
+                                                          if np.isfinite(z_b) else np.nan]
+        blocks.append(t.assign(mediator=name).set_index("mediator", append=True).swaplevel())
+    return pd.concat(blocks).rename(columns={"std_error": "s.e."})
+
+
+def indirect_tests_values(results: Mapping[str, Any]) -> dict[str, str]:
+    """The sentence on how much the a-b covariance moves the Sobel s.e. (``med_cov_text``)."""
+    moves = {name: med.tests.loc["Sobel with covariance", "std_error"] / med.tests.loc["Sobel", "std_error"] - 1
+             for name, med in results.items()}
+    no_cov = all(np.isnan(getattr(med, "cov_ab", np.nan)) for med in results.values())
+    if not moves or no_cov or all(np.isnan(v) for v in moves.values()):
+        return {"med_cov_text": "Without clusters the two paths' covariance is not estimated, so the "
+                                "first two rows coincide."}
+    name, move = max(moves.items(), key=lambda kv: abs(kv[1]) if np.isfinite(kv[1]) else -1)
+    return {"med_cov_text": (
+        f"On these data the covariance of $\\hat a$ and $\\hat b$ changes the Sobel s.e. by at most "
+        f"{100 * abs(move):.1f} % ({name}, {'up' if move > 0 else 'down'}); Aroian's and Goodman's "
+        "second-order terms move it less, because $s_a s_b$ is small next to $a$ and $b$.")}

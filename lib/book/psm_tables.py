@@ -293,3 +293,41 @@ def matching_covariates(spec) -> list[str]:
     if set(spec.controls) == set(MATCHING_VARIABLES):   # Table 5's order
         return list(MATCHING_VARIABLES)
     return list(spec.controls)
+
+
+def nn_variants(score, *, k: int, ties: str, seed: int, truth) -> tuple[list[dict], list[str]]:
+    """The nearest-neighbour choices a reader can make, as comparison rows: k:1 with replacement
+    (Abadie-Imbens s.e. as Stata ``teffects``, and with R ``Matching``'s conditional variance),
+    1:1 and k:1 without replacement (greedy, largest score first, as MatchIt); a variant the
+    panel cannot support (too few controls to match without replacement) is left out and said."""
+    from lib.methods import psm
+    from lib.present import tables
+
+    specs = [(f"{k}:1, with replacement (AI s.e., teffects)", dict(k=k, ties=ties, seed=seed)),
+             (f"{k}:1, with replacement (AI s.e., R Matching)", dict(k=k, ties=ties, seed=seed,
+                                                                   conditional_variance="sample")),
+             ("1:1, without replacement", dict(k=1, replace=False)),
+             (f"{k}:1, without replacement", dict(k=k, replace=False))]
+    rows, notes = [], []
+    for label, kw in specs:
+        try:
+            m = psm.nn_match(score, **kw)
+        except psm.PSMError as err:
+            notes.append(f"{label}: {err}")
+            continue
+        row = tables.comparison_row(label, book=m.att, book_se=m.se, truth=m.true_att(truth))
+        row["book_n"] = m.n_treated
+        rows.append(row)
+    return rows, notes
+
+
+def smd_table(match, covariates) -> pd.DataFrame:
+    """:func:`lib.methods.psm.balance_smd` as one row per covariate (in the score's order):
+    SMD and variance ratio, unmatched then matched."""
+    from lib.methods.psm import balance_smd
+
+    b = balance_smd(match, covariates)
+    out = pd.DataFrame({f"{label} ({sample})": b.xs(sample, level="sample")[col]
+                        for col, label in (("smd", "SMD"), ("var_ratio", "variance ratio"))
+                        for sample in ("unmatched", "matched")})
+    return out.reindex(list(covariates)).rename(index=lambda c: MATCHING_LABELS.get(c, c))

@@ -48,6 +48,8 @@ __all__ = [
     "MediationResult",
     "three_step",
     "sobel",
+    "indirect_tests",
+    "path_scores",
     "cluster_draws",
     "bootstrap_paths",
     "implied_t_a",
@@ -92,6 +94,72 @@ def sobel(a: float, se_a: float, b: float, se_b: float) -> tuple[float, float]:
         raise ValueError("sobel: b²·se_a² + a²·se_b² is zero; the test is undefined")
     z = float(a * b / den)
     return z, float(2 * stats.norm.sf(abs(z)))
+
+
+def indirect_tests(a: float, se_a: float, b: float, se_b: float, cov_ab: float = 0.0) -> pd.DataFrame:
+    r"""Delta-method tests of the indirect effect :math:`ab`, one row each: s.e., z and p.
+
+    .. math::
+
+        s^2_{ab} = b^2 s_a^2 + a^2 s_b^2 + 2ab\,s_{ab}\ (	ext{Sobel with covariance}),\quad
+        + s_a^2 s_b^2\ (	ext{Aroian}),\quad - s_a^2 s_b^2\ (	ext{Goodman}),
+
+    Sobel (1982) without the covariance term; the covariance :math:`s_{ab}` of :math:`\hat a` and
+    :math:`\hat b` is zero for the two regressions' OLS errors under homoskedasticity, but not
+    under clustering (:func:`path_scores`). Goodman's s.e. is NaN when its variance is negative.
+    """
+    v = {"Sobel": b**2 * se_a**2 + a**2 * se_b**2}
+    v["Sobel with covariance"] = v["Sobel"] + 2 * a * b * cov_ab
+    v["Aroian"] = v["Sobel"] + se_a**2 * se_b**2
+    v["Goodman"] = v["Sobel"] - se_a**2 * se_b**2
+    rows = {}
+    for name, var in v.items():
+        se = float(np.sqrt(var)) if var > 0 else float("nan")
+        z = a * b / se if se > 0 else float("nan")
+        rows[name] = {"std_error": se, "z": z, "p": float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else np.nan}
+    out = pd.DataFrame(rows).T
+    out.index.name = "test"
+    return out
+
+
+def path_scores(frame: pd.DataFrame, *, yname: str, dname: str, mediator: str, idname: str,
+                tname: str, controls: Sequence[str], cluster: str,
+                effects: str = "twoway") -> tuple[np.ndarray, dict[str, float]]:
+    r"""Per-cluster influence sums of :math:`\hat a` (eq. 9) and :math:`\hat b` (eq. 10), the
+    pieces of their joint cluster-robust covariance.
+
+    With :math:`\ddot Z_a = [\ddot D, \ddot X]` and :math:`\ddot Z_b = [\ddot D, \ddot M, \ddot X]`
+    the fixed-effects-demeaned regressors (Frisch-Waugh) and :math:`\hat u, \hat e` the two
+    residuals, :math:`\psi_{a,i} = e_D'(\ddot Z_a'\ddot Z_a)^{-1}\ddot Z_{a,i}\hat u_i`,
+    :math:`\psi_{b,i} = e_M'(\ddot Z_b'\ddot Z_b)^{-1}\ddot Z_{b,i}\hat e_i`, and the returned
+    ``(G, 2)`` array holds :math:`S_g = \sum_{i \in g}(\psi_{a,i}, \psi_{b,i})`. Then
+    :math:`\hat V = c\,S'S` with :math:`c = G/(G-1)` (R ``sandwich::vcovCL(type = "HC0")``) or
+    times :math:`(N-1)/(N-K)` per equation (CRV1, :func:`lib.methods.did.twfe`'s s.e.). ``frame``
+    holds the complete common sample. The dict gives ``n`` and ``G``.
+    """
+    from lib.methods.panel import codes, within_transform
+
+    cols = [yname, mediator, dname, *controls]
+    if effects == "twoway":
+        Z = within_transform(frame, cols, idname, tname)
+    elif effects == "unit":
+        Z = (frame[cols] - frame.groupby(idname)[cols].transform("mean")).to_numpy(float)
+    elif effects == "none":
+        Z = (frame[cols] - frame[cols].mean()).to_numpy(float)
+    else:
+        raise ValueError(f"effects must be 'twoway', 'unit' or 'none', got {effects!r}")
+    y, m, x = Z[:, 0], Z[:, 1], Z[:, 2:]            # x = [D, controls]
+    za = x
+    zb = np.column_stack([x[:, :1], m, x[:, 1:]])
+    psi = []
+    for zz, dep, row in ((za, m, 0), (zb, y, 1)):
+        coef, *_ = np.linalg.lstsq(zz, dep, rcond=None)
+        resid = dep - zz @ coef
+        psi.append((zz @ np.linalg.pinv(zz.T @ zz)[row]) * resid)
+    c, G = codes(frame[cluster].to_numpy())
+    S = np.zeros((G, 2))
+    np.add.at(S, c, np.column_stack(psi))
+    return S, {"n": float(len(frame)), "G": float(G)}
 
 
 def implied_t_a(sobel_z: float, t_b: float) -> float:
@@ -309,6 +377,10 @@ class MediationResult:
         a·b (equals c - c' on the common sample).
     sobel_z, sobel_p : float
         :func:`sobel` of a and b.
+    cov_ab : float
+        Covariance of :math:`\hat a` and :math:`\hat b` from their joint cluster-robust
+        estimation (:func:`path_scores`, CRV1 factors of the two equations, geometric mean);
+        NaN without clusters. :attr:`tests` uses it.
     bootstrap_ci : tuple of float
         Percentile 95% interval of a·b over the cluster bootstrap (NaN when
         ``bootstrap_reps == 0``).
@@ -338,6 +410,7 @@ class MediationResult:
     n_dropped: int
     drop_reasons: dict[str, int] = field(default_factory=dict)
     spec: dict[str, Any] = field(default_factory=dict)
+    cov_ab: float = float("nan")
 
     # ------------------------------------------------------------ shortcuts
     @property
@@ -370,6 +443,12 @@ class MediationResult:
     def indirect_se(self) -> float:
         """Delta-method (Sobel) s.e. of a·b."""
         return float(np.sqrt(self.b**2 * self.se_a**2 + self.a**2 * self.se_b**2))
+
+    @property
+    def tests(self) -> pd.DataFrame:
+        """:func:`indirect_tests` of a·b: Sobel, Sobel with the a-b covariance, Aroian, Goodman."""
+        return indirect_tests(self.a, self.se_a, self.b, self.se_b,
+                              0.0 if np.isnan(self.cov_ab) else self.cov_ab)
 
     @property
     def bootstrap_se(self) -> float:
@@ -583,6 +662,14 @@ def three_step(
     a, se_a = float(a_path.params[dname]), float(a_path.std_errors[dname])
     b, se_b = float(b_path.params[mediator]), float(b_path.std_errors[mediator])
     z, p = sobel(a, se_a, b, se_b)
+    cov_ab = float("nan")
+    if kind == "CRV1":   # the joint covariance, with the CRV1 factor of each equation
+        S, info = path_scores(frame, yname=yname, dname=dname, mediator=mediator, idname=idname,
+                              tname=tname, controls=controls, cluster=ccol, effects=effects)
+        n, G = info["n"], info["G"]
+        fa = G / (G - 1) * (n - 1) / (n - a_path.extra["dof_k"])
+        fb = G / (G - 1) * (n - 1) / (n - b_path.extra["dof_k"])
+        cov_ab = float(np.sqrt(fa * fb) * S[:, 0] @ S[:, 1])
 
     if bootstrap_reps:
         draws = bootstrap_paths(frame, yname=yname, dname=dname, mediator=mediator,
@@ -603,7 +690,8 @@ def three_step(
     return MediationResult(yname=yname, dname=dname, mediator=mediator, total=total,
                            a_path=a_path, b_path=b_path, indirect=a * b, sobel_z=z, sobel_p=p,
                            bootstrap_ci=ci, bootstrap_draws=draws, nobs=int(len(frame)),
-                           n_dropped=int(n_dropped), drop_reasons=dict(reasons), spec=spec)
+                           n_dropped=int(n_dropped), drop_reasons=dict(reasons), spec=spec,
+                           cov_ab=cov_ab)
 
 
 # ------------------------------------------------------------------ comparisons

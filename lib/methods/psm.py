@@ -49,6 +49,7 @@ from lib.methods.results import RegressionResult
 
 __all__ = [
     "PSMError",
+    "InvalidBootstrapWarning",
     "PropensityScore",
     "Matching",
     "BootstrapATT",
@@ -57,6 +58,8 @@ __all__ = [
     "nn_match",
     "kernel_match",
     "match_weights_nn",
+    "match_weights_nn_greedy",
+    "balance_smd",
     "match_weights_kernel",
     "abadie_imbens_se",
     "cluster_multiplicities",
@@ -77,6 +80,21 @@ __all__ = [
 ]
 
 _TIE_TOL = 1e-12  # scores closer than this count as tied (float noise in |p_i - p_j|)
+
+
+class InvalidBootstrapWarning(UserWarning):
+    """A plain bootstrap of nearest-neighbour matching was asked for: it is not a valid s.e.
+    (Abadie & Imbens 2008), because the number of times a control is used does not behave
+    smoothly under resampling."""
+
+
+def _warn_nn_bootstrap(where: str) -> None:
+    import warnings
+
+    warnings.warn(f"{where}: the bootstrap is not a valid s.e. for nearest-neighbour matching "
+                  "(Abadie & Imbens 2008); use the Abadie-Imbens s.e. of nn_match, or kernel "
+                  "matching, or pass comparison_only=True to say the bootstrap is shown for "
+                  "comparison only.", InvalidBootstrapWarning, stacklevel=3)
 
 
 class PSMError(ValueError):
@@ -351,6 +369,46 @@ def match_weights_nn(p_treated, p_control, *, k: int = 5, caliper: float | None 
     return W
 
 
+def match_weights_nn_greedy(p_treated, p_control, *, k: int = 1, caliper: float | None = None,
+                            order: Literal["largest", "smallest", "data", "random"] = "largest",
+                            seed: int = 0) -> np.ndarray:
+    r"""Weights of greedy 1:k nearest-neighbour matching **without** replacement on the score.
+
+    The treated rows take their turn in ``order`` (``"largest"`` score first, MatchIt's default
+    for a propensity score; ``"smallest"``; ``"data"``, the rows' order; ``"random"``, one
+    seeded permutation); each takes its ``k`` nearest controls not yet taken (a tie at equal
+    distance goes to the control first in the data), so a control is used at most once and
+    :math:`w_{ij} = 1/|M_i|`. A treated row that finds no control left (or none within
+    ``caliper``) gets fewer matches, or an all-zero row (off support). The same matches as R
+    ``Matching::Match(replace = FALSE, ties = FALSE)`` on rows sorted in that order
+    (``tests/goldens``). Greedy matching depends on the order; it is not optimal matching.
+    """
+    pt = np.asarray(p_treated, dtype=float)
+    pc = np.asarray(p_control, dtype=float)
+    if k < 1 or int(k) != k:
+        raise PSMError(f"k must be a positive integer, got {k!r}")
+    if order not in ("largest", "smallest", "data", "random"):
+        raise PSMError(f"order must be 'largest', 'smallest', 'data' or 'random', got {order!r}")
+    if pc.size < k:
+        raise PSMError(f"nn matching without replacement: {pc.size} control rows for k = {k}")
+    turn = {"largest": lambda: np.argsort(-pt, kind="stable"),
+            "smallest": lambda: np.argsort(pt, kind="stable"),
+            "data": lambda: np.arange(pt.size),
+            "random": lambda: np.random.default_rng(seed).permutation(pt.size)}[order]()
+    free = np.ones(pc.size, bool)
+    W = np.zeros((pt.size, pc.size))
+    for i in turn:
+        d = np.where(free, np.abs(pc - pt[i]), np.inf)
+        if caliper is not None:
+            d[d > caliper] = np.inf
+        take = np.argsort(d, kind="stable")[:k]   # stable: equal distances go in data order
+        take = take[np.isfinite(d[take])]
+        if take.size:
+            W[i, take] = 1.0 / take.size
+            free[take] = False
+    return W
+
+
 def match_weights_kernel(p_treated, p_control, *, bandwidth: float = 0.06,
                          control_mult=None) -> np.ndarray:
     r"""Epanechnikov kernel-matching weights (``psmatch2, kernel``, default bandwidth 0.06).
@@ -547,8 +605,11 @@ def _treated_on_support(pt: np.ndarray, pc: np.ndarray, common: bool, method: st
 
 def nn_match(score: PropensityScore, *, outcome: str | None = None, k: int = 5,
              caliper: float | None = None, ties: Literal["keep", "random"] = "keep",
-             seed: int = 0, common: bool = True, var_matches: int = 2) -> Matching:
-    r"""1:k nearest-neighbour matching with replacement (``psmatch2, neighbor(k)``).
+             seed: int = 0, common: bool = True, var_matches: int = 2, replace: bool = True,
+             order: Literal["largest", "smallest", "data", "random"] = "largest",
+             conditional_variance: Literal["abadie_imbens", "sample"] = "abadie_imbens") -> Matching:
+    r"""1:k nearest-neighbour matching, with replacement (``psmatch2, neighbor(k)``, the default)
+    or greedy without (``replace=False``, :func:`match_weights_nn_greedy`, in ``order``).
 
     .. math::
 
@@ -566,23 +627,32 @@ def nn_match(score: PropensityScore, *, outcome: str | None = None, k: int = 5,
     outcome : str, optional
         Default: the score's outcome.
     k, caliper, ties, seed
-        See :func:`match_weights_nn`.
+        See :func:`match_weights_nn` (``ties`` applies with replacement only).
     common : bool
         Drop treated rows outside the controls' score range first.
     var_matches : int
         Same-group neighbours :math:`J` for the conditional variances of the s.e.
+    replace, order
+        Without replacement, the greedy order of the treated rows.
+    conditional_variance : {"abadie_imbens", "sample"}
+        How :func:`abadie_imbens_se` estimates :math:`\sigma^2(X_j)`.
     """
     outcome = outcome or score.outcome
     tri, cti, pt, pc, yt, yc = _split(score, outcome)
     on = _treated_on_support(pt, pc, common, "nn matching")
     W = np.zeros((pt.size, pc.size))
-    W[on] = match_weights_nn(pt[on], pc, k=k, caliper=caliper, ties=ties, seed=seed)
+    if replace:
+        W[on] = match_weights_nn(pt[on], pc, k=k, caliper=caliper, ties=ties, seed=seed)
+    else:
+        W[on] = match_weights_nn_greedy(pt[on], pc, k=k, caliper=caliper, order=order, seed=seed)
     on = on & (W.sum(axis=1) > 0)
     if not on.any():
         raise PSMError(f"nn matching: no treated row has a control within the caliper {caliper}.")
-    se = abadie_imbens_se(W[on], yt[on], yc, pt[on], pc, var_matches=var_matches)
+    se = abadie_imbens_se(W[on], yt[on], yc, pt[on], pc, var_matches=var_matches,
+                          conditional_variance=conditional_variance)
     spec = dict(method="nn", k=k, caliper=caliper, ties=ties, seed=seed, common=common,
-                var_matches=var_matches, outcome=outcome)
+                var_matches=var_matches, outcome=outcome, replace=replace,
+                order=None if replace else order, conditional_variance=conditional_variance)
     return _finish("nn", W, on, tri, cti, yt, yc, score, outcome, spec, se,
                    "Abadie-Imbens (2006), score treated as known")
 
@@ -626,21 +696,36 @@ def kernel_match(score: PropensityScore, *, outcome: str | None = None, bandwidt
 
 
 # ======================================================== Abadie-Imbens s.e.
-def _same_group_variance(p: np.ndarray, y: np.ndarray, J: int) -> np.ndarray:
-    r""":math:`\hat\sigma^2_i = \frac{J}{J+1}(Y_i - \bar Y_{J(i)})^2`, with :math:`J(i)` the J
-    nearest other units of the same group on the score (Abadie & Imbens 2006, eq. 14)."""
+def _same_group_variance(p: np.ndarray, y: np.ndarray, J: int,
+                         kind: Literal["abadie_imbens", "sample"] = "abadie_imbens") -> np.ndarray:
+    r"""Conditional variances from the J nearest other units of the same group on the score.
+
+    ``"abadie_imbens"``: :math:`\hat\sigma^2_i = \frac{J}{J+1}(Y_i - \bar Y_{J(i)})^2`
+    (Abadie & Imbens 2006, eq. 14; Stata ``teffects``). ``"sample"``: the sample variance
+    (divisor :math:`n-1`) of :math:`Y_i` and its neighbours, all units tied at the J-th distance
+    included (R ``Matching``'s ``Var.calc``)."""
     n = p.size
     if n < 2:
         return np.zeros(n)
     J = min(J, n - 1)
     D = np.abs(p[:, None] - p[None, :])
     np.fill_diagonal(D, np.inf)
-    nb = np.argpartition(D, J - 1, axis=1)[:, :J]
-    ybar = y[nb].mean(axis=1)
-    return J / (J + 1) * (y - ybar) ** 2
+    if kind == "abadie_imbens":
+        nb = np.argpartition(D, J - 1, axis=1)[:, :J]
+        ybar = y[nb].mean(axis=1)
+        return J / (J + 1) * (y - ybar) ** 2
+    if kind != "sample":
+        raise PSMError(f"conditional_variance must be 'abadie_imbens' or 'sample', got {kind!r}")
+    dJ = np.partition(D, J - 1, axis=1)[:, J - 1:J]
+    M = (D <= dJ + _TIE_TOL).astype(float)
+    M[np.arange(n), np.arange(n)] = 1.0   # the unit itself
+    cnt = M.sum(axis=1)
+    mean = (M @ y) / cnt
+    return ((M @ (y * y)) - cnt * mean**2) / (cnt - 1)
 
 
-def abadie_imbens_se(W, y_treated, y_control, p_treated, p_control, *, var_matches: int = 2) -> float:
+def abadie_imbens_se(W, y_treated, y_control, p_treated, p_control, *, var_matches: int = 2,
+                     conditional_variance: Literal["abadie_imbens", "sample"] = "abadie_imbens") -> float:
     r"""Abadie-Imbens (2006) s.e. of the matching ATT (population ATT, with replacement).
 
     .. math::
@@ -652,7 +737,8 @@ def abadie_imbens_se(W, y_treated, y_control, p_treated, p_control, *, var_match
     :math:`K_j^{(2)} = \sum_i w_{ij}^2`; for 1:M matching without ties this is
     Abadie, Drukker, Herr & Imbens's (2004) :math:`K_M(j)(K_M(j)-1)/M^2`.
     :math:`\hat\sigma^2_j` from :func:`_same_group_variance` with
-    ``var_matches`` neighbours (Stata ``teffects``' default 2). The score is
+    ``var_matches`` neighbours (Stata ``teffects``' default 2), by ``conditional_variance``
+    (``"sample"`` reproduces R ``Matching``'s ``se`` exactly, ``tests/goldens``). The score is
     treated as known (Abadie & Imbens 2016 give the correction for an
     estimated score).
 
@@ -668,7 +754,8 @@ def abadie_imbens_se(W, y_treated, y_control, p_treated, p_control, *, var_match
     K2 = (W ** 2).sum(axis=0)
     used = Kj > 0
     s2 = np.zeros(yc.size)
-    s2[used] = _same_group_variance(np.asarray(p_control, float), yc, var_matches)[used]
+    s2[used] = _same_group_variance(np.asarray(p_control, float), yc, var_matches,
+                                    conditional_variance)[used]
     v = ((tau_i - att) ** 2).sum() + ((Kj ** 2 - K2) * s2).sum()
     return float(np.sqrt(v) / n1)
 
@@ -1006,7 +1093,7 @@ def bootstrap_att(score: PropensityScore, *, method: Literal["kernel", "nn"] = "
                   cluster: str | None = None, bandwidth: float = 0.06, k: int = 5,
                   ties: Literal["keep", "random"] = "keep", reestimate_score: bool = False,
                   common: bool = True, chunk: int = 100,
-                  progress: bool | str = "auto") -> BootstrapATT:
+                  progress: bool | str = "auto", comparison_only: bool = False) -> BootstrapATT:
     r"""Cluster (city) bootstrap of a matching ATT, vectorised across replications.
 
     Each replication draws the ``G`` clusters with replacement
@@ -1028,13 +1115,16 @@ def bootstrap_att(score: PropensityScore, *, method: Literal["kernel", "nn"] = "
        score: one replication at a time on the expanded resample.
 
     The nearest-neighbour bootstrap is **not** a valid s.e. (Abadie & Imbens
-    2008); it is offered only to compare with :func:`abadie_imbens_se`.
+    2008); it is offered only to compare with :func:`abadie_imbens_se`, and warns
+    (:class:`InvalidBootstrapWarning`) unless ``comparison_only=True``.
 
     On a cross-section (a score fitted without ``idname``) and without
     ``cluster`` the rows are resampled.
     """
     if method not in ("kernel", "nn"):
         raise PSMError(f"method must be 'kernel' or 'nn', got {method!r}")
+    if method == "nn" and not comparison_only:
+        _warn_nn_bootstrap("bootstrap_att(method='nn')")
     if int(reps) < 2:
         raise PSMError(f"reps must be at least 2, got {reps!r}")
     outcome = outcome or score.outcome
@@ -1172,6 +1262,50 @@ def balance_table(match: Matching, covariates: Sequence[str] | None = None) -> p
         rows.append((c, "matched", mt_m, mc_m, t_m, p_m, b_m, np.nan))
     out = pd.DataFrame(rows, columns=["variable", "sample", "treated_mean", "control_mean", "t",
                                       "p", "std_bias", "bias_reduction_pct"])
+    return out.set_index(["variable", "sample"])
+
+
+def _matchit_var(x: np.ndarray, w: np.ndarray) -> float:
+    r"""MatchIt's and cobalt's weighted variance, unbiased for frequency-like weights:
+    :math:`\frac{\sum w}{(\sum w)^2 - \sum w^2}\sum w (x - \bar x_w)^2`."""
+    sw = w.sum()
+    m = (w * x).sum() / sw
+    return float(sw / (sw**2 - (w**2).sum()) * (w * (x - m) ** 2).sum())
+
+
+def balance_smd(match: Matching, covariates: Sequence[str] | None = None) -> pd.DataFrame:
+    r"""Balance as MatchIt's ``summary`` and cobalt's ``bal.tab`` report it for the ATT, before and
+    after matching:
+
+    .. math::
+
+        \text{SMD} = \frac{\bar x_T - \bar x_{C,w}}{s_T},\qquad
+        \text{VR} = \frac{s^2_T}{s^2_{C,w}},
+
+    controls weighted by :math:`K_j` when matched, variances by :func:`_matchit_var`; :math:`s_T`
+    is the s.d. of the treated rows of the sample (when matched, those on the support). Rules of
+    thumb: :math:`|\text{SMD}| < 0.1`, :math:`0.5 < \text{VR} < 2`. Equal to R MatchIt 4.5.1's
+    ``summary(..., standardize = TRUE)`` (``tests/goldens``). ``pstest``'s %bias
+    (:func:`balance_table`) divides by the mean of the two unmatched variances instead.
+
+    Returns
+    -------
+    DataFrame
+        Index ``(variable, sample)``; columns ``treated_mean, control_mean, smd, var_ratio``.
+    """
+    covariates = list(covariates or match.score.covariates)
+    f = match.score.frame
+    d = match.score.treat
+    samples = (("unmatched", np.ones(len(f))), ("matched", match.row_weights().to_numpy()))
+    rows = []
+    for c in covariates:
+        x = f[c].to_numpy(float)
+        for name, w in samples:
+            t, u = (d == 1) & (w > 0), (d == 0) & (w > 0)
+            mt, mc = np.average(x[t], weights=w[t]), np.average(x[u], weights=w[u])
+            vt, vc = _matchit_var(x[t], w[t]), _matchit_var(x[u], w[u])
+            rows.append((c, name, mt, mc, (mt - mc) / np.sqrt(vt), vt / vc))
+    out = pd.DataFrame(rows, columns=["variable", "sample", "treated_mean", "control_mean", "smd", "var_ratio"])
     return out.set_index(["variable", "sample"])
 
 
@@ -1344,7 +1478,8 @@ def cohort_match(data: pd.DataFrame, *, yname: str, gname: str,
                  bandwidth: float = 0.06, k: int = 5, outcome: Literal["change", "level"] = "change",
                  kind: Literal["probit", "logit"] = "probit",
                  control_group: Literal["not_yet", "never"] = "not_yet", reps: int = 0,
-                 seed: int = 0, progress: bool | str = "auto") -> CohortMatch:
+                 seed: int = 0, progress: bool | str = "auto",
+                 comparison_only: bool = False) -> CohortMatch:
     r"""Stricter PSM: match each adoption cohort on its pre-adoption covariates.
 
     For each cohort :math:`g` (cities first treated in year :math:`g`, with
@@ -1373,7 +1508,9 @@ def cohort_match(data: pd.DataFrame, *, yname: str, gname: str,
     starts (its weight is set to 0 and the row renormalised).
 
     S.e.: city bootstrap over the stacked cross-sections (``reps`` > 0),
-    score held fixed, one replication at a time (each is small).
+    score held fixed, one replication at a time (each is small). For ``method="nn"`` that
+    bootstrap is not valid (Abadie & Imbens 2008): it warns (:class:`InvalidBootstrapWarning`)
+    unless ``comparison_only=True``.
 
     Returns
     -------
@@ -1399,6 +1536,8 @@ def cohort_match(data: pd.DataFrame, *, yname: str, gname: str,
         raise PSMError(f"cohort_match: no adoption cohort in {gname!r} has its pre-year in the data")
     if control_group not in ("not_yet", "never"):
         raise PSMError(f"control_group must be 'not_yet' or 'never', got {control_group!r}")
+    if method == "nn" and reps and not comparison_only:
+        _warn_nn_bootstrap("cohort_match(method='nn', reps > 0)")
     adopt = data.groupby(idname)[gname].first().astype("float64")
     wide_y = data.pivot_table(index=idname, columns=tname, values=yname, aggfunc="first")
     stacks = []

@@ -530,3 +530,23 @@ def test_indirect_tests_table_and_the_covariance_sentence():
     assert "by at most" in text and "(Diginf, down)" in text
     nan = {"X": SimpleNamespace(tests=indirect_tests(0.02, 0.002, 0.05, 0.02, 0.0), cov_ab=float("nan"))}
     assert "not estimated" in M.indirect_tests_values(nan)["med_cov_text"]
+
+
+def test_nn_variants_rows_and_what_a_panel_cannot_support():
+    from lib.book import psm_tables as P
+    from lib.methods import psm
+
+    rng = np.random.default_rng(0)
+    n = 300
+    x = rng.normal(size=n)
+    frame = pd.DataFrame({"city_id": np.arange(n) // 3, "year": np.arange(n) % 3, "x": x,
+                          "D": (x + rng.normal(size=n) > 0.8).astype(int), "y": x + rng.normal(size=n)})
+    score = psm.propensity_score(frame, treatment="D", covariates=["x"], outcome="y", idname="city_id", tname="year")
+    rows, notes = P.nn_variants(score, k=5, ties="keep", seed=0, truth=None)
+    labels = [r["quantity"] for r in rows]
+    assert labels[1] == "5:1, with replacement (clustered s.e.)" and len(rows) == 5 and notes == []
+    # a panel with fewer controls than neighbours: every variant that needs them is left out, and said
+    small = frame.assign(D=np.where(np.isin(np.arange(n), [10, 80, 150, 220]), 0, 1))
+    tiny = psm.propensity_score(small, treatment="D", covariates=["x"], outcome="y", idname="city_id", tname="year")
+    rows, notes = P.nn_variants(tiny, k=5, ties="keep", seed=0, truth=None)
+    assert [r["quantity"] for r in rows] == ["1:1, without replacement"] and len(notes) == 3

@@ -423,3 +423,70 @@ def test_bootstrapping_nn_matching_warns_unless_said_to_be_for_comparison():
     m = psm.nn_match(s, k=1, replace=False)
     assert m.spec["replace"] is False and m.spec["order"] == "largest"
     assert (m.weights.sum(axis=0) <= 1).all() and m.n_control_used == m.n_treated
+
+
+# ------------------------------------------------------------ cluster-robust matching s.e.
+def _clustered_panel(seed, n=150, T=8, tau=1.0):
+    """Cities with a common shock in every year's outcome, treated for most of their years when
+    a persistent trait is high; the outcome depends on x only: matching on the score is unbiased."""
+    rng = np.random.default_rng(seed)
+    c = np.repeat(np.arange(n), T)
+    z = rng.normal(size=n)[c]
+    x = 0.7 * z + 0.7 * rng.normal(size=n * T)
+    d = (z + 0.3 * rng.normal(size=n * T) > 0.8).astype(int)
+    y = 0.5 * x + rng.normal(size=n)[c] + tau * d + rng.normal(size=n * T)
+    return pd.DataFrame({"city_id": c, "year": np.tile(np.arange(T), n), "x": x, "D": d, "y": y})
+
+
+def test_clustered_se_by_hand_on_two_cities():
+    """Two cities, each with a treated and a control row: the cluster sums of the linearised terms."""
+    p = [0.33, 0.32, 0.50, 0.52]
+    d = [1, 0, 1, 0]
+    y = [2.0, 1.0, 4.0, 2.5]
+    s = _score_from(p, d, y, extra={"city": [1, 1, 2, 2]})
+    m = psm.nn_match(s, k=1)
+    # mu_0 at each control from the other city's control only (both within the bandwidth 0.5)
+    mu = np.array([2.5, 1.0])
+    att = np.mean([2.0 - 1.0, 4.0 - 2.5])
+    S1 = (2.0 - mu[0] - att) - 1 * (1.0 - mu[0])
+    S2 = (4.0 - mu[1] - att) - 1 * (2.5 - mu[1])
+    assert psm.clustered_se(m, cluster="city", bandwidth=0.5) == pytest.approx(np.sqrt(2 * (S1**2 + S2**2)) / 2)
+    with pytest.raises(psm.PSMError, match="cluster column"):
+        psm.clustered_se(m, cluster="province")
+
+
+def test_clustered_matching_intervals_cover_where_the_unclustered_do_not():
+    """Over 100 draws of a city panel with common city shocks: the Abadie-Imbens interval (rows as
+    independent) covers the true ATT far less often than 95 %, the clustered one at about 95 %
+    (within 3 Monte-Carlo s.e.), for nearest-neighbour and kernel matching."""
+    S = 100
+    cover = {"ai": [], "nn": [], "kernel": []}
+    for seed in range(S):
+        sc = psm.propensity_score(_clustered_panel(seed), treatment="D", covariates=["x"], outcome="y",
+                                  idname="city_id", tname="year")
+        nn = psm.nn_match(sc, k=5)
+        km = psm.kernel_match(sc, bandwidth=0.06)
+        cover["ai"].append(abs(nn.att - 1) < 1.96 * nn.se)
+        cover["nn"].append(abs(nn.att - 1) < 1.96 * psm.clustered_se(nn))
+        cover["kernel"].append(abs(km.att - 1) < 1.96 * psm.clustered_se(km))
+    mc = 3 * np.sqrt(0.95 * 0.05 / S)
+    assert np.mean(cover["ai"]) < 0.92
+    assert abs(np.mean(cover["nn"]) - 0.95) < mc and abs(np.mean(cover["kernel"]) - 0.95) < mc
+
+
+def test_clustered_se_agrees_with_the_kernel_cluster_bootstrap_and_with_ai_on_a_cross_section():
+    """On the clustered panels its kernel s.e. is within 10 % of the city bootstrap's on average
+    (20 draws, 199 replications); on a cross-section (one row per unit) its NN s.e. is within 10 %
+    of the Abadie-Imbens s.e., which estimates the same variance there."""
+    ratios = []
+    for seed in range(20):
+        sc = psm.propensity_score(_clustered_panel(seed), treatment="D", covariates=["x"], outcome="y",
+                                  idname="city_id", tname="year")
+        km = psm.kernel_match(sc, bandwidth=0.06, bootstrap_reps=199, seed=seed, progress=False)
+        ratios.append(psm.clustered_se(km) / km.se)
+    assert abs(np.mean(ratios) - 1) < 0.1
+    cross = _simulated(n=2000, seed=3)
+    sc = psm.propensity_score(cross, treatment="D", covariates=["x1", "x2"], outcome="y",
+                              idname="city_id", tname="year")
+    nn = psm.nn_match(sc, k=5)
+    assert abs(psm.clustered_se(nn, bandwidth=0.1) / nn.se - 1) < 0.1

@@ -297,7 +297,8 @@ def matching_covariates(spec) -> list[str]:
 
 def nn_variants(score, *, k: int, ties: str, seed: int, truth) -> tuple[list[dict], list[str]]:
     """The nearest-neighbour choices a reader can make, as comparison rows: k:1 with replacement
-    (Abadie-Imbens s.e. as Stata ``teffects``, and with R ``Matching``'s conditional variance),
+    (Abadie-Imbens s.e. as Stata ``teffects``, the same matches with the s.e. clustered by unit
+    (:func:`lib.methods.psm.clustered_se`), and with R ``Matching``'s conditional variance),
     1:1 and k:1 without replacement (greedy, largest score first, as MatchIt); a variant the
     panel cannot support (too few controls to match without replacement) is left out and said."""
     from lib.methods import psm
@@ -318,6 +319,16 @@ def nn_variants(score, *, k: int, ties: str, seed: int, truth) -> tuple[list[dic
         row = tables.comparison_row(label, book=m.att, book_se=m.se, truth=m.true_att(truth))
         row["book_n"] = m.n_treated
         rows.append(row)
+        if label == specs[0][0] and score.idname:   # the same matches, s.e. clustered by unit
+            try:
+                se = psm.clustered_se(m)
+            except psm.PSMError as err:
+                notes.append(f"clustered s.e.: {err}")
+                continue
+            row = tables.comparison_row(f"{k}:1, with replacement (clustered s.e.)", book=m.att,
+                                        book_se=se, truth=m.true_att(truth))
+            row["book_n"] = m.n_treated
+            rows.append(row)
     return rows, notes
 
 

@@ -126,3 +126,20 @@ def test_no_estimator_default_names_a_column_or_a_year_of_the_books_panels():
             if hits or years:
                 bad.append(f"{qualname}({p.name}={default!r})")
     assert not bad, "defaults naming the book's columns or years:\n  " + "\n  ".join(bad)
+
+
+def test_no_module_has_an_invalid_escape_sequence():
+    """A docstring with LaTeX must be raw: '\\hat' in a plain string is an invalid escape (a
+    DeprecationWarning today, a SyntaxError in a later Python)."""
+    import warnings
+
+    root = Path(__file__).resolve().parent.parent
+    bad = []
+    for path in sorted([*root.glob("lib/**/*.py"), *root.glob("tests/*.py"), *root.glob("benchmarks/*.py")]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                compile(path.read_text(), str(path), "exec")
+            except SyntaxError as err:
+                bad.append(f"{path.relative_to(root)}:{err.lineno}: {err.msg}")
+    assert not bad, "\n".join(bad)

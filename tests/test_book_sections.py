@@ -550,3 +550,21 @@ def test_nn_variants_rows_and_what_a_panel_cannot_support():
     tiny = psm.propensity_score(small, treatment="D", covariates=["x"], outcome="y", idname="city_id", tname="year")
     rows, notes = P.nn_variants(tiny, k=5, ties="keep", seed=0, truth=None)
     assert [r["quantity"] for r in rows] == ["1:1, without replacement"] and len(notes) == 3
+
+
+def test_clustered_values_name_a_dominant_unit_only(monkeypatch):
+    from lib.book import psm_tables as P
+    from lib.methods import psm
+
+    frame = pd.DataFrame({"city_id": [110000, 110000, 2, 3]}, index=[10, 11, 12, 13])
+    nn = SimpleNamespace(score=SimpleNamespace(idname="city_id", frame=frame),
+                         weights=np.array([[0.5, 0.5, 0.0], [0.5, 0.0, 0.5]]), on_support=np.array([True, True]),
+                         control_index=pd.Index([11, 12, 13]))
+    for shares, start in (({110000: 0.98, 2: 0.02}, "98 % of the clustered variance comes from one city_id, "
+                                                     "110000, whose untreated rows carry 50 % of the matching"),
+                          ({1: 0.2, 2: 0.2, 3: 0.6}, "60 % of"), ({1: 0.3, 2: 0.3, 3: 0.3}, "No single city_id")):
+        series = pd.Series(shares).sort_values(ascending=False)
+        monkeypatch.setattr(psm, "clustered_variance_shares", lambda m, cluster, s=series: s)
+        assert P.clustered_values(nn, idname="city_id")["nn_cluster_text"].startswith(start)
+    cross = SimpleNamespace(score=SimpleNamespace(idname=None))
+    assert P.clustered_values(cross, idname="city_id")["nn_cluster_text"] == ""

@@ -342,3 +342,26 @@ def smd_table(match, covariates) -> pd.DataFrame:
                         for col, label in (("smd", "SMD"), ("var_ratio", "variance ratio"))
                         for sample in ("unmatched", "matched")})
     return out.reindex(list(covariates)).rename(index=lambda c: MATCHING_LABELS.get(c, c))
+
+
+def clustered_values(nn, *, idname: str) -> dict[str, str]:
+    """The sentence on how much of the clustered NN variance one unit carries (``nn_cluster_text``):
+    said when one unit has at least a third of it, with the unit's label and its untreated rows'
+    share of the matching weight given to controls."""
+    from lib.methods.psm import clustered_variance_shares
+
+    if nn.score.idname is None:
+        return {"nn_cluster_text": ""}
+    shares = clustered_variance_shares(nn, cluster=idname)
+    top, share = shares.index[0], float(shares.iloc[0])
+    if share < 1 / 3:
+        return {"nn_cluster_text": (f"No single {idname} dominates the clustered variance (the largest "
+                                    f"share is {100 * share:.0f} %).")}
+    K = np.asarray(nn.weights)[nn.on_support].sum(axis=0)
+    own = nn.score.frame.loc[nn.control_index, idname].to_numpy() == top
+    weight = 100 * K[own].sum() / K.sum()
+    return {"nn_cluster_text": (
+        f"{100 * share:.0f} % of the clustered variance comes from one {idname}, {top}, whose untreated "
+        f"rows carry {weight:.0f} % of the matching weight given to controls. With one cluster "
+        "carrying the uncertainty, neither this s.e. nor a cluster bootstrap can be trusted: the "
+        "estimate rests on that unit.")}

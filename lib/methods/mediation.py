@@ -361,7 +361,7 @@ def _progress_bar(total: int, progress: bool | str):
 # --------------------------------------------------------------------- result
 @dataclass(frozen=True)
 class MediationResult:
-    """The three-step mediation fit for one mediator.
+    r"""The three-step mediation fit for one mediator.
 
     Attributes
     ----------

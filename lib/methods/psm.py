@@ -63,6 +63,7 @@ __all__ = [
     "match_weights_kernel",
     "abadie_imbens_se",
     "clustered_se",
+    "clustered_variance_shares",
     "cluster_multiplicities",
     "batched_binary_mle",
     "bootstrap_att",
@@ -796,6 +797,23 @@ def clustered_se(match: Matching, *, cluster: str | None = None, bandwidth: floa
     as :func:`abadie_imbens_se`. ``cluster`` defaults to the score's unit column. Unlike the plain
     bootstrap, valid for nearest-neighbour matching (it does not resample the matches).
     """
+    S, n1 = _cluster_sums(match, cluster, bandwidth)
+    G = S.size
+    return float(np.sqrt(G / (G - 1) * (S**2).sum()) / n1)
+
+
+def clustered_variance_shares(match: Matching, *, cluster: str | None = None,
+                              bandwidth: float = 0.06) -> pd.Series:
+    r"""Each cluster's share of :func:`clustered_se`'s variance, :math:`S_g^2/\sum_h S_h^2`, largest
+    first (index: the cluster labels). A share near 1 means one cluster drives the estimate's
+    uncertainty, and neither this s.e. nor a cluster bootstrap can then be trusted."""
+    S, _ = _cluster_sums(match, cluster, bandwidth)
+    share = pd.Series(S**2 / (S**2).sum(), index=S.index)
+    return share.sort_values(ascending=False)
+
+
+def _cluster_sums(match: Matching, cluster: str | None, bandwidth: float) -> tuple[pd.Series, int]:
+    """The per-cluster sums :math:`S_g` of :func:`clustered_se` and :math:`N_1`."""
     s = match.score
     cluster = cluster or s.idname
     if cluster is None:
@@ -813,11 +831,9 @@ def clustered_se(match: Matching, *, cluster: str | None = None, bandwidth: floa
     att = float(np.mean(yt - W @ yc))
     terms = np.r_[yt - W @ mu - att, -W.sum(axis=0) * (yc - mu)]
     labels, code = np.unique(np.r_[gt, gc], return_inverse=True)
-    G = labels.size
-    if G < 2:
+    if labels.size < 2:
         raise PSMError("clustered_se needs at least two clusters")
-    S = np.bincount(code, weights=terms, minlength=G)
-    return float(np.sqrt(G / (G - 1) * (S**2).sum()) / yt.size)
+    return pd.Series(np.bincount(code, weights=terms, minlength=labels.size), index=labels), int(yt.size)
 
 
 # ============================================================== bootstrap

@@ -226,7 +226,7 @@ def honest_bounds(betahat, sigma, *, n_pre: int, restriction: Literal["smoothnes
 
 def _breakdown(includes_zero, known: dict[float, bool], *, step: float, tol: float,
                upper: float) -> float | None:
-    """Smallest parameter :math:`m \ge 0` with ``includes_zero(m)`` (the robust sets grow with
+    r"""Smallest parameter :math:`m \ge 0` with ``includes_zero(m)`` (the robust sets grow with
     :math:`m`), to ``tol``: bracketed by the grid's ``known`` results, doubling from ``step``
     above them up to ``upper``, then bisection; None if there is none up to ``upper``."""
     known = dict(known)

@@ -37,6 +37,8 @@ studies with heterogeneous treatment effects. *Journal of Econometrics*,
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
@@ -521,6 +523,11 @@ class CallawaySantAnna:
     def cell_influence(self) -> tuple[np.ndarray, np.ndarray]:
         r"""The unit x cell influence functions of the ``att_gt`` rows, from diff-diff, scaled so
         that a cell's s.e. is :math:`\sqrt{\sum_i \psi_i^2}`, and each unit's cohort."""
+        return self._influence
+
+    @functools.cached_property
+    def _influence(self) -> tuple[np.ndarray, np.ndarray]:
+        # built once per fit: the calendar aggregation combines cells once per year
         kit = self.fit._aggregation_kit
         book = kit.bookkeeping
         psi = np.zeros((len(book["all_units"]), len(self.att_gt)))

@@ -507,6 +507,10 @@ def test_cs_variants_leave_out_what_a_readers_panel_cannot_support_and_say_so():
     only_late, notes = S.cs_variants(pilots, pilots, cols, ["x"], synthetic=False)
     assert set(only_late.index.get_level_values("comparison")) == {"not yet treated"}
     assert any("never treated" in n for n in notes)
+    # units adopting after the panel ends count as never treated, as in callaway_santanna
+    late = pilots.assign(g=np.where(pilots["g"] == 2015, 2030.0, pilots["g"]))
+    with_late, notes = S.cs_variants(late, late, cols, ["x"], synthetic=False)
+    assert "never treated" in set(with_late.index.get_level_values("comparison")) and notes == []
     text = S.cs_variants_values(full, synthetic=True)["csv_text"]
     assert text.startswith("Across the 8 variants without anticipation") and "target" in text
     reader = S.cs_variants_values(no_x, synthetic=False)["csv_text"]

@@ -139,8 +139,9 @@ def calendar_truth(truth_frame: pd.DataFrame, cols: Mapping[str, str]) -> pd.Ser
 
 
 def calendar_values(cal, truth_t: pd.Series | None) -> Cited:
-    """The calendar aggregation: its overall effect, the year of the largest effect, the years
-    with one treated unit, and each year's record."""
+    """The calendar aggregation: its overall effect and years, the years with one treated unit,
+    on the book's panel the year where the estimate is furthest from the truth (in s.e.), and
+    each year's record."""
     est = cal.estimates
     records = {f"cs_calendar_{t}": dict(estimate=r["estimate"],
                                         std_error=None if np.isnan(r["std_error"]) else r["std_error"],
@@ -190,7 +191,9 @@ def cs_variants(frame: pd.DataFrame, truth_frame: pd.DataFrame, cols: Mapping[st
     from lib.methods.staggered import callaway_santanna
 
     controls = list(controls)
-    has_never = bool(frame.groupby(cols["idname"])[cols["gname"]].first().isna().any())
+    # never treated: no adoption year, or one after the panel ends (as callaway_santanna counts them)
+    adoption = frame.groupby(cols["idname"])[cols["gname"]].first()
+    has_never = bool((adoption.isna() | (adoption > frame[cols["tname"]].max())).any())
     notes, rows = [], {}
     if not controls:
         notes.append("The column file declares no controls, so the covariate-adjusted variants are "

@@ -572,3 +572,17 @@ def test_clustered_values_name_a_dominant_unit_only(monkeypatch):
         assert P.clustered_values(nn, idname="city_id")["nn_cluster_text"].startswith(start)
     cross = SimpleNamespace(score=SimpleNamespace(idname=None))
     assert P.clustered_values(cross, idname="city_id")["nn_cluster_text"] == ""
+
+
+def test_rosenbaum_sentence_follows_the_critical_gamma():
+    from lib.book import psm_tables as P
+
+    def rb(crit, p1=0.001, alternative="greater"):
+        return SimpleNamespace(critical_gamma=crit, alternative=alternative,
+                               bounds=pd.DataFrame({"p_upper": [p1, 0.2]}, index=[1.0, 3.0]))
+
+    assert "stops being significant at Γ = 1.5" in P.rosenbaum_values(rb(1.5))["rosenbaum_text"]
+    assert "not significant even without hidden bias (p = 0.400" in P.rosenbaum_values(
+        rb(float("nan"), 0.4, "less"))["rosenbaum_text"]
+    assert "negative effect" in P.rosenbaum_values(rb(float("nan"), 0.4, "less"))["rosenbaum_text"]
+    assert "every Γ up to 3" in P.rosenbaum_values(rb(float("inf")))["rosenbaum_text"]

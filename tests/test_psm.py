@@ -490,3 +490,70 @@ def test_clustered_se_agrees_with_the_kernel_cluster_bootstrap_and_with_ai_on_a_
                               idname="city_id", tname="year")
     nn = psm.nn_match(sc, k=5)
     assert abs(psm.clustered_se(nn, bandwidth=0.1) / nn.se - 1) < 0.1
+
+
+# ------------------------------------------------------------------ Rosenbaum bounds
+def _pairs_score(d_values, seed=0):
+    """A score whose 1:1 matches give the differences ``d_values`` (each treated row has its own
+    control at a nearby score)."""
+    n = len(d_values)
+    rng = np.random.default_rng(seed)
+    p_t = np.linspace(0.2, 0.8, n)
+    y_c = rng.normal(size=n)
+    p = np.r_[p_t, p_t + 1e-4, 0.1, 0.9]    # two far controls put every treated row on the support
+    return _score_from(p, [1] * n + [0] * (n + 2), np.r_[y_c + np.asarray(d_values), y_c, 0.0, 0.0])
+
+
+def test_rosenbaum_bounds_at_gamma_one_is_the_signed_rank_test():
+    from scipy import stats as st
+
+    d = np.random.default_rng(4).normal(0.3, 1.0, size=60)
+    m = psm.nn_match(_pairs_score(d), k=1)
+    assert m.on_support.all() and np.allclose(m.weights.sum(axis=1), 1.0)
+    rb = psm.rosenbaum_bounds(m, gammas=[1.0, 1.5, 2.0, 3.0])
+    ref = st.wilcoxon(d, alternative="greater", method="approx", correction=False).pvalue
+    assert rb.bounds.loc[1.0, "p_upper"] == pytest.approx(ref, rel=1e-10)
+    assert rb.bounds.loc[1.0, "p_lower"] == pytest.approx(ref, rel=1e-10)
+    assert rb.bounds["p_upper"].is_monotonic_increasing and rb.bounds["p_lower"].is_monotonic_decreasing
+    assert rb.alternative == "greater" and rb.n_pairs == 60
+
+
+def test_rosenbaum_upper_bound_is_the_exact_tail_under_biased_signs():
+    """Under Γ the upper bound is the tail of T = Σ r_i S_i with independent S_i ~ Bernoulli(Γ/(1+Γ));
+    its exact distribution (by convolution over the ranks 1..n) against the book's normal
+    approximation: within 0.01 at n = 40."""
+    d = np.random.default_rng(5).normal(0.4, 1.0, size=40)
+    m = psm.nn_match(_pairs_score(d), k=1)
+    rb = psm.rosenbaum_bounds(m, gammas=[1.0, 2.0, 3.0])
+    T = int(stats_rank_sum(d))
+    for g in (1.0, 2.0, 3.0):
+        p = g / (1 + g)
+        dist = np.ones(1)                # P(T = 0) before any rank
+        for r in range(1, 41):           # distinct ranks: the |d| are continuous
+            new = np.zeros(dist.size + r)
+            new[:dist.size] += (1 - p) * dist
+            new[r:] += p * dist
+            dist = new
+        exact = dist[T:].sum()
+        assert rb.bounds.loc[g, "p_upper"] == pytest.approx(exact, abs=0.01), g
+
+
+def stats_rank_sum(d):
+    from scipy.stats import rankdata
+
+    return rankdata(np.abs(d))[d > 0].sum()
+
+
+def test_rosenbaum_bounds_follow_the_estimates_sign_and_find_the_critical_gamma():
+    d = -np.abs(np.random.default_rng(6).normal(0.5, 1.0, size=50)) * np.where(np.arange(50) % 5, 1, -1)
+    m = psm.nn_match(_pairs_score(d), k=1)
+    rb = psm.rosenbaum_bounds(m, gammas=[1, 1.5, 2, 3, 5, 8])
+    assert rb.alternative == "less" and rb.bounds.loc[1.0, "p_upper"] < 0.05
+    crit = rb.critical_gamma
+    assert np.isfinite(crit) and rb.bounds.loc[crit, "p_upper"] > 0.05
+    assert (rb.bounds.loc[rb.bounds.index < crit, "p_upper"] <= 0.05).all()
+    weak = psm.rosenbaum_bounds(psm.nn_match(_pairs_score(np.random.default_rng(7).normal(0, 1, 30)), k=1))
+    if weak.bounds.loc[1.0, "p_upper"] > 0.05:
+        assert np.isnan(weak.critical_gamma)
+    with pytest.raises(psm.PSMError, match="at least 1"):
+        psm.rosenbaum_bounds(m, gammas=[0.5, 1])

@@ -365,3 +365,22 @@ def clustered_values(nn, *, idname: str) -> dict[str, str]:
         f"rows carry {weight:.0f} % of the matching weight given to controls. With one cluster "
         "carrying the uncertainty, neither this s.e. nor a cluster bootstrap can be trusted: the "
         "estimate rests on that unit.")}
+
+
+def rosenbaum_values(rb) -> dict[str, str]:
+    """The sentence on the Rosenbaum bounds (``rosenbaum_text``), from the critical Γ."""
+    sign = "positive" if rb.alternative == "greater" else "negative"
+    p1 = float(rb.bounds["p_upper"].iloc[0])
+    if np.isnan(rb.critical_gamma):
+        text = (f"The signed-rank test of a {sign} effect is not significant even without hidden bias "
+                f"(p = {p1:.3f} at Γ = 1), so there is nothing for a confounder to explain away.")
+    elif np.isinf(rb.critical_gamma):
+        text = (f"The signed-rank test of a {sign} effect stays significant at every Γ up to "
+                f"{rb.bounds.index.max():g}: a hidden confounder would have to change the odds of "
+                "treatment within a match by more than that to explain it away.")
+    else:
+        text = (f"The signed-rank test of a {sign} effect (p = {p1:.3g} at Γ = 1) stops being significant "
+                f"at Γ = {rb.critical_gamma:g}: a hidden confounder that changed the odds of treatment "
+                f"within a match by a factor of {rb.critical_gamma:g} could explain it away.")
+    return {"rosenbaum_text": text + " The bounds speak to hidden bias only, not to the bias from "
+                                     "observed differences that matching left in place."}

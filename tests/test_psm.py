@@ -56,6 +56,10 @@ def test_nn_weights_and_att_by_hand_with_ties():
     picks = {tuple(psm.nn_match(s, k=2, ties="random", seed=sd).weights[0]) for sd in range(12)}
     assert len(picks) == 2                          # the seed decides the tie, both ways occur
     assert tuple(psm.nn_match(s, k=2, ties="random", seed=3).weights[0]) == tuple(w)
+    # psmatch2 without `ties`: exactly k, the tie going to the control first in the data (0.30)
+    first = psm.nn_match(s, k=2, ties="first")
+    np.testing.assert_allclose(first.weights[0], [0.5, 0, 0.5, 0])
+    assert first.att == pytest.approx(5.0 - (1 + 4) / 2, abs=1e-15)
 
 
 def test_nn_caliper_drops_and_counts():
@@ -224,7 +228,7 @@ def test_bootstrap_seeded_and_vectorised_paths_agree():
         s_r = psm.PropensityScore(frame=sub, result=None, treatment="D", covariates=("x1", "x2"),
                                   outcome="y", idname="city_id", tname="year", kind="probit")
         assert psm.kernel_match(s_r, bandwidth=0.1).att == pytest.approx(a.draws[r], abs=1e-10)
-        for tie_rule in ("keep", "random"):   # continuous scores: copies are the only ties
+        for tie_rule in ("keep", "random", "first"):   # continuous scores: copies are the only ties
             nb = psm.bootstrap_att(s, method="nn", k=3, ties=tie_rule, reps=3, seed=9,
                                    progress=False, comparison_only=True)
             ref = psm.nn_match(s_r, k=3, ties=tie_rule).att

@@ -316,7 +316,7 @@ def common_support(score, treat) -> np.ndarray:
 
 # ================================================================ weights
 def match_weights_nn(p_treated, p_control, *, k: int = 5, caliper: float | None = None,
-                     ties: Literal["keep", "random"] = "keep", seed: int = 0) -> np.ndarray:
+                     ties: Literal["keep", "random", "first"] = "keep", seed: int = 0) -> np.ndarray:
     r"""Weights of 1:k nearest-neighbour matching with replacement on the score.
 
     Row :math:`i` of the ``(n_T, n_C)`` result holds :math:`w_{ij} = 1/|M_i|`
@@ -331,13 +331,14 @@ def match_weights_nn(p_treated, p_control, *, k: int = 5, caliper: float | None 
     caliper : float, optional
         Maximum :math:`|p_i - p_j|`; matches beyond it are dropped, and a
         treated row with none left gets an all-zero row (off support).
-    ties : {"keep", "random"}
+    ties : {"keep", "random", "first"}
         ``"keep"`` (``psmatch2``'s ``ties``): every control whose distance
         equals the k-th smallest (within 1e-12) is matched, so
         :math:`|M_i| \ge k`. ``"random"``: exactly ``k``; ties at the k-th
         distance are broken by one random order of the controls drawn with
-        ``numpy.random.default_rng(seed)`` (``psmatch2`` without ``ties``
-        breaks them by the current sort order of the data).
+        ``numpy.random.default_rng(seed)``. ``"first"``: exactly ``k``, ties
+        going to the controls first in the data (``psmatch2`` without ``ties``,
+        which breaks them by the current sort order).
     seed : int
         Seed of the tie-breaking order (``ties="random"`` only).
     """
@@ -348,8 +349,8 @@ def match_weights_nn(p_treated, p_control, *, k: int = 5, caliper: float | None 
         raise PSMError(f"k must be a positive integer, got {k!r}")
     if nc < k:
         raise PSMError(f"nn_match: {nc} control rows for k = {k} neighbours")
-    if ties not in ("keep", "random"):
-        raise PSMError(f"ties must be 'keep' or 'random', got {ties!r}")
+    if ties not in ("keep", "random", "first"):
+        raise PSMError(f"ties must be 'keep', 'random' or 'first', got {ties!r}")
     D = np.abs(pt[:, None] - pc[None, :])
     W = np.zeros_like(D)
     dk = np.partition(D, k - 1, axis=1)[:, k - 1:k]
@@ -362,7 +363,8 @@ def match_weights_nn(p_treated, p_control, *, k: int = 5, caliper: float | None 
         need = k - M.sum(axis=1, keepdims=True)
         tied = np.abs(D - dk) <= _TIE_TOL
         rank = np.empty(nc)
-        rank[np.random.default_rng(seed).permutation(nc)] = np.arange(nc)
+        order = np.arange(nc) if ties == "first" else np.random.default_rng(seed).permutation(nc)
+        rank[order] = np.arange(nc)
         key = np.where(tied, rank[None, :], np.inf)
         pos = np.argsort(np.argsort(key, axis=1, kind="stable"), axis=1, kind="stable")
         M |= tied & (pos < need)
@@ -608,7 +610,7 @@ def _treated_on_support(pt: np.ndarray, pc: np.ndarray, common: bool, method: st
 
 
 def nn_match(score: PropensityScore, *, outcome: str | None = None, k: int = 5,
-             caliper: float | None = None, ties: Literal["keep", "random"] = "keep",
+             caliper: float | None = None, ties: Literal["keep", "random", "first"] = "keep",
              seed: int = 0, common: bool = True, var_matches: int = 2, replace: bool = True,
              order: Literal["largest", "smallest", "data", "random"] = "largest",
              conditional_variance: Literal["abadie_imbens", "sample"] = "abadie_imbens") -> Matching:
@@ -1055,7 +1057,7 @@ def kernel_att_city(pt, yt, ct, pc, yc, cc, M, *, bandwidth: float = 0.06,
 
 
 def nn_att_city(pt, yt, ct, pc, yc, cc, M, *, k: int = 5,
-                ties: Literal["keep", "random"] = "keep", seed: int = 0, common: bool = True,
+                ties: Literal["keep", "random", "first"] = "keep", seed: int = 0, common: bool = True,
                 chunk: int = 50) -> np.ndarray:
     r"""1:k nearest-neighbour ATT of many city resamples, score held fixed.
 
@@ -1066,7 +1068,7 @@ def nn_att_city(pt, yt, ct, pc, yc, cc, M, *, k: int = 5,
     ``ties="keep"`` takes every copy at a distance up to the :math:`k`-th copy's
     (so all copies of a drawn control count, each a separate match), and
     ``"random"`` takes exactly :math:`k` copies, distinct controls at equal
-    distance ordered by one seeded random order. Only the nearest ``L``
+    distance ordered by one seeded random order (``"first"``: by data order). Only the nearest ``L``
     controls per treated row are scanned (64, doubled until it suffices).
 
     Parameters are those of :func:`kernel_att_city` plus ``k``, ``ties``,
@@ -1079,9 +1081,10 @@ def nn_att_city(pt, yt, ct, pc, yc, cc, M, *, k: int = 5,
     B, G = M.shape
     nc = pc.size
     D = np.abs(pt[:, None] - pc[None, :])
-    if ties == "random":
+    if ties in ("random", "first"):
         rank = np.empty(nc)
-        rank[np.random.default_rng(seed).permutation(nc)] = np.arange(nc)
+        order = np.arange(nc) if ties == "first" else np.random.default_rng(seed).permutation(nc)
+        rank[order] = np.arange(nc)
         order = np.lexsort((np.broadcast_to(rank, D.shape), D), axis=1)
     else:
         order = np.argsort(D, axis=1, kind="stable")
@@ -1103,7 +1106,7 @@ def nn_att_city(pt, yt, ct, pc, yc, cc, M, *, k: int = 5,
             dk = Dord[np.arange(pt.size)[None, :], pos]        # (b, n_T)
             last = Dord[:, -1][None, :]
             # scanned far enough unless some row ran out of copies, or a tie may continue past L
-            ok = enough & ((ties == "random") | (last > dk + _TIE_TOL))
+            ok = enough & ((ties != "keep") | (last > dk + _TIE_TOL))
             if L == nc or ok.all():
                 break
             L = min(nc, 2 * L)
@@ -1169,7 +1172,7 @@ class BootstrapATT:
 def bootstrap_att(score: PropensityScore, *, method: Literal["kernel", "nn"] = "kernel",
                   outcome: str | None = None, reps: int = 500, seed: int = 0,
                   cluster: str | None = None, bandwidth: float = 0.06, k: int = 5,
-                  ties: Literal["keep", "random"] = "keep", reestimate_score: bool = False,
+                  ties: Literal["keep", "random", "first"] = "keep", reestimate_score: bool = False,
                   common: bool = True, chunk: int = 100,
                   progress: bool | str = "auto", comparison_only: bool = False) -> BootstrapATT:
     r"""Cluster (city) bootstrap of a matching ATT, vectorised across replications.

@@ -340,3 +340,29 @@ def test_indirect_tests_by_hand():
     assert t.loc["Goodman", "std_error"] == pytest.approx(np.sqrt(base - 1e-4))
     # Goodman's variance can be negative: no s.e. then
     assert np.isnan(indirect_tests(0.01, 1.0, 0.01, 1.0).loc["Goodman", "std_error"])
+
+
+@pytest.mark.parametrize("effects", ["twoway", "unit", "none"])
+def test_path_scores_give_each_paths_own_clustered_se(effects):
+    """The per-city score sums of a and b, with each equation's CRV1 factor, reproduce twfe's
+    s.e. of a and b for every choice of fixed effects, so their cross-product is the covariance
+    on the same footing."""
+    import pandas as pd
+
+    from lib import ROOT
+    from lib.methods.did import estimation_frame
+    from lib.methods.mediation import path_scores, three_step
+
+    d = pd.read_csv(ROOT / "data" / "derived" / "cbec_city_panel.csv")
+    X = ["lnpop", "lngdp", "Urban"]
+    kw = dict(yname="Inno", dname="CBEC", mediator="Diginf", idname="city_id", tname="year", controls=X)
+    med = three_step(d, vcov={"CRV1": "city_id"}, effects=effects, **kw)
+    frame, _ = estimation_frame(d, ["Inno", "CBEC", "Diginf", *X, "city_id", "year"], idname="city_id",
+                                tname="year", fn="test")
+    S, info = path_scores(frame, cluster="city_id", effects=effects, **kw)
+    n, G = info["n"], info["G"]
+    for col, res, se in ((0, med.a_path, med.se_a), (1, med.b_path, med.se_b)):
+        factor = G / (G - 1) * (n - 1) / (n - res.extra["dof_k"])
+        assert np.sqrt(factor * S[:, col] @ S[:, col]) == pytest.approx(se, rel=1e-9)
+    with pytest.raises(ValueError, match="effects must be"):
+        path_scores(frame, cluster="city_id", effects="city", **kw)

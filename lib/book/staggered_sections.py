@@ -200,6 +200,9 @@ def cs_variants(frame: pd.DataFrame, truth_frame: pd.DataFrame, cols: Mapping[st
                      "left out.")
     if not has_never:
         notes.append("No unit is never treated, so the never-treated comparisons are left out.")
+    if synthetic and controls:   # the units with complete controls, as the covariate fits use
+        incomplete = frame.loc[frame[controls].isna().any(axis=1), cols["idname"]].unique()
+        complete = truth_frame[~truth_frame[cols["idname"]].isin(incomplete)]
     for label, with_x, method, cg, ant in CS_VARIANTS:
         if (with_x and not controls) or (cg == "never_treated" and not has_never):
             continue
@@ -210,10 +213,7 @@ def cs_variants(frame: pd.DataFrame, truth_frame: pd.DataFrame, cols: Mapping[st
         comparison = "never treated" if cg == "never_treated" else "not yet treated"
         row = {"estimate": agg["estimate"], "s.e.": agg["std_error"], "N": int(fit.nobs)}
         if synthetic:
-            used = truth_frame
-            if with_x:   # the units with complete controls, as the fit used
-                bad = frame.loc[frame[controls].isna().any(axis=1), cols["idname"]].unique()
-                used = truth_frame[~truth_frame[cols["idname"]].isin(bad)]
+            used = complete if with_x else truth_frame
             target = callaway_santanna(used, **dict(kw, yname="true_effect")).aggregate("simple")
             treated = used[cols["tname"]] >= used[cols["gname"]]
             row.update({"target": target.overall["estimate"],

@@ -101,8 +101,8 @@ def indirect_tests(a: float, se_a: float, b: float, se_b: float, cov_ab: float =
 
     .. math::
 
-        s^2_{ab} = b^2 s_a^2 + a^2 s_b^2 + 2ab\,s_{ab}\ (	ext{Sobel with covariance}),\quad
-        + s_a^2 s_b^2\ (	ext{Aroian}),\quad - s_a^2 s_b^2\ (	ext{Goodman}),
+        s^2_{ab} = b^2 s_a^2 + a^2 s_b^2 + 2ab\,s_{ab}\ (\text{Sobel with covariance}),\quad
+        + s_a^2 s_b^2\ (\text{Aroian}),\quad - s_a^2 s_b^2\ (\text{Goodman}),
 
     Sobel (1982) without the covariance term; the covariance :math:`s_{ab}` of :math:`\hat a` and
     :math:`\hat b` is zero for the two regressions' OLS errors under homoskedasticity, but not
@@ -137,17 +137,17 @@ def path_scores(frame: pd.DataFrame, *, yname: str, dname: str, mediator: str, i
     times :math:`(N-1)/(N-K)` per equation (CRV1, :func:`lib.methods.did.twfe`'s s.e.). ``frame``
     holds the complete common sample. The dict gives ``n`` and ``G``.
     """
-    from lib.methods.panel import codes, within_transform
+    from lib.methods.panel import codes, demean
 
-    cols = [yname, mediator, dname, *controls]
-    if effects == "twoway":
-        Z = within_transform(frame, cols, idname, tname)
-    elif effects == "unit":
-        Z = (frame[cols] - frame.groupby(idname)[cols].transform("mean")).to_numpy(float)
-    elif effects == "none":
-        Z = (frame[cols] - frame[cols].mean()).to_numpy(float)
-    else:
+    if effects not in ("twoway", "unit", "none"):
         raise ValueError(f"effects must be 'twoway', 'unit' or 'none', got {effects!r}")
+    ids, yrs = frame[idname].to_numpy(), frame[tname].to_numpy()
+    # as lib.methods.did.twfe: an effect not absorbed is one level, demeaning by it removes the mean
+    if effects != "twoway":
+        yrs = np.zeros(len(frame), dtype=int)
+    if effects == "none":
+        ids = np.zeros(len(frame), dtype=int)
+    Z = demean(frame[[yname, mediator, dname, *controls]].to_numpy(float), ids, yrs)
     y, m, x = Z[:, 0], Z[:, 1], Z[:, 2:]            # x = [D, controls]
     za = x
     zb = np.column_stack([x[:, :1], m, x[:, 1:]])

@@ -415,6 +415,13 @@ def match_weights_nn_greedy(p_treated, p_control, *, k: int = 1, caliper: float 
     return W
 
 
+def _epanechnikov(p_eval, p, bandwidth: float) -> np.ndarray:
+    r""":math:`K((p_j - p_i)/h)`, rows ``p_eval``, columns ``p``, :math:`K(u) = \tfrac34(1-u^2)` on
+    :math:`|u| < 1`."""
+    u = (np.asarray(p, dtype=float)[None, :] - np.asarray(p_eval, dtype=float)[:, None]) / bandwidth
+    return np.where(np.abs(u) < 1, 0.75 * (1 - u * u), 0.0)
+
+
 def match_weights_kernel(p_treated, p_control, *, bandwidth: float = 0.06,
                          control_mult=None) -> np.ndarray:
     r"""Epanechnikov kernel-matching weights (``psmatch2, kernel``, default bandwidth 0.06).
@@ -429,10 +436,7 @@ def match_weights_kernel(p_treated, p_control, *, bandwidth: float = 0.06,
     """
     if not bandwidth > 0:
         raise PSMError(f"bandwidth must be positive, got {bandwidth!r}")
-    pt = np.asarray(p_treated, dtype=float)
-    pc = np.asarray(p_control, dtype=float)
-    u = (pc[None, :] - pt[:, None]) / bandwidth
-    K = np.where(np.abs(u) < 1, 0.75 * (1 - u * u), 0.0)
+    K = _epanechnikov(p_treated, p_control, bandwidth)
     if control_mult is not None:
         K = K * np.asarray(control_mult, dtype=float)[None, :]
     s = K.sum(axis=1, keepdims=True)
@@ -523,6 +527,14 @@ class Matching:
     def treated_rows(self) -> pd.DataFrame:
         """The on-support treated rows of ``score.frame`` (what the ATT averages over)."""
         return self.score.frame.loc[self.treated_index[self.on_support]]
+
+    def matched_differences(self) -> tuple[np.ndarray, np.ndarray]:
+        r""":math:`d_i = Y_i - \sum_j w_{ij}Y_j` of the on-support treated rows (their mean is
+        ``att``), and the controls' outcomes: ``(d, y_control)``."""
+        f = self.score.frame
+        yt = f.loc[self.treated_index, self.outcome].to_numpy(float)[self.on_support]
+        yc = f.loc[self.control_index, self.outcome].to_numpy(float)
+        return yt - self.weights[self.on_support] @ yc, yc
 
     def true_att(self, truth, *, support_only: bool = True) -> float:
         """The true ATT over exactly the treated rows this estimate averages over.
@@ -769,8 +781,7 @@ def abadie_imbens_se(W, y_treated, y_control, p_treated, p_control, *, var_match
 def _nw_leave_cluster_out(p_eval, g_eval, p, y, g, h):
     """Epanechnikov Nadaraya-Watson mean of ``y`` at ``p_eval`` from the points of other clusters
     than each evaluation point's own (all points where no other cluster is within ``h``)."""
-    u = (p[None, :] - p_eval[:, None]) / h
-    K = np.where(np.abs(u) < 1, 0.75 * (1 - u * u), 0.0)
+    K = _epanechnikov(p_eval, p, h)
     other = K * (g[None, :] != g_eval[:, None])
     s_other, s_all = other.sum(axis=1), K.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -827,17 +838,17 @@ def _cluster_sums(match: Matching, cluster: str | None, bandwidth: float) -> tup
         raise PSMError(f"clustered_se: cluster column {cluster!r} is not in the score's frame")
     on = match.on_support
     W = match.weights[on]
-    ft, fc = f.loc[match.treated_index], f.loc[match.control_index]
-    yt, yc = ft[match.outcome].to_numpy(float)[on], fc[match.outcome].to_numpy(float)
+    d, yc = match.matched_differences()
+    fc = f.loc[match.control_index]
     pc = fc["_score"].to_numpy()
-    gt, gc = ft[cluster].to_numpy()[on], fc[cluster].to_numpy()
+    gt, gc = f.loc[match.treated_index, cluster].to_numpy()[on], fc[cluster].to_numpy()
     mu = _nw_leave_cluster_out(pc, gc, pc, yc, gc, bandwidth)
-    att = float(np.mean(yt - W @ yc))
-    terms = np.r_[yt - W @ mu - att, -W.sum(axis=0) * (yc - mu)]
+    # Y_i - sum_j w_ij mu_j - ATT = d_i + sum_j w_ij (Y_j - mu_j) - ATT
+    terms = np.r_[d + W @ (yc - mu) - d.mean(), -W.sum(axis=0) * (yc - mu)]
     labels, code = np.unique(np.r_[gt, gc], return_inverse=True)
     if labels.size < 2:
         raise PSMError("clustered_se needs at least two clusters")
-    return pd.Series(np.bincount(code, weights=terms, minlength=labels.size), index=labels), int(yt.size)
+    return pd.Series(np.bincount(code, weights=terms, minlength=labels.size), index=labels), int(d.size)
 
 
 # ============================================================== bootstrap
@@ -1787,11 +1798,7 @@ def rosenbaum_bounds(match: Matching, *, gammas: Sequence[float] = (1, 1.25, 1.5
     Γ = 1 this is the signed-rank test. The matched rows are treated as independent pairs, which
     pooled panel rows are not.
     """
-    on = match.on_support
-    f = match.score.frame
-    yt = f.loc[match.treated_index, match.outcome].to_numpy(float)[on]
-    yc = f.loc[match.control_index, match.outcome].to_numpy(float)
-    d = yt - match.weights[on] @ yc
+    d, _ = match.matched_differences()
     alternative = "greater" if match.att >= 0 else "less"
     d = d if alternative == "greater" else -d
     d = d[d != 0]

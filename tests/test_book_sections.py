@@ -586,3 +586,79 @@ def test_rosenbaum_sentence_follows_the_critical_gamma():
         rb(float("nan"), 0.4, "less"))["rosenbaum_text"]
     assert "negative effect" in P.rosenbaum_values(rb(float("nan"), 0.4, "less"))["rosenbaum_text"]
     assert "every Γ up to 3" in P.rosenbaum_values(rb(float("inf")))["rosenbaum_text"]
+
+
+def _small_panel_score(seed=0, n=300, per_unit=3):
+    from lib.methods import psm
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    frame = pd.DataFrame({"city_id": np.arange(n) // per_unit, "year": np.arange(n) % per_unit, "x": x,
+                          "D": (x + rng.normal(size=n) > 0.8).astype(int), "y": x + rng.normal(size=n)})
+    return psm.propensity_score(frame, treatment="D", covariates=["x"], outcome="y", idname="city_id",
+                                tname="year")
+
+
+def test_se_menu_rows_values_and_the_ratio_sentence():
+    from lib.book import psm_tables as P
+    from lib.methods import psm
+
+    score = _small_panel_score()
+    kernel = psm.kernel_match(score, bootstrap_reps=20, seed=1)
+    nn = psm.nn_match(score, k=5, cluster="city_id")
+    nn_boot = psm.bootstrap_att(score, method="nn", k=5, reps=20, seed=1, comparison_only=True)
+    re_boot = psm.bootstrap_att(score, reps=20, seed=1, reestimate_score=True)
+    menu = P.se_menu(kernel, nn, nn_boot=nn_boot, re_boot=re_boot, cluster="city_id", unit="city")
+    assert list(menu.columns) == ["kernel", "nearest neighbour", "a city's rows may be correlated"]
+    assert menu.loc["clustered by city, analytic", "nearest neighbour"] == nn.se
+    assert menu.loc["Abadie-Imbens (2006), score treated as known", "nearest neighbour"] == nn.extra["se_unclustered"]
+    assert menu.loc["Abadie-Imbens (2016), score estimated (teffects)", "nearest neighbour"] == \
+        pytest.approx(psm.abadie_imbens_2016_se(nn))
+    assert np.isnan(menu.loc["Abadie-Imbens (2006), score treated as known", "kernel"])
+    assert menu.iloc[0, 0] == pytest.approx(psm.psmatch2_se(kernel))
+    text = P.se_values(menu, cluster="city_id", unit="city")
+    r = menu.loc["clustered by city, analytic", "kernel"] / menu.iloc[0, 0]
+    assert text["t6_ratio_kernel"] == pytest.approx(r) and text["t6_se_text"].startswith(
+        f"The clustered s.e. are {r:.0f} (kernel)")
+    # a cross-section: no clustered row, and the sentence says why the s.e. agree
+    cross = P.se_menu(kernel, psm.nn_match(score, k=5), nn_boot=nn_boot, re_boot=re_boot, cluster=None)
+    assert not any(i.startswith("clustered") for i in cross.index) and "row bootstrap, score fixed (invalid for NN)" in cross.index
+    assert "cross-section" in P.se_values(cross, cluster=None)["t6_se_text"]
+    # greedy matching has no estimated-score adjustment: NaN, not an error
+    greedy = psm.nn_match(score, k=1, replace=False)
+    assert np.isnan(P.se_menu(kernel, greedy, nn_boot=nn_boot, re_boot=re_boot, cluster=None).iloc[2, 1])
+
+
+def test_support_choices_rows_and_the_trimming_note():
+    from lib.book import psm_tables as P
+
+    rows, notes = P.support_choices(_small_panel_score(), bandwidth=0.06, k=5, ties="keep", seed=0,
+                                    truth=None, cluster="city_id")
+    labels = [r["quantity"] for r in rows]
+    assert labels[:4] == ["no support restriction: kernel", "no support restriction: 5:1 NN",
+                          "common support (default): kernel", "common support (default): 5:1 NN"]
+    assert labels[4].startswith("Crump trimming, α = 0.") and len(rows) == 6
+    assert notes[0].startswith("Crump et al.'s rule gives α = ") and "treated and" in notes[0]
+    assert all(np.isnan(r["truth"]) or r["truth"] is None for r in rows)
+
+
+def test_interval_table_and_the_bca_sentence():
+    from lib.book import mechanisms as M
+    from lib.methods.mediation import indirect_tests
+
+    def med(perc, bca):
+        return SimpleNamespace(tests=indirect_tests(0.02, 0.002, 0.05, 0.02, 0.0), indirect=0.001,
+                               bootstrap_ci=perc, bca_ci=bca)
+
+    results = {"Diginf": med((0.0004, 0.0016), (0.0005, 0.0017)), "Spec": med((0.0, 0.002), (0.0, 0.002))}
+    t = M.interval_table(results, truth={"Diginf": 0.0012, "Spec": 0.003})
+    assert t.loc[("Diginf", "bootstrap BCa"), "lower"] == 0.0005
+    assert t.loc[("Spec", "bootstrap BCa"), "covers truth"] == "no"
+    assert t.loc[("Diginf", "normal, Sobel with covariance"), "covers truth"] == "yes"
+    assert "truth" not in M.interval_table(results).columns
+    text = M.interval_values(results)["med_bca_text"]
+    assert "at most 8 % of its width (Diginf, up), so the two agree" in text
+    skewed = {"X": med((0.0, 0.001), (0.0005, 0.0015))}
+    assert "the BCa interval is the one to report" in M.interval_values(skewed)["med_bca_text"]
+    none = {"X": med((np.nan, np.nan), (np.nan, np.nan))}
+    assert "no bootstrap intervals" in M.interval_values(none)["med_bca_text"]

@@ -117,3 +117,42 @@ def test_mediation_paths_joint_clustered_covariance_is_sandwichs():
     np.testing.assert_allclose([V[0, 0], V[1, 1], V[0, 1]], [ref["var_a"], ref["var_b"], ref["cov_ab"]], rtol=1e-7)
     # the result's covariance is the same cross-product with the two equations' CRV1 factors
     assert med.cov_ab == pytest.approx(V[0, 1] * med.se_a * med.se_b / np.sqrt(V[0, 0] * V[1, 1]), rel=1e-9)
+
+
+def test_mediation_cluster_bootstrap_and_bca_are_boots():
+    """R ``boot`` on the same panel (``mediation_bca.R``): fed R's own city draws, the vectorised
+    bootstrap reproduces every replicate of a·b (R duplicates a city drawn twice as a relabelled
+    copy; the book weights it); the leave-one-city-out jackknife gives boot's influence values
+    ``empinf(type = "jack")``; and from those, :func:`lib.methods.inference.bca_interval` gives
+    ``boot.ci``'s BCa limits, and its quantile rule boot's percentile limits, at 90 % and 95 %."""
+    from lib.methods import mediation
+    from lib.methods.did import estimation_frame
+    from lib.methods.inference import bca_interval, normal_quantile_interpolation
+
+    versions = golden("mediation_bca_versions.csv")
+    assert set(versions["input_md5"]) == {hashlib.md5(PANEL.read_bytes()).hexdigest()}
+    d = pd.read_csv(PANEL)
+    kw = dict(yname="Inno", dname="CBEC", mediator="Diginf", idname="city_id", tname="year",
+              controls=MATCHING_VARIABLES)
+    frame, _ = estimation_frame(d, ["Inno", "CBEC", "Diginf", *MATCHING_VARIABLES, "city_id", "year"],
+                                idname="city_id", tname="year", fn="test")
+    long = golden("mediation_bca_draws.csv.gz")
+    draws = long["draw"].to_numpy().reshape(long["rep"].nunique(), -1) - 1
+    boot = mediation.bootstrap_paths(frame, draws=draws, **kw)["indirect"].to_numpy()
+    ref_t = golden("mediation_bca_replicates.csv")["indirect"].to_numpy()
+    np.testing.assert_allclose(boot, ref_t, rtol=1e-7, atol=1e-12)
+
+    jack = mediation.jackknife_paths(frame, **kw)["indirect"].to_numpy()
+    ref = golden("mediation_bca.csv").set_index("level")
+    est = float(ref["estimate"].iloc[0])
+    med = mediation.three_step(d, vcov={"CRV1": "city_id"}, **kw)
+    assert med.indirect == pytest.approx(est, rel=1e-9)
+    L_ref = golden("mediation_bca_jackknife.csv")
+    assert (L_ref["city_id"].to_numpy() == np.sort(frame["city_id"].unique())).all()
+    np.testing.assert_allclose((jack.size - 1) * (est - jack), L_ref["L"], rtol=1e-6, atol=1e-12)
+    for level, row in ref.iterrows():
+        lo, hi = bca_interval(est, ref_t, jack, level=level)
+        assert lo == pytest.approx(row["bca_lower"], rel=1e-6)
+        assert hi == pytest.approx(row["bca_upper"], rel=1e-6)
+        perc = normal_quantile_interpolation(ref_t, [(1 - level) / 2, (1 + level) / 2])
+        np.testing.assert_allclose(perc, [row["perc_lower"], row["perc_upper"]], rtol=1e-12)

@@ -366,3 +366,34 @@ def test_path_scores_give_each_paths_own_clustered_se(effects):
         assert np.sqrt(factor * S[:, col] @ S[:, col]) == pytest.approx(se, rel=1e-9)
     with pytest.raises(ValueError, match="effects must be"):
         path_scores(frame, cluster="city_id", effects="city", **kw)
+
+
+def _trending_panel(seed, n_units=80, n_years=8, a=0.5, b=0.5, c=0.3):
+    """make_panel's design with errors that trend within a city (city-specific slopes, independent
+    across the two equations), so that a city's years are correlated and clustering matters."""
+    rng = np.random.default_rng(seed)
+    df = make_panel(seed, n_units=n_units, n_years=n_years, a=a, b=b, c=c)
+    city = df["city_id"].to_numpy() - 100
+    tau = (df["year"] - df["year"].mean()).to_numpy() / n_years
+    g, h = rng.normal(size=n_units), rng.normal(size=n_units)
+    df["M"] += 2.0 * g[city] * tau
+    df["Inno"] += b * 2.0 * g[city] * tau + 2.0 * h[city] * tau
+    return df
+
+
+def test_sobel_with_covariance_agrees_with_the_cluster_bootstrap_over_seeds():
+    """Over 60 draws of a panel with within-city correlated errors: the mean Sobel-with-covariance
+    s.e. of a·b is within 10 % of the mean cluster-bootstrap s.e. (199 replications), and both are
+    within 27 % (3 Monte-Carlo s.e. of a standard deviation from 60 draws) of the s.d. of a·b
+    across the draws, the s.e. they estimate."""
+    est, sobel_cov, boot = [], [], []
+    for seed in range(60):
+        med = M.three_step(_trending_panel(seed), yname="Inno", dname="CBEC", mediator="M",
+                           controls=["x1"], vcov=VCOV, bootstrap_reps=199, seed=seed,
+                           idname="city_id", tname="year")
+        est.append(med.indirect)
+        sobel_cov.append(med.tests.loc["Sobel with covariance", "std_error"])
+        boot.append(med.bootstrap_se)
+    sd = np.std(est, ddof=1)
+    assert abs(np.mean(sobel_cov) / np.mean(boot) - 1) < 0.10
+    assert abs(np.mean(sobel_cov) / sd - 1) < 0.27 and abs(np.mean(boot) / sd - 1) < 0.27

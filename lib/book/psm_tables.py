@@ -44,7 +44,7 @@ def table6_reading(kernel, nn, truth: float, *, k: int) -> str:
     text = (f"The truth for these city-years is {truth:.4f}: "
             + truth_clause("the kernel ATT", kernel.att, kernel.se, truth, "bootstrap")
             + "; " + truth_clause(f"the {k}:1 nearest-neighbour ATT", nn.att, nn.se, truth,
-                                  "Abadie-Imbens") + ". ")
+                                  "clustered" if getattr(nn, "spec", {}).get("cluster") else "Abadie-Imbens") + ". ")
     if wide:
         text += (f"The {' and the '.join(wide)} interval{'s' if many else ''} "
                  f"cover{'' if many else 's'} the truth only because {'they are' if many else 'it is'} "
@@ -71,6 +71,96 @@ def table6_values(kernel, nn, nn_boot, re_boot, truth, *, synthetic: bool, k: in
     }
 
 
+def se_menu(kernel, nn, *, nn_boot, re_boot, cluster: str | None, unit: str | None = None) -> pd.DataFrame:
+    """Every standard error the book can give Table 6's two ATTs, one row per kind, with whether it
+    lets a unit's rows be correlated (``cluster``, the unit column, called ``unit`` in the labels;
+    None on a cross-section, where the clustered rows are left out). NaN where a kind does not
+    apply to an estimator (the estimated-score adjustment needs matching with replacement); the
+    plain bootstrap of nearest-neighbour matching is shown, marked invalid (Abadie & Imbens 2008)."""
+    from lib.methods import psm
+
+    nn_ai = nn.extra.get("se_unclustered", nn.se)
+    try:
+        ai2016 = psm.abadie_imbens_2016_se(nn)
+    except psm.PSMError:
+        ai2016 = np.nan
+    rows = [("psmatch2's default (rows independent, one outcome variance per group)",
+             psm.psmatch2_se(kernel), psm.psmatch2_se(nn), "no"),
+            ("Abadie-Imbens (2006), score treated as known", np.nan, nn_ai, "no"),
+            ("Abadie-Imbens (2016), score estimated (teffects)", np.nan, ai2016, "no")]
+    unit = unit or cluster or "unit"
+    if cluster:
+        rows.append((f"clustered by {unit}, analytic", psm.clustered_se(kernel, cluster=cluster),
+                     nn.se if nn.spec.get("cluster") else psm.clustered_se(nn, cluster=cluster), "yes"))
+    resampled = unit if cluster else "row"
+    rows += [(f"{resampled} bootstrap, score fixed (invalid for NN)", kernel.se, nn_boot.se,
+              "yes" if cluster else "no"),
+             (f"{resampled} bootstrap, score re-estimated", re_boot.se, np.nan,
+              "yes" if cluster else "no")]
+    out = pd.DataFrame(rows, columns=["standard error", "kernel", "nearest neighbour",
+                                      f"a {unit}'s rows may be correlated"])
+    return out.set_index("standard error")
+
+
+def se_values(menu: pd.DataFrame, *, cluster: str | None, unit: str | None = None) -> dict[str, Any]:
+    """The sentence on how far apart Table 6's s.e. (:func:`se_menu`) are (``t6_se_text``) and the
+    ratios it cites."""
+    ps2 = menu.iloc[0]
+    unit = unit or cluster
+    if not cluster:
+        return {"t6_se_text": ("On a cross-section the rows are the units, and the analytic and "
+                               "bootstrap s.e. above estimate the same variance.")}
+    cl = menu.loc[f"clustered by {unit}, analytic"]
+    r_k, r_nn = cl["kernel"] / ps2["kernel"], cl["nearest neighbour"] / ps2["nearest neighbour"]
+    ai = menu.loc["Abadie-Imbens (2006), score treated as known", "nearest neighbour"]
+    return {"t6_ratio_kernel": r_k, "t6_ratio_nn": r_nn,
+            "t6_se_text": (
+                f"The clustered s.e. are {r_k:.0f} (kernel) and {r_nn:.0f} (nearest neighbour) times "
+                f"psmatch2's default, and the clustered nearest-neighbour s.e. is "
+                f"{cl['nearest neighbour'] / ai:.1f} times the Abadie-Imbens one. The default treats "
+                f"every row as an independent draw with one outcome variance per group; here a "
+                f"{unit}'s rows share its level, and the controls that carry the matching weight "
+                "are few and far more variable than the average control.")}
+
+
+def support_choices(score, *, bandwidth: float, k: int, ties: str, seed: int, truth,
+                    cluster: str | None) -> tuple[list[dict], list[str]]:
+    """Comparison rows for the support choices a reader can make, kernel and k:1 NN each: no
+    support restriction, ``psmatch2, common`` (the book's and the paper's default), and Crump et
+    al.'s (2009) trimming to :math:`[\alpha, 1-\alpha]`; s.e. clustered by ``cluster`` (the
+    unit column) where there is one. A choice the data cannot support is left out and said."""
+    from lib.methods import psm
+    from lib.present import tables
+
+    rows, notes = [], []
+    try:
+        trimmed = psm.trim_overlap(score)
+        a = trimmed.trimmed["alpha"]
+        notes.append(f"Crump et al.'s rule gives α = {a:.3f}: it removes {trimmed.trimmed['treated']:,} "
+                     f"treated and {trimmed.trimmed['control']:,} control rows before matching.")
+    except psm.PSMError as err:
+        trimmed, a = None, float("nan")
+        notes.append(f"Crump trimming: {err}")
+    choices = [("no support restriction", score, False), ("common support (default)", score, True)]
+    if trimmed is not None:
+        choices.append((f"Crump trimming, α = {a:.3f}", trimmed, True))
+    for label, sc, common in choices:
+        for est in ("kernel", "nn"):
+            try:
+                m = (psm.kernel_match(sc, bandwidth=bandwidth, common=common) if est == "kernel"
+                     else psm.nn_match(sc, k=k, ties=ties, seed=seed, common=common))
+                se = psm.clustered_se(m, cluster=cluster) if cluster else (
+                    m.se if est == "nn" else psm.psmatch2_se(m))
+            except psm.PSMError as err:
+                notes.append(f"{label}, {est}: {err}")
+                continue
+            row = tables.comparison_row(f"{label}: {'kernel' if est == 'kernel' else f'{k}:1 NN'}",
+                                        book=m.att, book_se=se, truth=m.true_att(truth))
+            row["book_n"] = m.n_treated
+            rows.append(row)
+    return rows, notes
+
+
 def record_table6(kernel, nn, nn_boot, re_boot, truth, paper: Mapping[str, Mapping[str, Any] | None]) -> None:
     """Record Table 6's kernel and NN ATTs, and the two s.e. shown only for comparison (``paper``'s
     entries are None where the paper is not comparable)."""
@@ -80,11 +170,15 @@ def record_table6(kernel, nn, nn_boot, re_boot, truth, paper: Mapping[str, Mappi
                off_support=m.n_off_support)
     record("Table 6 NN ATT, bootstrap s.e. (invalid; comparison)", estimate=nn.att,
            std_error=nn_boot.se, truth=nn.true_att(truth))
+    if "se_unclustered" in nn.extra:
+        record("Table 6 NN ATT, Abadie-Imbens s.e. (rows independent; comparison)", estimate=nn.att,
+               std_error=nn.extra["se_unclustered"], truth=nn.true_att(truth))
     record("Table 6 kernel ATT, score re-estimated per rep", estimate=kernel.att,
            std_error=re_boot.se, truth=kernel.true_att(truth))
 
 
-__all__ = ["truth_clause", "table6_reading", "table6_values", "record_table6"]
+__all__ = ["truth_clause", "table6_reading", "table6_values", "record_table6", "se_menu",
+           "se_values", "support_choices"]
 
 
 def _count(n: int, one: str, many: str) -> str:

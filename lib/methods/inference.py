@@ -28,7 +28,7 @@ from scipy import sparse, stats
 from lib.methods.results import RegressionResult
 
 __all__ = ["WildBootstrapResult", "wild_cluster_bootstrap", "bootstrap_weights", "driscoll_kraay",
-           "WEBB_POINTS", "WEBB_BELOW"]
+           "WEBB_POINTS", "WEBB_BELOW", "bca_interval", "normal_quantile_interpolation"]
 
 #: Webb's six-point distribution: ±sqrt(1/2), ±1, ±sqrt(3/2), each with probability 1/6.
 WEBB_POINTS = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
@@ -246,6 +246,65 @@ def wild_cluster_bootstrap(
                                p_boot=p_boot, reps=int(reps), weights=weights, restricted=restricted,
                                n_clusters=int(G), nobs=int(N), n_dropped=int(n_dropped), seed=int(seed),
                                t_boot=t_boot, ci_lower=lo, ci_upper=hi, level=level, dof_k=int(dof_k))
+
+
+def normal_quantile_interpolation(replicates, alpha) -> np.ndarray:
+    r"""Bootstrap quantiles at levels ``alpha`` as R ``boot``'s ``norm.inter``: the
+    :math:`(R+1)\alpha`-th order statistic, interpolated on the normal-quantile scale between the
+    two neighbouring order statistics when :math:`(R+1)\alpha` is not an integer (the extreme
+    order statistic where it falls outside :math:`[1, R]`). Non-finite replicates are dropped."""
+    t = np.sort(np.asarray(replicates, float)[np.isfinite(replicates)])
+    R = t.size
+    alpha = np.atleast_1d(np.asarray(alpha, float))
+    rk = (R + 1) * alpha
+    k = np.trunc(rk).astype(int)
+    out = np.empty(alpha.size)
+    for i, (ki, rki, ai) in enumerate(zip(k, rk, alpha)):
+        if ki <= 0:
+            out[i] = t[0]
+        elif ki >= R:
+            out[i] = t[-1]
+        elif ki == rki:
+            out[i] = t[ki - 1]
+        else:
+            z, z0, z1 = stats.norm.ppf([ai, ki / (R + 1), (ki + 1) / (R + 1)])
+            out[i] = t[ki - 1] + (z - z0) / (z1 - z0) * (t[ki] - t[ki - 1])
+    return out
+
+
+def bca_interval(estimate: float, replicates, jackknife, *, level: float = 0.95) -> tuple[float, float]:
+    r"""Bias-corrected and accelerated bootstrap interval (Efron 1987), as R ``boot.ci(type =
+    "bca")`` computes it with jackknife influence values.
+
+    .. math::
+
+        \hat z_0 = \Phi^{-1}\big(\#\{t^*_r < \hat\theta\}/R\big),\quad
+        L_g = (G-1)(\hat\theta - \hat\theta_{(-g)}),\quad
+        \hat a = \frac{\sum_g L_g^3}{6(\sum_g L_g^2)^{3/2}},\\
+        \alpha_{1,2} = \Phi\Big(\hat z_0 + \frac{\hat z_0 + z_{\alpha}}{1 - \hat a(\hat z_0 + z_{\alpha})}\Big),
+
+    and the interval is the replicates' :func:`normal_quantile_interpolation` at
+    :math:`\alpha_1, \alpha_2`, :math:`z_\alpha = \Phi^{-1}((1 \mp \text{level})/2)`.
+    ``jackknife`` holds the estimates with one resampling unit (cluster) left out each;
+    ``boot`` itself estimates :math:`L` by regression on the resampling frequencies unless it is
+    given them (``tests/goldens/mediation_bca.R`` gives it the jackknife values).
+    """
+    t = np.asarray(replicates, float)
+    t = t[np.isfinite(t)]
+    jack = np.asarray(jackknife, float)
+    if t.size < 2 or not np.isfinite(jack).all():
+        return float("nan"), float("nan")
+    share = np.mean(t < estimate)
+    if share in (0.0, 1.0):
+        return float("nan"), float("nan")
+    z0 = stats.norm.ppf(share)
+    L = (jack.size - 1) * (estimate - jack)
+    denom = (L ** 2).sum() ** 1.5
+    a = (L ** 3).sum() / (6 * denom) if denom > 0 else 0.0
+    z = stats.norm.ppf((1 + np.array([-level, level])) / 2)
+    adj = stats.norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
+    lo, hi = normal_quantile_interpolation(t, adj)
+    return float(lo), float(hi)
 
 
 def _invert(p_of, beta: float, se: float, alpha: float, *, tol: float = 1e-6) -> tuple[float, float]:

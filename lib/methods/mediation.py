@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
+from lib.methods.inference import bca_interval
 from lib.methods.results import RegressionResult
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "path_scores",
     "cluster_draws",
     "bootstrap_paths",
+    "jackknife_paths",
     "implied_t_a",
     "truth_gaps",
     "indirect_plot",
@@ -197,7 +199,8 @@ def bootstrap_paths(frame: pd.DataFrame, *, yname: str, dname: str, mediator: st
                     idname: str, tname: str, controls: Sequence[str] = (),
                     cluster: str | None = None, reps: int = 1000, seed: int = 20241123,
                     draws: np.ndarray | None = None, chunk: int = 250,
-                    progress: bool | str = False, effects: str = "twoway") -> pd.DataFrame:
+                    progress: bool | str = False, effects: str = "twoway",
+                    weights: np.ndarray | None = None) -> pd.DataFrame:
     r"""Cluster bootstrap of the three-step paths, vectorised across replications.
 
     A resample of clusters with replacement equals the original rows with
@@ -249,6 +252,9 @@ def bootstrap_paths(frame: pd.DataFrame, *, yname: str, dname: str, mediator: st
         A tqdm progress bar on stderr; ``"auto"`` shows it only on a terminal.
     effects : {"twoway", "unit", "none"}
         Fixed effects of every path, as in :func:`three_step`.
+    weights : ndarray, optional
+        ``(reps, G)`` cluster frequencies used instead of ``draws`` (e.g. the jackknife's, one
+        cluster at weight 0: :func:`jackknife_paths`).
 
     Returns
     -------
@@ -268,14 +274,21 @@ def bootstrap_paths(frame: pd.DataFrame, *, yname: str, dname: str, mediator: st
         raise ValueError(f"bootstrap_paths: cities {per_city.index[per_city > 1].tolist()[:5]} "
                          f"lie in several {cluster!r} clusters; the resampling unit must "
                          f"contain whole cities.")
-    if draws is None:
-        draws = cluster_draws(G, reps, seed)
-    draws = np.asarray(draws)
-    if draws.ndim != 2 or draws.shape[1] != G or draws.min(initial=0) < 0 or \
-            draws.max(initial=0) >= G:
-        raise ValueError(f"draws must be (reps, {G}) integer codes in [0, {G}); got "
-                         f"shape {draws.shape}")
-    R = draws.shape[0]
+    if weights is not None:
+        weights = np.asarray(weights, float)
+        if weights.ndim != 2 or weights.shape[1] != G or (weights < 0).any():
+            raise ValueError(f"weights must be (reps, {G}) non-negative frequencies; got shape "
+                             f"{weights.shape}")
+        R = weights.shape[0]
+    else:
+        if draws is None:
+            draws = cluster_draws(G, reps, seed)
+        draws = np.asarray(draws)
+        if draws.ndim != 2 or draws.shape[1] != G or draws.min(initial=0) < 0 or \
+                draws.max(initial=0) >= G:
+            raise ValueError(f"draws must be (reps, {G}) integer codes in [0, {G}); got "
+                             f"shape {draws.shape}")
+        R = draws.shape[0]
 
     if effects not in ("twoway", "unit", "none"):
         raise ValueError(f"effects must be 'twoway', 'unit' or 'none', got {effects!r}")
@@ -318,7 +331,7 @@ def bootstrap_paths(frame: pd.DataFrame, *, yname: str, dname: str, mediator: st
     bar = _progress_bar(R, progress)
     for start in range(0, R, chunk):
         stop = min(start + chunk, R)
-        W = _draw_weights(draws[start:stop], G)
+        W = weights[start:stop] if weights is not None else _draw_weights(draws[start:stop], G)
         S = (W @ C).reshape(stop - start, p, p)
         for name, (yi, xi, pos) in paths.items():
             A = S[:, xi][:, :, xi]
@@ -332,6 +345,18 @@ def bootstrap_paths(frame: pd.DataFrame, *, yname: str, dname: str, mediator: st
     res.insert(2, "indirect", res["a"] * res["b"])
     res.index.name = "rep"
     return res
+
+
+def jackknife_paths(frame: pd.DataFrame, **kwargs) -> pd.DataFrame:
+    """The three-step paths with one cluster left out at a time (row ``g``: cluster ``g`` of the
+    sorted labels at weight 0), exactly, through :func:`bootstrap_paths`' weights; the
+    acceleration of the BCa interval (:func:`lib.methods.inference.bca_interval`) uses them.
+    Takes :func:`bootstrap_paths`' arguments except ``reps``, ``seed``, ``draws``, ``weights``."""
+    cluster = kwargs.get("cluster") or kwargs["idname"]
+    G = frame[cluster].nunique()
+    out = bootstrap_paths(frame, weights=1.0 - np.eye(G), **kwargs)
+    out.index.name = "left_out"
+    return out
 
 
 def _batched_solve(A: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -387,6 +412,12 @@ class MediationResult:
     bootstrap_draws : pandas.DataFrame
         One row per replication (``a``, ``b``, ``indirect``, ``direct``,
         ``total``); empty without a bootstrap.
+    bca_ci : tuple of float
+        Bias-corrected and accelerated 95% interval of a·b from the same replications
+        (:func:`lib.methods.inference.bca_interval`, acceleration from ``jackknife_draws``).
+    jackknife_draws : pandas.DataFrame
+        The paths with one cluster left out at a time (:func:`jackknife_paths`); empty without
+        a bootstrap.
     nobs, n_dropped : int
         Rows of the common sample and rows of ``data`` left out.
     drop_reasons : dict
@@ -411,6 +442,8 @@ class MediationResult:
     drop_reasons: dict[str, int] = field(default_factory=dict)
     spec: dict[str, Any] = field(default_factory=dict)
     cov_ab: float = float("nan")
+    bca_ci: tuple[float, float] = (float("nan"), float("nan"))
+    jackknife_draws: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     # ------------------------------------------------------------ shortcuts
     @property
@@ -679,9 +712,14 @@ def three_step(
                                 effects=effects)
         ok = draws["indirect"].dropna()
         ci = (float(np.quantile(ok, 0.025)), float(np.quantile(ok, 0.975)))
+        jack = jackknife_paths(frame, yname=yname, dname=dname, mediator=mediator,
+                               idname=idname, tname=tname, controls=controls,
+                               cluster=ccol if kind == "CRV1" else idname, effects=effects)
+        bca = bca_interval(a * b, draws["indirect"].to_numpy(), jack["indirect"].to_numpy())
     else:
         draws = pd.DataFrame(columns=["a", "b", "indirect", "direct", "total"], dtype=float)
-        ci = (float("nan"), float("nan"))
+        jack = draws.copy()
+        ci = bca = (float("nan"), float("nan"))
 
     spec = dict(estimator="three_step", yname=yname, dname=dname, mediator=mediator,
                 idname=idname, tname=tname, controls=tuple(controls),
@@ -691,7 +729,7 @@ def three_step(
                            a_path=a_path, b_path=b_path, indirect=a * b, sobel_z=z, sobel_p=p,
                            bootstrap_ci=ci, bootstrap_draws=draws, nobs=int(len(frame)),
                            n_dropped=int(n_dropped), drop_reasons=dict(reasons), spec=spec,
-                           cov_ab=cov_ab)
+                           cov_ab=cov_ab, bca_ci=bca, jackknife_draws=jack)
 
 
 # ------------------------------------------------------------------ comparisons

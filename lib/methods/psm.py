@@ -62,6 +62,10 @@ __all__ = [
     "balance_smd",
     "match_weights_kernel",
     "abadie_imbens_se",
+    "psmatch2_se",
+    "abadie_imbens_2016_se",
+    "crump_alpha",
+    "trim_overlap",
     "clustered_se",
     "clustered_variance_shares",
     "RosenbaumBounds",
@@ -131,6 +135,9 @@ class PropensityScore:
         s.e., ``r2`` = McFadden pseudo-R², ``extra["llf"]``, ``["llnull"]``.
     treatment, covariates, outcome, idname, tname, kind
         The arguments used.
+    trimmed : dict
+        Empty, or what :func:`trim_overlap` removed: ``alpha``, ``lower``, ``upper``,
+        ``treated`` and ``control`` rows dropped.
     """
 
     frame: pd.DataFrame
@@ -141,6 +148,7 @@ class PropensityScore:
     idname: str | None
     tname: str | None
     kind: str
+    trimmed: dict = field(default_factory=dict)
 
     @property
     def score(self) -> pd.Series:
@@ -312,6 +320,59 @@ def common_support(score, treat) -> np.ndarray:
         raise PSMError("common_support: no control rows")
     lo, hi = p[d == 0].min(), p[d == 0].max()
     return (d == 0) | ((p >= lo) & (p <= hi))
+
+
+def crump_alpha(score) -> float:
+    r"""Crump, Hotz, Imbens & Mitnik's (2009) optimal trimming threshold :math:`\alpha`.
+
+    With :math:`g(x) = 1/(p(x)(1-p(x)))`, no trimming (:math:`\alpha = 0`) when
+    :math:`\max g \le 2\,\bar g`; otherwise :math:`\gamma = 1/(\alpha(1-\alpha))` solves
+
+    .. math:: \gamma = 2\,E\big[g(X) \mid g(X) \le \gamma\big],
+
+    on the sample (the smallest :math:`k` with :math:`g_{(k)} \le 2\bar g_{(1..k)} < g_{(k+1)}`,
+    :math:`\bar g_{(1..k)}` the mean of the :math:`k` smallest), and
+    :math:`\alpha = 1/2 - \sqrt{1/4 - 1/\gamma}`. The rule minimises the asymptotic variance of
+    the ATE on the kept population; Crump et al. find :math:`\alpha \approx 0.1` in many data.
+    """
+    p = np.asarray(score, dtype=float)
+    if p.size == 0 or (p <= 0).any() or (p >= 1).any():
+        raise PSMError("crump_alpha: scores must lie strictly between 0 and 1")
+    g = np.sort(1.0 / (p * (1.0 - p)))
+    if g[-1] <= 2.0 * g.mean():
+        return 0.0
+    bound = 2.0 * np.cumsum(g) / np.arange(1, g.size + 1)
+    nxt = np.r_[g[1:], np.inf]
+    k = int(np.flatnonzero((g <= bound) & (bound < nxt))[0])
+    gamma = float(bound[k])
+    return float(0.5 - np.sqrt(0.25 - 1.0 / gamma))
+
+
+def trim_overlap(score: PropensityScore, alpha: float | Literal["crump"] = "crump") -> PropensityScore:
+    r"""The score's sample restricted to :math:`\alpha \le \hat p \le 1 - \alpha`, treated and
+    controls alike (Crump et al. 2009): ``alpha="crump"`` takes :func:`crump_alpha`.
+
+    The score is not re-estimated; what was removed is in ``trimmed``. Trimming changes the
+    estimand: the ATT is then the effect on the treated rows of the kept region, not on all
+    treated rows. Crump et al.'s rule targets the ATE; where treatment is rare, most rows have a
+    small score and the rule removes many controls and treated rows of low score that an ATT does
+    not need removed, which the counts show.
+    """
+    p = score.frame["_score"].to_numpy()
+    a = crump_alpha(p) if alpha == "crump" else float(alpha)
+    if not 0 <= a < 0.5:
+        raise PSMError(f"trim_overlap: alpha must lie in [0, 0.5), got {a!r}")
+    keep = (p >= a) & (p <= 1 - a)
+    t = score.treat
+    dropped = {"treated": int(((~keep) & (t == 1)).sum()), "control": int(((~keep) & (t == 0)).sum())}
+    if not (keep & (t == 1)).any() or not (keep & (t == 0)).any():
+        raise PSMError(f"trim_overlap: alpha = {a:.4f} leaves no {'treated' if not (keep & (t == 1)).any() else 'control'} "
+                       f"row ({dropped['treated']} treated and {dropped['control']} control rows "
+                       "fall outside); pass a smaller alpha.")
+    import dataclasses
+
+    return dataclasses.replace(score, frame=score.frame.loc[keep],
+                               trimmed={"alpha": a, "lower": a, "upper": 1 - a, **dropped})
 
 
 # ================================================================ weights
@@ -625,7 +686,8 @@ def nn_match(score: PropensityScore, *, outcome: str | None = None, k: int = 5,
              caliper: float | None = None, ties: Literal["keep", "random", "first"] = "keep",
              seed: int = 0, common: bool = True, var_matches: int = 2, replace: bool = True,
              order: Literal["largest", "smallest", "data", "random"] = "largest",
-             conditional_variance: Literal["abadie_imbens", "sample"] = "abadie_imbens") -> Matching:
+             conditional_variance: Literal["abadie_imbens", "sample"] = "abadie_imbens",
+             cluster: str | None = None) -> Matching:
     r"""1:k nearest-neighbour matching, with replacement (``psmatch2, neighbor(k)``, the default)
     or greedy without (``replace=False``, :func:`match_weights_nn_greedy`, in ``order``).
 
@@ -654,6 +716,10 @@ def nn_match(score: PropensityScore, *, outcome: str | None = None, k: int = 5,
         Without replacement, the greedy order of the treated rows.
     conditional_variance : {"abadie_imbens", "sample"}
         How :func:`abadie_imbens_se` estimates :math:`\sigma^2(X_j)`.
+    cluster : str, optional
+        A column of ``score.frame`` whose rows are not independent (the unit of a panel): the
+        s.e. is then :func:`clustered_se` by it, and the Abadie-Imbens s.e. is kept in
+        ``extra["se_unclustered"]``.
     """
     outcome = outcome or score.outcome
     tri, cti, pt, pc, yt, yc = _split(score, outcome)
@@ -670,9 +736,19 @@ def nn_match(score: PropensityScore, *, outcome: str | None = None, k: int = 5,
                           conditional_variance=conditional_variance)
     spec = dict(method="nn", k=k, caliper=caliper, ties=ties, seed=seed, common=common,
                 var_matches=var_matches, outcome=outcome, replace=replace,
-                order=None if replace else order, conditional_variance=conditional_variance)
-    return _finish("nn", W, on, tri, cti, yt, yc, score, outcome, spec, se,
-                   "Abadie-Imbens (2006), score treated as known")
+                order=None if replace else order, conditional_variance=conditional_variance,
+                cluster=cluster)
+    m = _finish("nn", W, on, tri, cti, yt, yc, score, outcome, spec, se,
+                "Abadie-Imbens (2006), score treated as known")
+    if cluster is None:
+        return m
+    import dataclasses
+
+    n_clusters = int(score.frame[cluster].nunique()) if cluster in score.frame.columns else 0
+    return dataclasses.replace(m, se=clustered_se(m, cluster=cluster),
+                               se_kind=f"clustered by {cluster} ({n_clusters} clusters), score "
+                                       "treated as known",
+                               extra={**m.extra, "se_unclustered": se})
 
 
 def kernel_match(score: PropensityScore, *, outcome: str | None = None, bandwidth: float = 0.06,
@@ -776,6 +852,125 @@ def abadie_imbens_se(W, y_treated, y_control, p_treated, p_control, *, var_match
                                     conditional_variance)[used]
     v = ((tau_i - att) ** 2).sum() + ((Kj ** 2 - K2) * s2).sum()
     return float(np.sqrt(v) / n1)
+
+
+def _nearest_others(p: np.ndarray, J: int) -> np.ndarray:
+    """``(n, n)`` 0/1 matrix: the J nearest *other* units of each unit on the score, all units tied
+    at the J-th distance included."""
+    D = np.abs(p[:, None] - p[None, :])
+    np.fill_diagonal(D, np.inf)
+    J = min(J, p.size - 1)
+    dJ = np.partition(D, J - 1, axis=1)[:, J - 1:J]
+    return (D <= dJ + _TIE_TOL).astype(float)
+
+
+def _local_covariance(M: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Row i: the sample covariance (divisor n - 1) of the columns of ``X`` with ``y`` over the units
+    marked in row i of the 0/1 matrix ``M``."""
+    cnt = M.sum(axis=1)[:, None]
+    mx, my = (M @ X) / cnt, (M @ y)[:, None] / cnt
+    return ((M @ (X * y[:, None])) - cnt * mx * my) / (cnt - 1)
+
+
+def abadie_imbens_2016_se(match: Matching, *, cov_matches: int = 2) -> float:
+    r"""Abadie & Imbens (2016) s.e. of the nearest-neighbour ATT, adjusted for a score estimated by
+    probit or logit maximum likelihood (the default of Stata ``teffects psmatch``).
+
+    .. math::
+
+        \hat V_{adj} = \hat V_{AI} - \hat c_t'\hat V_\theta\hat c_t
+        + \widehat{\partial\tau_t/\partial\theta}'\hat V_\theta\,\widehat{\partial\tau_t/\partial\theta},
+
+    :math:`\hat V_{AI}` the Abadie-Imbens (2006) variance (:func:`abadie_imbens_se`, the match's
+    conditional-variance rule), :math:`\hat V_\theta = (\sum_i f_i^2 X_iX_i'/(p_i(1-p_i)))^{-1}` the
+    inverse expected information of the score model (:math:`f = F'` at :math:`X_i'\hat\theta`,
+    :math:`X_i` with the constant), and, summing over the on-support treated rows and the controls,
+
+    .. math::
+
+        \hat c_t = \frac{1}{N_1}\sum_i f_i\Big[X_i(\hat\mu_1(p_i) - \hat\mu_0(p_i) - \widehat{ATT})
+        + \hat C_1(p_i) + \frac{p_i}{1-p_i}\hat C_0(p_i)\Big], \quad
+        \widehat{\partial\tau_t/\partial\theta} = \frac{1}{N_1}\sum_i f_i\Big[X_i(\hat\mu_1 - \hat\mu_0
+        - \widehat{ATT}) + \hat C_1(p_i) - \hat C_0(p_i)\Big].
+
+    :math:`\hat\mu_w(p_i)`: the mean outcome of the k nearest group-w rows on the score, the row
+    itself left out (its matches for a treated row's :math:`\hat\mu_0`); :math:`\hat C_w(p_i)`: the
+    sample covariance of :math:`(X, Y)` over the ``cov_matches`` group-w rows closest to
+    :math:`p_i` (the row itself and its nearest neighbours when it is in group w), an estimate of
+    :math:`\mathrm{Cov}(X, \mu(w, X) \mid p(X))`. The same pieces are in ``psmatch2.ado``
+    4.0.14's ``ai()`` correction. The rows are treated as independent, and the adjustment can
+    make the variance negative in small samples (then NaN). Checked against a separate
+    implementation and by coverage in ``tests/test_psm.py``.
+    """
+    if match.method != "nn" or not match.spec.get("replace", True):
+        raise PSMError("abadie_imbens_2016_se: nearest-neighbour matching with replacement only")
+    s = match.score
+    if s.result is None or not s.covariates:
+        raise PSMError("abadie_imbens_2016_se needs a score fitted by propensity_score (its model "
+                       "and covariates)")
+    f = s.frame
+    t = s.treat
+    k, ties = int(match.spec["k"]), match.spec.get("ties", "keep")
+    X_all = np.column_stack([np.ones(len(f)), f[list(s.covariates)].to_numpy(float)])
+    p_all, idx = f["_score"].to_numpy(), f["_index"].to_numpy()
+    dens_all = stats.norm.pdf(idx) if s.kind == "probit" else p_all * (1 - p_all)
+    V = np.linalg.inv((X_all * (dens_all**2 / (p_all * (1 - p_all)))[:, None]).T @ X_all)
+    y_all = f[match.outcome].to_numpy(float)
+    on = match.on_support
+    rows_t = np.flatnonzero(t == 1)[on]
+    rows_c = np.flatnonzero(t == 0)
+    pt, pc, yt, yc = p_all[rows_t], p_all[rows_c], y_all[rows_t], y_all[rows_c]
+    Xt, Xc = X_all[rows_t], X_all[rows_c]
+    W = match.weights[on]
+    att = float(np.mean(yt - W @ yc))
+    v_ai = abadie_imbens_se(W, yt, yc, pt, pc, var_matches=int(match.spec.get("var_matches", 2)),
+                            conditional_variance=match.spec.get("conditional_variance", "abadie_imbens"))**2
+    # local means, leaving the row itself out
+    Mtt, Mcc = _nearest_others(pt, k), _nearest_others(pc, k)
+    mu1_t, mu0_t = (Mtt @ yt) / Mtt.sum(axis=1), W @ yc
+    Wct = match_weights_nn(pc, pt, k=k, ties=ties, seed=int(match.spec.get("seed", 0)))
+    mu1_c, mu0_c = Wct @ yt, (Mcc @ yc) / Mcc.sum(axis=1)
+    # local covariances: own group = the row and its cov_matches - 1 nearest; other group = the
+    # cov_matches nearest
+    L = int(cov_matches)
+    if L < 2:
+        raise PSMError(f"cov_matches must be at least 2, got {cov_matches!r}")
+    own_t = _nearest_others(pt, L - 1) + np.eye(pt.size)
+    own_c = _nearest_others(pc, L - 1) + np.eye(pc.size)
+    C1_t, C0_c = _local_covariance(own_t, Xt, yt), _local_covariance(own_c, Xc, yc)
+    C0_t = _local_covariance(match_weights_nn(pt, pc, k=L, ties="keep") > 0, Xc, yc)
+    C1_c = _local_covariance(match_weights_nn(pc, pt, k=L, ties="keep") > 0, Xt, yt)
+    n1 = pt.size
+    parts = []
+    for X, dens, p, a, C1, C0 in ((Xt, dens_all[rows_t], pt, mu1_t - mu0_t - att, C1_t, C0_t),
+                                  (Xc, dens_all[rows_c], pc, mu1_c - mu0_c - att, C1_c, C0_c)):
+        base = X * (dens * a)[:, None] + dens[:, None] * C1
+        parts.append((base + (dens * p / (1 - p))[:, None] * C0, base - dens[:, None] * C0))
+    c = (parts[0][0].sum(axis=0) + parts[1][0].sum(axis=0)) / n1
+    d = (parts[0][1].sum(axis=0) + parts[1][1].sum(axis=0)) / n1
+    v = v_ai - c @ V @ c + d @ V @ d
+    return float(np.sqrt(v)) if v > 0 else float("nan")
+
+
+def psmatch2_se(match: Matching) -> float:
+    r"""``psmatch2``'s approximate s.e. of the ATT (its default for kernel and nearest-neighbour
+    matching without ``ai()``):
+
+    .. math:: \hat V = \frac{\hat\sigma_1^2}{N_1} + \frac{\sum_{j\in C} K_j^2}{N_1^2}\,\hat\sigma_0^2,
+
+    :math:`\hat\sigma_1^2, \hat\sigma_0^2` the sample variances of the outcome over the
+    on-support treated rows and over the controls, :math:`K_j = \sum_i w_{ij}` (``_weight``).
+    It assumes independent rows, weights fixed, and an outcome variance that is the same within
+    each group and does not depend on the score (Leuven & Sianesi's help file; their code,
+    ``psmatch2.ado`` 4.0.14, ``_mktab``, computes exactly this).
+    """
+    _, yc = match.matched_differences()
+    f = match.score.frame
+    yt = f.loc[match.treated_index, match.outcome].to_numpy(float)[match.on_support]
+    n1 = yt.size
+    K = match.control_weights()
+    v1 = yt.var(ddof=1) if n1 > 1 else 0.0
+    return float(np.sqrt(v1 / n1 + yc.var(ddof=1) * (K ** 2).sum() / n1 ** 2))
 
 
 def _nw_leave_cluster_out(p_eval, g_eval, p, y, g, h):

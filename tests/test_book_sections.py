@@ -662,3 +662,25 @@ def test_interval_table_and_the_bca_sentence():
     assert "the BCa interval is the one to report" in M.interval_values(skewed)["med_bca_text"]
     none = {"X": med((np.nan, np.nan), (np.nan, np.nan))}
     assert "no bootstrap intervals" in M.interval_values(none)["med_bca_text"]
+
+
+def test_sensitivity_table_and_sentence_name_the_most_fragile_mediator():
+    from lib.book import mechanisms as M
+    from lib.methods.mediation import MediationSensitivity
+
+    def sens(rho0, slope=-0.01):
+        rhos = np.linspace(-0.5, 0.5, 41)
+        curve = pd.DataFrame({"acme": slope * (rhos - rho0), "lower": np.nan, "upper": np.nan},
+                             index=pd.Index(rhos, name="rho"))
+        return MediationSensitivity(curve=curve, rho_zero=rho0, mediator="m", level=0.95, reps=0)
+
+    s = {"Diginf": sens(0.3), "Spec": sens(-0.05), "Envir": sens(0.6)}
+    results = {m: SimpleNamespace(indirect=0.001) for m in s}
+    t = M.sensitivity_table(s, results)
+    assert list(t.index) == ["Diginf", "Spec", "Envir"]
+    assert t.loc["Diginf", "at ρ = 0.1"] == pytest.approx(-0.01 * (0.1 - 0.3))
+    text = M.sensitivity_values(s)["med_sens_text"]
+    assert text.startswith("For Spec an error correlation of -0.05, a small one, would explain")
+    assert "(for Diginf 0.30, Envir 0.60)" in text
+    assert "a large one" in M.sensitivity_values({"Envir": sens(0.6)})["med_sens_text"]
+    assert M.sensitivity_values({})["med_sens_text"] == ""

@@ -253,3 +253,28 @@ def interval_values(results: Mapping[str, Any]) -> dict[str, str]:
         f"({name}, {'up' if shift > 0 else 'down'})"
         + (", so the two agree on what the data can say." if abs(shift) < 0.1 else
            ": the draws are skewed or off-centre, and the BCa interval is the one to report."))}
+
+
+def sensitivity_table(sensitivities: Mapping[str, Any], results: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per mediator: a·b (ρ = 0), the error correlation ρ at which the indirect effect is
+    zero, and the indirect effect at ρ = −0.1 and 0.1 (:class:`MediationSensitivity`)."""
+    rows = {name: {"a·b (ρ = 0)": results[name].indirect, "ρ at which a·b = 0": s.rho_zero,
+                   "at ρ = −0.1": s.at(-0.1), "at ρ = 0.1": s.at(0.1)}
+            for name, s in sensitivities.items()}
+    return pd.DataFrame(rows).T.rename_axis("mediator")
+
+
+def sensitivity_values(sensitivities: Mapping[str, Any]) -> dict[str, str]:
+    """The sentence on how small an error correlation would explain each indirect effect away
+    (``med_sens_text``), from the mediator with the smallest |ρ| at zero."""
+    if not sensitivities:
+        return {"med_sens_text": ""}
+    name, s = min(sensitivities.items(), key=lambda kv: abs(kv[1].rho_zero))
+    others = [f"{m} {v.rho_zero:.2f}" for m, v in sensitivities.items() if m != name]
+    size = ("a small" if abs(s.rho_zero) < 0.2 else "a moderate" if abs(s.rho_zero) < 0.5 else "a large")
+    text = (f"For {name} an error correlation of {s.rho_zero:.2f}, {size} one, would explain the whole "
+            "indirect effect away")
+    if others:
+        text += f" (for {', '.join(others)})"
+    return {"med_sens_text": text + (". Nothing in the data can rule such a correlation out: ρ is not "
+                                     "identified, and the plot shows what each value of it implies.")}

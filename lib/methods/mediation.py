@@ -55,6 +55,8 @@ __all__ = [
     "bootstrap_paths",
     "jackknife_paths",
     "implied_t_a",
+    "MediationSensitivity",
+    "sequential_ignorability_sensitivity",
     "truth_gaps",
     "indirect_plot",
 ]
@@ -260,7 +262,8 @@ def bootstrap_paths(frame: pd.DataFrame, *, yname: str, dname: str, mediator: st
     -------
     pandas.DataFrame
         One row per replication: ``a``, ``b``, ``indirect`` (a·b), ``direct``
-        (c'), ``total`` (c). Replications whose resample leaves a path
+        (c'), ``total`` (c), and ``ssr_a``, ``ssr_b``, the residual sums of squares of eqs. 9
+        and 10 (frequency-weighted: the resample's). Replications whose resample leaves a path
         unidentified (e.g. no treated city drawn) are NaN.
     """
     controls = list(controls)
@@ -327,6 +330,7 @@ def bootstrap_paths(frame: pd.DataFrame, *, yname: str, dname: str, mediator: st
     unscale = {"a": scale[i_m] / scale[i_d], "b": scale[i_y] / scale[i_m],
                "direct": scale[i_y] / scale[i_d], "total": scale[i_y] / scale[i_d]}
     out = {name: np.full(R, np.nan) for name in paths}
+    ssr = {"a": np.full(R, np.nan), "b": np.full(R, np.nan)}   # residual sums of squares, eqs. 9, 10
 
     bar = _progress_bar(R, progress)
     for start in range(0, R, chunk):
@@ -336,13 +340,17 @@ def bootstrap_paths(frame: pd.DataFrame, *, yname: str, dname: str, mediator: st
         for name, (yi, xi, pos) in paths.items():
             A = S[:, xi][:, :, xi]
             rhs = S[:, xi, yi]
-            out[name][start:stop] = _batched_solve(A, rhs)[:, pos] * unscale[name]
+            sol = _batched_solve(A, rhs)
+            out[name][start:stop] = sol[:, pos] * unscale[name]
+            if name in ssr:   # e'e = y'y - b'X'y, in the outcome's original units
+                ssr[name][start:stop] = (S[:, yi, yi] - (rhs * sol).sum(axis=1)) * scale[yi] ** 2
         if bar is not None:
             bar.update(stop - start)
     if bar is not None:
         bar.close()
     res = pd.DataFrame(out)
     res.insert(2, "indirect", res["a"] * res["b"])
+    res["ssr_a"], res["ssr_b"] = ssr["a"], ssr["b"]
     res.index.name = "rep"
     return res
 
@@ -418,6 +426,9 @@ class MediationResult:
     jackknife_draws : pandas.DataFrame
         The paths with one cluster left out at a time (:func:`jackknife_paths`); empty without
         a bootstrap.
+    residual_ss : dict
+        ``"a"``, ``"b"``: residual sums of squares of eqs. 9 and 10 on the common sample (for
+        :func:`sequential_ignorability_sensitivity`).
     nobs, n_dropped : int
         Rows of the common sample and rows of ``data`` left out.
     drop_reasons : dict
@@ -444,6 +455,7 @@ class MediationResult:
     cov_ab: float = float("nan")
     bca_ci: tuple[float, float] = (float("nan"), float("nan"))
     jackknife_draws: pd.DataFrame = field(default_factory=pd.DataFrame)
+    residual_ss: dict[str, float] = field(default_factory=dict)
 
     # ------------------------------------------------------------ shortcuts
     @property
@@ -704,6 +716,11 @@ def three_step(
         fb = G / (G - 1) * (n - 1) / (n - b_path.extra["dof_k"])
         cov_ab = float(np.sqrt(fa * fb) * S[:, 0] @ S[:, 1])
 
+    cl = ccol if kind == "CRV1" else idname
+    full = bootstrap_paths(frame, yname=yname, dname=dname, mediator=mediator, idname=idname,
+                           tname=tname, controls=controls, cluster=cl, effects=effects,
+                           weights=np.ones((1, frame[cl].nunique())))
+    residual_ss = {"a": float(full["ssr_a"].iloc[0]), "b": float(full["ssr_b"].iloc[0])}
     if bootstrap_reps:
         draws = bootstrap_paths(frame, yname=yname, dname=dname, mediator=mediator,
                                 idname=idname, tname=tname, controls=controls,
@@ -717,7 +734,8 @@ def three_step(
                                cluster=ccol if kind == "CRV1" else idname, effects=effects)
         bca = bca_interval(a * b, draws["indirect"].to_numpy(), jack["indirect"].to_numpy())
     else:
-        draws = pd.DataFrame(columns=["a", "b", "indirect", "direct", "total"], dtype=float)
+        draws = pd.DataFrame(columns=["a", "b", "indirect", "direct", "total", "ssr_a", "ssr_b"],
+                             dtype=float)
         jack = draws.copy()
         ci = bca = (float("nan"), float("nan"))
 
@@ -729,7 +747,106 @@ def three_step(
                            a_path=a_path, b_path=b_path, indirect=a * b, sobel_z=z, sobel_p=p,
                            bootstrap_ci=ci, bootstrap_draws=draws, nobs=int(len(frame)),
                            n_dropped=int(n_dropped), drop_reasons=dict(reasons), spec=spec,
-                           cov_ab=cov_ab, bca_ci=bca, jackknife_draws=jack)
+                           cov_ab=cov_ab, bca_ci=bca, jackknife_draws=jack, residual_ss=residual_ss)
+
+
+# ------------------------------------------------------------------ sensitivity
+@dataclass(frozen=True)
+class MediationSensitivity:
+    """The indirect effect as a function of the correlation ρ of the mediator's and the outcome's
+    errors (:func:`sequential_ignorability_sensitivity`).
+
+    ``curve``: index ρ, columns ``acme`` and the pointwise cluster-bootstrap ``lower``, ``upper``
+    (NaN without a bootstrap). ``rho_zero``: the ρ at which the indirect effect is zero.
+    ``mediator``, ``level``, ``reps``: what was computed.
+    """
+
+    curve: pd.DataFrame
+    rho_zero: float
+    mediator: str
+    level: float
+    reps: int
+
+    def at(self, rho: float) -> float:
+        """The indirect effect at one ρ (interpolated on the grid)."""
+        c = self.curve
+        return float(np.interp(rho, c.index.to_numpy(float), c["acme"].to_numpy()))
+
+    def table(self, rhos: Sequence[float] = (-0.5, -0.3, -0.1, 0.0, 0.1, 0.3, 0.5), title: str | None = None):
+        from lib.present.tables import frame_table
+
+        c = self.curve
+        rows = c.loc[c.index[np.isclose(c.index.to_numpy(float)[:, None], np.asarray(rhos)[None, :]).any(axis=1)]]
+        return frame_table(rows.rename(columns={"acme": "indirect effect"}).rename_axis("ρ"),
+                           title=title or f"Indirect effect of {self.mediator} by error correlation ρ",
+                           float_format="{:.5f}",
+                           notes=[f"The indirect effect is zero at ρ = {self.rho_zero:.3f}. Interval: "
+                                  f"{100 * self.level:.0f} % pointwise cluster-bootstrap percentile "
+                                  f"({self.reps} replications)." if self.reps else
+                                  f"The indirect effect is zero at ρ = {self.rho_zero:.3f}."])
+
+    def plot(self, *, truth: float | None = None, ax: Any = None):
+        from lib.present.figures import band_plot
+
+        c = self.curve
+        return band_plot(c.index.to_numpy(float), c["acme"], c["lower"], c["upper"], truth=truth,
+                         ax=ax, xlabel="ρ, correlation of the mediator's and the outcome's errors",
+                         ylabel=f"indirect effect through {self.mediator}", vertical_line=self.rho_zero,
+                         estimate_label="book: indirect effect at ρ",
+                         band_label=f"{100 * self.level:.0f}% pointwise bootstrap interval")
+
+
+def _acme_of_rho(a, b, ratio, rho):
+    r""":math:`a\,(b - \rho\,\sigma_3/(\sigma_2\sqrt{1-\rho^2}))`, broadcast over draws and ρ."""
+    return a * (b - rho * ratio / np.sqrt(1.0 - rho**2))
+
+
+def sequential_ignorability_sensitivity(med: MediationResult, *, rhos: Sequence[float] | None = None,
+                                        level: float = 0.95) -> MediationSensitivity:
+    r"""Imai, Keele & Yamamoto's (2010) sensitivity of the indirect effect to a correlation
+    :math:`\rho` between the errors of the mediator (eq. 9) and the outcome (eq. 10), in the
+    linear case without a treatment-mediator interaction (R ``mediation::medsens`` for two
+    ``lm`` fits).
+
+    Sequential ignorability says :math:`\rho = 0`. Under :math:`\rho \ne 0` the slope of the
+    mediator is :math:`b(\rho) = \hat b - \rho\,\hat\sigma_3/(\hat\sigma_2\sqrt{1-\rho^2})`, so
+
+    .. math::
+
+        \delta(\rho) = \hat a\Big(\hat b - \frac{\rho\,\hat\sigma_3}{\hat\sigma_2\sqrt{1-\rho^2}}\Big)
+        = \hat a\,\frac{\hat\sigma_1}{\hat\sigma_2}\Big(\tilde\rho - \rho\sqrt{\frac{1-\tilde\rho^2}{1-\rho^2}}\Big),
+
+    :math:`\hat\sigma_2, \hat\sigma_3` the residual s.d. of eqs. 9 and 10 and, in IKY's form,
+    :math:`\hat\sigma_1` that of eq. 7 and :math:`\tilde\rho` the correlation of the residuals of
+    eqs. 7 and 9 (the two forms are equal by Frisch-Waugh). :math:`\delta(0) = \hat a\hat b` and
+    :math:`\delta(\rho) = 0` at :math:`\rho = \tilde\rho`. With fixed effects the residuals are
+    those of the within regressions. The pointwise interval at each :math:`\rho` is the percentile
+    interval of :math:`\delta(\rho)` over the cluster bootstrap's draws of
+    :math:`(\hat a, \hat b, \hat\sigma_3/\hat\sigma_2)` (``med.bootstrap_draws``), which respects
+    the clustering; medsens uses the normal approximation instead.
+    """
+    if not med.residual_ss:
+        raise ValueError("sequential_ignorability_sensitivity: the result has no residual sums of "
+                         "squares; fit it with three_step")
+    rhos = np.round(np.linspace(-0.5, 0.5, 41), 10) if rhos is None else np.asarray(rhos, float)
+    if (np.abs(rhos) >= 1).any():
+        raise ValueError("rhos must lie strictly between -1 and 1")
+    ratio = np.sqrt(med.residual_ss["b"] / med.residual_ss["a"])
+    acme = _acme_of_rho(med.a, med.b, ratio, rhos)
+    d = med.bootstrap_draws
+    lo = hi = np.full(rhos.size, np.nan)
+    if len(d):
+        ok = d[["a", "b", "ssr_a", "ssr_b"]].dropna()
+        r = np.sqrt(ok["ssr_b"].to_numpy() / ok["ssr_a"].to_numpy())
+        draws = _acme_of_rho(ok["a"].to_numpy()[:, None], ok["b"].to_numpy()[:, None], r[:, None], rhos[None, :])
+        q = (1 - level) / 2
+        lo, hi = np.quantile(draws, q, axis=0), np.quantile(draws, 1 - q, axis=0)
+    # delta(rho) = 0 where rho / sqrt(1 - rho^2) = b / ratio
+    t = med.b / ratio
+    rho_zero = float(t / np.sqrt(1 + t**2))
+    curve = pd.DataFrame({"acme": acme, "lower": lo, "upper": hi}, index=pd.Index(rhos, name="rho"))
+    return MediationSensitivity(curve=curve, rho_zero=rho_zero, mediator=med.mediator, level=level,
+                                reps=len(d))
 
 
 # ------------------------------------------------------------------ comparisons

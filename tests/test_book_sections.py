@@ -548,12 +548,16 @@ def test_nn_variants_rows_and_what_a_panel_cannot_support():
     score = psm.propensity_score(frame, treatment="D", covariates=["x"], outcome="y", idname="city_id", tname="year")
     rows, notes = P.nn_variants(score, k=5, ties="keep", seed=0, truth=None)
     labels = [r["quantity"] for r in rows]
-    assert labels[1] == "5:1, with replacement (clustered s.e.)" and len(rows) == 5 and notes == []
+    assert labels[1] == "5:1, with replacement (clustered s.e.)" and len(rows) == 6 and notes == []
+    caliper = 0.25 * score.score.std()
+    assert labels[3] == f"5:1, caliper {caliper:.3f} (¼ s.d. of the score)"
+    within = psm.nn_match(score, k=5, caliper=caliper)
+    assert rows[3]["book"] == within.att and rows[3]["book_n"] == within.n_treated
     # a panel with fewer controls than neighbours: every variant that needs them is left out, and said
     small = frame.assign(D=np.where(np.isin(np.arange(n), [10, 80, 150, 220]), 0, 1))
     tiny = psm.propensity_score(small, treatment="D", covariates=["x"], outcome="y", idname="city_id", tname="year")
     rows, notes = P.nn_variants(tiny, k=5, ties="keep", seed=0, truth=None)
-    assert [r["quantity"] for r in rows] == ["1:1, without replacement"] and len(notes) == 3
+    assert [r["quantity"] for r in rows] == ["1:1, without replacement"] and len(notes) == 4
 
 
 def test_clustered_values_name_a_dominant_unit_only(monkeypatch):

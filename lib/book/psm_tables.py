@@ -393,14 +393,18 @@ def nn_variants(score, *, k: int, ties: str, seed: int, truth) -> tuple[list[dic
     """The nearest-neighbour choices a reader can make, as comparison rows: k:1 with replacement
     (Abadie-Imbens s.e. as Stata ``teffects``, the same matches with the s.e. clustered by unit
     (:func:`lib.methods.psm.clustered_se`), and with R ``Matching``'s conditional variance),
-    1:1 and k:1 without replacement (greedy, largest score first, as MatchIt); a variant the
-    panel cannot support (too few controls to match without replacement) is left out and said."""
+    k:1 within a caliper of a quarter of the score's s.d., 1:1 and k:1 without replacement
+    (greedy, largest score first, as MatchIt); a variant the panel cannot support (too few
+    controls to match without replacement) is left out and said."""
     from lib.methods import psm
     from lib.present import tables
 
+    caliper = 0.25 * float(score.score.std())   # Rosenbaum & Rubin's (1985) quarter s.d. of the score
     specs = [(f"{k}:1, with replacement (AI s.e., teffects)", dict(k=k, ties=ties, seed=seed)),
              (f"{k}:1, with replacement (AI s.e., R Matching)", dict(k=k, ties=ties, seed=seed,
                                                                    conditional_variance="sample")),
+             (f"{k}:1, caliper {caliper:.3f} (¼ s.d. of the score)", dict(k=k, ties=ties, seed=seed,
+                                                                         caliper=caliper)),
              ("1:1, without replacement", dict(k=1, replace=False)),
              (f"{k}:1, without replacement", dict(k=k, replace=False))]
     rows, notes = [], []

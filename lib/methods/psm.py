@@ -802,16 +802,15 @@ def _same_group_variance(p: np.ndarray, y: np.ndarray, J: int,
     if n < 2:
         return np.zeros(n)
     J = min(J, n - 1)
-    D = np.abs(p[:, None] - p[None, :])
-    np.fill_diagonal(D, np.inf)
     if kind == "abadie_imbens":
+        D = np.abs(p[:, None] - p[None, :])
+        np.fill_diagonal(D, np.inf)
         nb = np.argpartition(D, J - 1, axis=1)[:, :J]
         ybar = y[nb].mean(axis=1)
         return J / (J + 1) * (y - ybar) ** 2
     if kind != "sample":
         raise PSMError(f"conditional_variance must be 'abadie_imbens' or 'sample', got {kind!r}")
-    dJ = np.partition(D, J - 1, axis=1)[:, J - 1:J]
-    M = (D <= dJ + _TIE_TOL).astype(float)
+    M = _nearest_others(p, J)
     M[np.arange(n), np.arange(n)] = 1.0   # the unit itself
     cnt = M.sum(axis=1)
     mean = (M @ y) / cnt

@@ -156,3 +156,34 @@ def test_pages_hold_no_checkout_path_and_timings_only_in_machine_dependent_eleme
         html = (built_site / "chapters" / f"{chapter}.html").read_text(encoding="utf-8")
         block = re.search(rf'<div class="[^"]*\b{MACHINE_DEPENDENT_CLASS}\b[^"]*">(.*?)</div>', html, re.S)
         assert block and "seconds" in block.group(1), chapter
+
+
+# ------------------------------------------------------------------ in a real browser
+import _browser  # noqa: E402  (tests/_browser.py)
+
+_WHY_NOT = _browser.missing()
+
+
+@pytest.fixture(scope="module")
+def site_url(built_site):
+    server, url = _browser.serve(built_site)
+    yield url
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = _browser.chromium()
+    yield driver
+    driver.quit()
+
+
+@pytest.mark.skipif(bool(_WHY_NOT), reason=f"browser tests skipped: {_WHY_NOT}")
+@pytest.mark.parametrize("width", (1280, 400))
+@pytest.mark.parametrize("page", _browser.pages() or ["index.html"])
+def test_page_reads_in_a_browser(browser, site_url, page, width):
+    """Every page in headless Chromium at 1280 and 400 px: no console error, every image loaded;
+    at 1280 px every table fits the text column; at 400 px a wide table scrolls in its own box
+    and the page is no wider than the screen (``tests/_browser.py``)."""
+    problems = _browser.page_problems(browser, f"{site_url}/{page}", width)
+    assert not problems, f"{page} at {width} px:\n  " + "\n  ".join(problems)

@@ -659,7 +659,7 @@ def _ai2016_design(n, rng, kind="logit", effect_on_x2=-2.5):
 
 @pytest.mark.parametrize("kind,k", [("logit", 1), ("logit", 3), ("probit", 1), ("probit", 4)])
 def test_abadie_imbens_2016_se_equals_the_oracle(kind, k):
-    from tests.ai2016_oracle import ai2016_att_se
+    from ai2016_oracle import ai2016_att_se
 
     df, _, _ = _ai2016_design(800, np.random.default_rng(k), kind)
     df.loc[df.index[:40], "x3"] = df["x3"].round(1).iloc[:40]   # some ties in a covariate

@@ -178,12 +178,17 @@ def test_comparison_table_differences_and_nan():
          "truth": float("nan")},
     ]
     t = comparison_table(rows, title="Baseline: paper, book, truth")
-    f = t.frame
-    assert list(f.columns) == ["Paper", "Paper stat", "Book", "Book s.e.", "Truth",
-                               "Book − truth", "Book − paper"]
-    assert f.loc["Table 4 (2): CBEC"].tolist() == ["0.0157", "t = 7.81", "0.0162***", "0.0020",
-                                                   "0.0150", "+0.0012", "+0.0005"]
-    assert f.loc["Placebo"].tolist() == ["", "", "-0.0011", "0.0010", "0.0000", "-0.0011", ""]
+    # what a reader compares stays in view; the statistic and book - paper are collapsed below
+    assert list(t.frame.columns) == ["Paper", "Book", "Book s.e.", "Truth", "Book − truth"]
+    assert list(t.details.columns) == ["Paper stat", "Book − paper"]
+    assert t.details_title == "More columns: the paper's statistic, book − paper"
+    assert '<details class="book-table-details"><summary>More columns' in t.to_html()
+    f = t.full_frame
+    assert list(f.columns) == ["Paper", "Book", "Book s.e.", "Truth", "Book − truth", "Paper stat",
+                               "Book − paper"]
+    assert f.loc["Table 4 (2): CBEC"].tolist() == ["0.0157", "0.0162***", "0.0020", "0.0150",
+                                                   "+0.0012", "t = 7.81", "+0.0005"]
+    assert f.loc["Placebo"].tolist() == ["", "-0.0011", "0.0010", "0.0000", "-0.0011", "", ""]
     # no book_p: stars from the normal approximation (z = 3, p = 0.0027), said in the note
     assert f.loc["Real data", "Book"] == "0.0090***"
     assert f.loc["Real data", "Truth"] == "" and f.loc["Real data", "Book − paper"] == "-0.0012"
@@ -201,17 +206,17 @@ def test_comparison_row_from_result_and_published():
                          truth=0.015)
     assert row["book_n"] == 3316 and row["paper_stat"] == "t = 7.81"
     t = comparison_table([row])
-    f = t.frame
-    assert list(f.columns) == ["Paper", "Paper stat", "Paper N", "Book", "Book s.e.", "Book N",
-                               "Truth", "Book − truth", "Book − paper"]
-    assert f.iloc[0].tolist() == ["0.0157***", "t = 7.81", "3,316", "0.0160***", "0.0020", "3,316",
-                                  "0.0150", "+0.0010", "+0.0003"]
+    f = t.full_frame
+    assert list(f.columns) == ["Paper", "Book", "Book s.e.", "Truth", "Book − truth", "Paper stat",
+                               "Paper N", "Book N", "Book − paper"]
+    assert f.iloc[0].tolist() == ["0.0157***", "0.0160***", "0.0020", "0.0150", "+0.0010",
+                                  "t = 7.81", "3,316", "3,316", "+0.0003"]
     assert "paper's convention: * p<0.05, ** p<0.01, *** p<0.001" in t.notes[1]
     # printed strings survive: trailing zeros and as-printed small numbers
     r9 = comparison_row("T8", paper=published_estimate("cbec", 8, 1, "Second*CBEC"), book=0.001)
     r6 = comparison_row("T6", paper=published_estimate("cbec", 6, "nn5", "ATT"), book=0.007,
                         book_se=0.003)
-    f = comparison_table([r9, r6]).frame
+    f = comparison_table([r9, r6]).full_frame
     assert f.loc["T8", "Paper"] == "0.00162" and f.loc["T8", "Paper stat"] == "t = 0.67"
     assert f.loc["T6", "Paper"] == "0.0069*" and f.loc["T6", "Paper stat"] == "s.e. = 0.0030"
 

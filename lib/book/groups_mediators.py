@@ -333,6 +333,10 @@ def mediator_table(results: Mapping[str, Any], truth: pd.DataFrame | None):
     ci = (f"percentile interval of a cluster bootstrap with {reps} replications" if reps
           else "no bootstrap (bootstrap_reps = 0)")
     return frame_table(frame, title="Three-step mediation, one row per mediator",
+                       collapse=[c for c in ("a s.e.", "b s.e.", "direct c'", "total c", "Sobel p",
+                                             "share mediated", "N") if c in frame.columns],
+                       collapse_title="More columns: s.e. of a and b, direct and total effects, "
+                                      "Sobel p, share mediated, N",
                        notes=[f"Eqs. 7, 9 and 10 with {effects} and the same controls, on one "
                               f"common sample per mediator; a·b 95% CI: {ci}. Share mediated = "
                               "a·b / c."])

@@ -23,6 +23,7 @@ __all__ = [
     "PAPER_DIR",
     "STAR_CONVENTION",
     "MATCHING_VARIABLES",
+    "GLOBAL_TRADE_LABELS",
     "MATCHING_LABELS",
     "MEDIATION_TABLES",
     "published_estimates",
@@ -203,6 +204,15 @@ def policy_themes() -> pd.DataFrame:
     df = _read("policy_themes").copy()
     df["frequency_pct"] = _num(df["frequency_pct"])
     return df
+
+
+#: Headers of :func:`global_digital_trade`'s columns for a table.
+GLOBAL_TRADE_LABELS = {
+    "goods_export_tn_usd": "goods exports (tn USD)", "goods_export_growth_pct": "goods growth %",
+    "service_export_tn_usd": "services exports (tn USD)", "service_export_growth_pct": "services growth %",
+    "digital_delivery_export_tn_usd": "digitally delivered (tn USD)",
+    "digital_delivery_growth_pct": "digitally delivered growth %",
+}
 
 
 def global_digital_trade() -> pd.DataFrame:

@@ -158,6 +158,15 @@ def test_pages_hold_no_checkout_path_and_timings_only_in_machine_dependent_eleme
         assert block and "seconds" in block.group(1), chapter
 
 
+def test_every_page_says_in_its_footer_that_the_default_data_are_semi_synthetic(built_site):
+    themed = [p for p in _pages(built_site) if "bd-footer-content" in p.read_text(encoding="utf-8")]
+    assert len(themed) >= len(toc_chapters())
+    missing = [p.relative_to(built_site).as_posix() for p in themed
+               if 'class="extra_footer"' not in (text := p.read_text(encoding="utf-8"))
+               or "<b>semi-synthetic</b> panel" not in text]
+    assert not missing, f"pages without the footer's semi-synthetic notice: {missing[:10]}"
+
+
 # ------------------------------------------------------------------ in a real browser
 import _browser  # noqa: E402  (tests/_browser.py)
 

@@ -158,6 +158,11 @@ def test_pages_hold_no_checkout_path_and_timings_only_in_machine_dependent_eleme
         assert block and "seconds" in block.group(1), chapter
 
 
+def test_no_page_carries_the_date_it_was_built(built_site):
+    dated = [p.name for p in _pages(built_site) if "Last updated on" in p.read_text(encoding="utf-8")]
+    assert not dated, f"pages with a build date (a build on another day would differ): {dated[:5]}"
+
+
 def test_every_page_says_in_its_footer_that_the_default_data_are_semi_synthetic(built_site):
     themed = [p for p in _pages(built_site) if "bd-footer-content" in p.read_text(encoding="utf-8")]
     assert len(themed) >= len(toc_chapters())

@@ -143,3 +143,20 @@ def test_no_module_has_an_invalid_escape_sequence():
             except SyntaxError as err:
                 bad.append(f"{path.relative_to(root)}:{err.lineno}: {err.msg}")
     assert not bad, "\n".join(bad)
+
+
+def test_no_docstring_lost_a_latex_command_to_a_valid_escape():
+    r"""'\beta', '\alpha' or '\text' in a plain string are valid escapes (a backspace, a bell, a tab
+    and 'ext'), so they compile and the rendered maths is silently wrong: strings with LaTeX must
+    be raw."""
+    import ast
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    bad = []
+    for path in sorted([*root.glob("lib/**/*.py"), *root.glob("tests/*.py"), *root.glob("benchmarks/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and (
+                    re.search(r"[\x07\x08\x0b\x0c]", node.value) or re.search(r"\t(ext|heta|au|imes|ilde)", node.value)):
+                bad.append(f"{path.relative_to(root)}:{node.lineno}: {node.value[:60]!r}")
+    assert not bad, "\n".join(bad)

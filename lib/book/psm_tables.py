@@ -125,7 +125,7 @@ def se_values(menu: pd.DataFrame, *, cluster: str | None, unit: str | None = Non
 
 def support_choices(score, *, bandwidth: float, k: int, ties: str, seed: int, truth,
                     cluster: str | None) -> tuple[list[dict], list[str]]:
-    """Comparison rows for the support choices a reader can make, kernel and k:1 NN each: no
+    r"""Comparison rows for the support choices a reader can make, kernel and k:1 NN each: no
     support restriction, ``psmatch2, common`` (the book's and the paper's default), and Crump et
     al.'s (2009) trimming to :math:`[\alpha, 1-\alpha]`; s.e. clustered by ``cluster`` (the
     unit column) where there is one. A choice the data cannot support is left out and said."""

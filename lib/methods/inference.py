@@ -51,7 +51,7 @@ WEBB_BELOW = 13
 
 @dataclass(frozen=True)
 class WildBootstrapResult:
-    """Wild cluster bootstrap test of :math:`H_0: \beta_{d} = 0`, and its inverted interval.
+    r"""Wild cluster bootstrap test of :math:`H_0: \beta_{d} = 0`, and its inverted interval.
 
     Attributes
     ----------
@@ -308,7 +308,7 @@ def bca_interval(estimate: float, replicates, jackknife, *, level: float = 0.95)
 
 
 def _invert(p_of, beta: float, se: float, alpha: float, *, tol: float = 1e-6) -> tuple[float, float]:
-    """The two points where the p-value of :math:`H_0: \beta = \beta_0` falls to ``alpha``:
+    r"""The two points where the p-value of :math:`H_0: \beta = \beta_0` falls to ``alpha``:
     bracketed by stepping out from the estimate in s.e. units, then bisected (to ``tol`` s.e.)."""
     bounds = []
     for side in (-1.0, 1.0):

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -129,6 +130,9 @@ def _interrupt_when_kernels_run(proc: subprocess.Popen, n: int) -> list[psutil.P
         assert time.monotonic() < deadline, "the kernels never started"
         time.sleep(0.2)
     time.sleep(1.0)  # let the kernels reach the sleeping cell
+    for kernel in kernels:  # over Unix sockets, so that concurrent kernels never race for a TCP port
+        connection = json.loads(Path(kernel.cmdline()[kernel.cmdline().index("-f") + 1]).read_text())
+        assert connection["transport"] == "ipc" and Path(connection["ip"]).is_absolute(), connection
     os.kill(proc.pid, signal.SIGINT)  # to the command only, as a detached Ctrl-C
     return kernels
 
@@ -148,6 +152,7 @@ def test_ctrl_c_leaves_no_kernel_and_no_half_written_results(tiny, tmp_path, gri
     assert "Traceback" not in stderr, stderr
     _, alive = psutil.wait_procs(kernels, timeout=10)
     assert not alive, f"orphan kernels: {[p.pid for p in alive]}"
+    assert not list(Path(tempfile.gettempdir()).glob(f"cbec-kernel-{proc.pid}-*")), "kernel sockets left"
     earlier = out / name / ("value=7.0" if grid else "")
     assert _estimate(earlier) == 7.0, "the earlier run is untouched"
     assert (out / f"{name}.interrupted").is_dir()

@@ -402,6 +402,51 @@ def _cell_error(chapter: str, err, nb) -> str:
     return f"chapter {chapter}, {where} failed:\n    {message}"
 
 
+#: Environment variable naming the command's kernel sockets (see ``_kernel_manager_class``).
+_RUN_TAG = "CBEC_RUN_TAG"
+
+
+def _kernel_socket_prefix(tag: str) -> Path:
+    return Path(tempfile.gettempdir()) / f"cbec-kernel-{tag}-"
+
+
+def _remove_kernel_sockets(tag: str) -> None:
+    prefix = _kernel_socket_prefix(tag)
+    for sock in prefix.parent.glob(prefix.name + "*"):
+        sock.unlink(missing_ok=True)
+
+
+def _kernel_manager_class():
+    """A kernel manager whose kernel talks over Unix sockets rather than TCP ports.
+
+    With TCP, jupyter_client picks five free ports and the kernel binds them a moment
+    later; kernels started at once by a grid (or by tests on two workers) can lose
+    that race ("Address already in use"). Sockets under a fresh temporary name cannot
+    collide. Windows has no such sockets and keeps TCP.
+    """
+    from jupyter_client import AsyncKernelManager
+    from traitlets import default
+
+    if os.name == "nt":
+        return AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _transport_default(self) -> str:
+            return "ipc"
+
+        @default("ip")
+        def _ip_default(self) -> str:
+            # Absolute, short (a socket path has a ~100-byte limit) and unique; the
+            # kernel runs in chapters/, so a relative name would point elsewhere.
+            # Named after the command (inherited by grid workers), so that Ctrl-C, which
+            # kills kernels before they remove their sockets, can remove them.
+            return str(_kernel_socket_prefix(os.environ.get(_RUN_TAG, str(os.getpid())))
+                       ) + os.urandom(4).hex()
+
+    return IPCKernelManager
+
+
 def _execute(chapter: str, parameters: dict[str, Any], out_dir: Path) -> tuple[float, str | None]:
     """Run the chapter into ``out_dir``; return (seconds, error message or None)."""
     import nbformat
@@ -420,14 +465,15 @@ def _execute(chapter: str, parameters: dict[str, Any], out_dir: Path) -> tuple[f
                 papermill.execute_notebook(
                     str(source), str(output), parameters=parameters, cwd=str(CHAPTERS_DIR),
                     kernel_name="python3", progress_bar=False, log_output=False,
+                    kernel_manager_class=_kernel_manager_class(),
                 )
                 break
             except papermill.PapermillExecutionError as err:
                 error = _cell_error(chapter, err, nb)
                 break
             except RuntimeError as err:
-                # Concurrent kernels can race for the same TCP port, and the kernel then
-                # never answers; that is not the chapter's failure, so start it again.
+                # A kernel that never answers (on Windows, where kernels still use TCP,
+                # two can race for one port) is not the chapter's failure: start it again.
                 if "Kernel didn't respond" not in str(err) or attempt == KERNEL_START_ATTEMPTS - 1:
                     error = f"chapter {chapter}: the Jupyter kernel failed: {_ANSI.sub('', str(err))}"
                     break
@@ -656,6 +702,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     table = None
+    own_tag = _RUN_TAG not in os.environ  # a command run inside another keeps the outer tag
+    tag = os.environ.setdefault(_RUN_TAG, str(os.getpid()))
     previous_handler = signal.signal(signal.SIGINT, _on_ctrl_c)
     try:
         if args.list:
@@ -682,6 +730,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_REJECTED
     except KeyboardInterrupt as err:
         stopped = _stop_descendants()
+        _remove_kernel_sockets(tag)
         where = (f"; its unfinished output is in {err.partial}, and no earlier result was replaced"
                  if isinstance(err, RunInterrupted) else "")
         print(f"\ninterrupted: {getattr(err, 'what', args.chapter)} stopped{where} "
@@ -689,6 +738,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGINT, previous_handler)
+        if own_tag:
+            os.environ.pop(_RUN_TAG, None)
 
     failed = _report(results)
     if table is not None:

@@ -18,12 +18,18 @@ DATA = ROOT / "data"
 def outputs_dir() -> Path:
     """Where chapters write tables, figures and results.
 
-    ``$CBEC_BOOK_OUTPUTS`` when set (the run command points it at a run-specific
-    folder), else ``outputs/`` at the repository root, which the book copies
-    into its ``_static`` folder so that download links resolve.
+    ``$CBEC_BOOK_OUTPUTS`` when set: the book's build points it at ``outputs/`` at the
+    repository root (copied into the site's ``_static`` folder, so download links
+    resolve), the run command at a run-specific folder. Unset, as when a reader opens
+    a chapter in Jupyter and runs it by hand, it is ``runs/jupyter/outputs/``, so that
+    such a run never replaces the files the built book links to.
     """
     env = os.environ.get("CBEC_BOOK_OUTPUTS")
-    return Path(env) if env else ROOT / "outputs"
+    return Path(env) if env else ROOT / "runs" / "jupyter" / "outputs"
+
+
+#: Where the book's build has its chapters write (see :func:`outputs_dir`).
+BOOK_OUTPUTS = ROOT / "outputs"
 
 
 def shown_path(path: str | Path) -> str:
@@ -58,4 +64,4 @@ def output_folder(name: str | None, kind: str, directory: str | Path | None = No
     return folder
 
 
-__all__ = ["ROOT", "DATA", "outputs_dir", "output_folder", "shown_path"]
+__all__ = ["ROOT", "DATA", "BOOK_OUTPUTS", "outputs_dir", "output_folder", "shown_path"]

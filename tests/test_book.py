@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from lib import ROOT
-from lib.book.run import toc_chapters
+from lib.book.run import runnable_chapters, toc_chapters
 
 pytestmark = [pytest.mark.slow]
 
@@ -172,6 +172,117 @@ def test_every_page_says_in_its_footer_that_the_default_data_are_semi_synthetic(
     assert not missing, f"pages without the footer's semi-synthetic notice: {missing[:10]}"
 
 
+#: Display formatting that must not reach a CSV download: stars on a number, thousands
+#: separators, "estimate (s.e.)" and "t (p)" cells.
+_FORMATTED = re.compile(r"^[−-]?\d[\d.]*\*+$|^\d{1,3}(,\d{3})+(\.\d+)?$|^[−-]?\d+\.\d+ \([−-]?\d+\.\d+\)$")
+#: What a download may say it was computed on (lib.present.provenance and the real-data sources).
+_SOURCES = ("the book's semi-synthetic", "the book's synthetic demonstration corpus", "real facts:",
+            "the paper's printed numbers", "the paper's Table 2 keywords", "the growth model",
+            "a diagram of the design")
+
+
+def test_every_csv_download_holds_numbers_and_says_what_they_were_computed_on(built_site):
+    import pandas as pd
+
+    files = sorted((built_site / "_static" / "tables").glob("*.csv"))
+    assert len(files) >= 60
+    problems = []
+    for f in files:
+        d = pd.read_csv(f, dtype=str, keep_default_na=False)
+        said = set(d["data"]) if "data" in d else set()
+        if len(said) != 1 or not next(iter(said)).startswith(_SOURCES):
+            problems.append(f"{f.name}: data column {sorted(said)[:2]}")
+            continue
+        if "semi-synthetic" in (text := next(iter(said))) and not text.endswith("not data about China"):
+            problems.append(f"{f.name}: {text!r}")
+        formatted = [(c, v) for c in d.columns.drop("data") for v in d[c] if _FORMATTED.match(v)]
+        if formatted:
+            problems.append(f"{f.name}: formatted cells {formatted[:3]}")
+    assert not problems, problems
+
+
+def test_every_figure_says_what_it_was_computed_on(built_site):
+    from PIL import Image
+
+    files = sorted((built_site / "_static" / "figures").glob("*.png"))
+    assert len(files) >= 30
+    unsaid = [f.name for f in files if not Image.open(f).text.get("Description", "").startswith(_SOURCES)]
+    assert not unsaid, f"figures that do not say what they were computed on: {unsaid}"
+    semi = Image.open(built_site / "_static" / "figures" / "fig1_event_study.png").text["Description"]
+    assert semi.startswith("the book's semi-synthetic city panel") and semi.endswith("not data about China")
+
+
+def test_the_intro_says_how_to_cite_and_no_citation_lacks_a_year(built_site):
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    intro = (built_site / "chapters" / "intro.html").read_text(encoding="utf-8")
+    assert f"version {version}" in intro and "How to cite" in intro
+    undated = [p.name for p in _pages(built_site) if "n.d." in p.read_text(encoding="utf-8")]
+    assert not undated, f"pages citing a work without its year: {undated}"
+
+
+def test_no_sentence_with_an_estimate_on_simulated_data_reads_as_a_finding(built_site):
+    """Every paragraph that states a computed decimal number on a page built on simulated data
+    says so: in its own words or by the qualifier the build adds (lib.book.sphinx_assets)."""
+    import json
+
+    checked, unsaid = 0, []
+    for chapter in runnable_chapters():
+        results = json.loads((built_site / "_static" / "results" / f"{chapter}.json").read_text())
+        if not (results.get("data") or {}).get("synthetic"):
+            continue
+        page = (built_site / "chapters" / f"{chapter}.html").read_text(encoding="utf-8")
+        # boxes that quote only the paper's printed numbers (class printed-numbers) are exempt
+        page = re.sub(r'<div class="[^"]*printed-numbers[^"]*">.*?</div>', "", page, flags=re.S)
+        for para in re.findall(r"<p>(.*?)</p>", page, re.S):
+            glued = re.findall(r'<span class="pasted-text">(.*?)</span>', para, re.S)
+            if any(re.search(r"\d\.\d", g) for g in glued):
+                checked += 1
+                if "synthetic" not in re.sub(r"<[^>]+>", "", para):
+                    unsaid.append(f"{chapter}: {re.sub(r'<[^>]+>', '', para)[:120]}")
+    assert checked >= 50 and not unsaid, (checked, unsaid[:5])
+    baseline = (built_site / "chapters" / "baseline_did.html").read_text(encoding="utf-8")
+    assert '<span class="data-qualifier"> (<a class="reference external" href="intro.html#what-the-data-are' \
+           in baseline
+
+
+def test_every_chapter_page_offers_its_executed_notebook(built_site):
+    import nbformat
+
+    for chapter in runnable_chapters():
+        html = (built_site / "chapters" / f"{chapter}.html").read_text(encoding="utf-8")
+        assert f'href="../_sources/chapters/{chapter}.ipynb"' in html, f"{chapter}: no .ipynb download"
+        nb = nbformat.read(built_site / "_sources" / "chapters" / f"{chapter}.ipynb", as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert any("parameters" in c.metadata.get("tags", []) for c in code), chapter
+        assert any(c.get("outputs") for c in code), f"{chapter}: the notebook offered holds no outputs"
+
+
+def test_a_downloaded_notebook_runs_by_hand_and_leaves_the_books_files_alone(built_site, monkeypatch):
+    """README, "A chapter in Jupyter": change the parameters cell and run all cells."""
+    import json
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    from lib.book.run import _kernel_manager_class
+
+    nb = nbformat.read(built_site / "_sources" / "chapters" / "fdi_index.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assert 'sample = "all"' in cell.source
+    cell.source = cell.source.replace('sample = "all"', 'sample = "east"')
+    book_file = ROOT / "outputs" / "results" / "fdi_index.json"
+    before = book_file.read_bytes()
+    by_hand = ROOT / "runs" / "jupyter" / "outputs" / "results" / "fdi_index.json"
+    by_hand.unlink(missing_ok=True)
+    monkeypatch.delenv("CBEC_BOOK_OUTPUTS", raising=False)  # as in a Jupyter server a reader starts
+    NotebookClient(nb, kernel_name="python3", kernel_manager_class=_kernel_manager_class(),
+                   resources={"metadata": {"path": str(ROOT / "chapters")}}, timeout=600).execute()
+    assert json.loads(by_hand.read_text())["parameters"]["sample"] == "east"
+    assert book_file.read_bytes() == before, "a run by hand replaced a file the built book links to"
+
+
 # ------------------------------------------------------------------ in a real browser
 import _browser  # noqa: E402  (tests/_browser.py)
 
@@ -193,11 +304,12 @@ def browser():
 
 
 @pytest.mark.skipif(bool(_WHY_NOT), reason=f"browser tests skipped: {_WHY_NOT}")
-@pytest.mark.parametrize("width", (1280, 400))
+@pytest.mark.parametrize("width, mode", _browser.SCREENS, ids=[f"{w}px-{m}" for w, m in _browser.SCREENS])
 @pytest.mark.parametrize("page", _browser.pages() or ["index.html"])
-def test_page_reads_in_a_browser(browser, site_url, page, width):
-    """Every page in headless Chromium at 1280 and 400 px: no console error, every image loaded;
-    at 1280 px every table fits the text column; at 400 px a wide table scrolls in its own box
-    and the page is no wider than the screen (``tests/_browser.py``)."""
-    problems = _browser.page_problems(browser, f"{site_url}/{page}", width)
-    assert not problems, f"{page} at {width} px:\n  " + "\n  ".join(problems)
+def test_page_reads_in_a_browser(browser, site_url, page, width, mode):
+    """Every page in headless Chromium at 1280, 1920 and 400 px, and at 1280 px in dark mode: no
+    console error, every image loaded, table text readable; at 1280 px and wider every table fits
+    the text column; at 400 px a wide table scrolls in its own box and the page is no wider than
+    the screen (``tests/_browser.py``)."""
+    problems = _browser.page_problems(browser, f"{site_url}/{page}", width, mode)
+    assert not problems, f"{page} at {width} px, {mode} mode:\n  " + "\n  ".join(problems)

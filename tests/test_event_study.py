@@ -234,8 +234,10 @@ def test_outputs(df):
     assert "truth" in tab.data.columns and "F =" in " ".join(tab.notes)
     overlay = es.estimates[["estimate", "ci_lower", "ci_upper"]] + 0.01
     fig = es.plot(truth=es.estimates["estimate"] * 0, overlay=overlay)
-    texts = [t.get_text() for t in fig.axes[0].texts]
-    assert any("pre-trend test" in t and f"{es.pretrend_test['p']:.3f}" in t for t in texts)
+    legend = fig.axes[0].get_legend()
+    title = legend.get_title().get_text()   # the legend's title, never a box over the legend
+    assert "pre-trend test" in title and f"{es.pretrend_test['p']:.3f}" in title
+    assert len(fig.axes[0].texts) == 0
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert {"truth", "95% sup-t band", "Sun-Abraham (95% CI)"} <= set(labels)
 

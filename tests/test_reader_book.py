@@ -48,6 +48,12 @@ def test_the_reader_book_builds_every_page_strictly(reader_book):
     assert "census_region (F = " in groups and "names no mediator" in groups
     for name in ("policy_text", "theory"):
         assert "does not read the city panel" in _page(out, name)
+    # the footer and the results page say whose data these are, never "semi-synthetic"
+    raw = (out / "source" / "_build" / "html" / "chapters" / "baseline_did.html").read_text()
+    assert "computed on the reader's panel <code>castle.csv</code>" in raw
+    assert "<b>semi-synthetic</b> panel" not in raw
+    results = _page(out, "results")
+    assert "no true effect is known for them" in results and "Table 4" in results and "semi-synthetic</b>" not in results
     # the companion paper's chapters ran on the reader's provincial panel, with no printed number
     for name in ("fdi_index", "fdi_empirics"):
         assert "does not read the city panel" not in _page(out, name)

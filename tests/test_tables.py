@@ -255,10 +255,12 @@ def test_save_csv_latex_roundtrip(two_models, outputs):
     assert t.save("table4_baseline") is t
     csv, tex = outputs / "tables" / "table4_baseline.csv", outputs / "tables" / "table4_baseline.tex"
     assert csv.exists() and tex.exists()
-    back = pd.read_csv(csv, index_col=0, dtype=str, keep_default_na=False)
-    back.index.name = t.frame.index.name
-    pd.testing.assert_frame_equal(back, t.frame, check_dtype=False, check_index_type=False,
-                                  check_column_type=False)
+    back = pd.read_csv(csv, keep_default_na=False)
+    # numbers, not display strings: the long frame, one row per model and term
+    assert list(back.columns) == ["model", "term", "estimate", "std_error", "t", "p", "stars", "nobs",
+                                  "r2", "r2_kind", "vcov"]
+    pd.testing.assert_frame_equal(back, t.data.fillna(""), check_dtype=False, rtol=1e-12)
+    assert back["nobs"].dtype.kind == "i" and back["estimate"].dtype.kind == "f"
     text = tex.read_text()
     for token in ("\\toprule", "\\midrule", "\\bottomrule", "\\begin{tabular}{lcc}",
                   "\\caption{Table 4 \\& more\\_stuff 50\\%}", "\\label{tab:table4_baseline}",
@@ -288,7 +290,7 @@ def test_html_caption_and_links_only_after_save(two_models, outputs):
 
 
 def test_links_follow_location_under_outputs(two_models, tmp_path, monkeypatch):
-    monkeypatch.setattr(lib, "ROOT", tmp_path)
+    monkeypatch.setattr(lib, "BOOK_OUTPUTS", tmp_path / "outputs")
     t = regression_table(two_models).save("t4", directory=tmp_path / "outputs" / "runs" / "r1" / "tables")
     assert t.download_links() == {"csv": "../_static/runs/r1/tables/t4.csv",
                                   "tex": "../_static/runs/r1/tables/t4.tex"}
@@ -328,3 +330,40 @@ def test_comparison_table_drops_the_paper_and_truth_columns_nobody_filled():
     assert "paper stars" not in " ".join(reader.notes)
     half = comparison_table([comparison_row("a", book=0.5, truth=0.4), comparison_row("b", book=0.2)])
     assert list(half.frame.columns) == ["Book", "Book s.e.", "Truth", "Book − truth"]
+
+
+def test_a_comparison_tables_csv_holds_numbers_and_says_what_they_were_computed_on(tmp_path):
+    from lib.present import provenance
+    from lib.present.tables import comparison_row
+
+    rows = [comparison_row("ATT", book=0.0105, book_se=0.0031, book_p=0.0007, truth=0.0100,
+                           paper={"estimate": 0.0157, "stars": "***", "stat_kind": "t", "stat": 7.81,
+                                  "n": 3360}),
+            comparison_row("Placebo", book=-0.0012, book_se=0.0020, truth=0.0)]
+    t = comparison_table(rows)
+    assert t.frame.loc["ATT", "Book"] == "0.0105***"  # the page's view is formatted ...
+    provenance.declare(provenance.semi_synthetic("a semi-synthetic city panel (seed 7)"))
+    try:
+        back = pd.read_csv(t.save("cmp", tmp_path).paths["csv"])
+    finally:
+        provenance.declare(None)
+    # ... the file holds the numbers, the stars beside them
+    assert back.loc[0, "book"] == 0.0105 and back.loc[0, "book_stars"] == "***"
+    assert back["paper"].isna().tolist() == [False, True] and back.loc[0, "paper_stat"] == "t = 7.81"
+    assert back.loc[0, "paper"] == 0.0157 and back.loc[0, "paper_n"] == 3360
+    assert back.loc[1, "book_minus_truth"] == pytest.approx(-0.0012)
+    assert back["data"].str.startswith("a semi-synthetic city panel (seed 7)").all()
+    assert back["data"].str.endswith("not data about China").all()
+    # on a reader's panel: no paper, no truth, and no empty columns for them
+    reader = comparison_table([comparison_row("ATT", book=0.02, book_se=0.01)])
+    back = pd.read_csv(reader.save("r", tmp_path, source=provenance.readers("my.csv")).paths["csv"])
+    assert list(back.columns) == ["quantity", "book", "book_se", "book_p", "book_stars", "data"]
+    assert back.loc[0, "data"] == "the reader's panel my.csv"
+    assert "data" not in pd.read_csv(reader.save("n", tmp_path, source=None).paths["csv"]).columns
+
+
+def test_a_frame_tables_csv_holds_its_frame_and_row_labels(tmp_path):
+    df = pd.DataFrame({"n": [3316, 12], "share": [0.5, 0.25]}, index=pd.Index(["a", "b"], name="group"))
+    back = pd.read_csv(frame_table(df).save("f", tmp_path, source="real facts").paths["csv"])
+    assert back.to_dict("list") == {"group": ["a", "b"], "n": [3316, 12], "share": [0.5, 0.25],
+                                    "data": ["real facts", "real facts"]}

@@ -23,7 +23,7 @@ The top floor: it may import :mod:`lib.methods`, :mod:`lib.data` and :mod:`lib.p
 # with nothing to rebuild does not load numpy and pandas.
 _CHAPTER_NAMES = ("MACHINE_KEY_PREFIX", "ChapterData", "ChapterUnsupported", "Cited", "and_list",
                   "balanced_frame", "with_comparison_group",
-                  "chapter_data", "corpus_banner", "data_banner", "estimate_values", "glue", "glue_all",
+                  "chapter_data", "corpus_banner", "data_banner", "declare_source", "estimate_values", "glue", "glue_all",
                   "glue_estimate", "glue_if_truth", "glue_machine", "median_seconds", "notice", "record",
                   "record_result", "recorded", "result_record", "save_results", "setup", "show")
 __all__ = list(_CHAPTER_NAMES)

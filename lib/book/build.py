@@ -34,7 +34,7 @@ import time
 from html.parser import HTMLParser
 from pathlib import Path
 
-from lib import ROOT
+from lib import BOOK_OUTPUTS, ROOT
 
 BUILD_DIR = ROOT / "_build"
 CACHE_DIR = BUILD_DIR / ".jupyter_cache"
@@ -75,8 +75,8 @@ def _jupyter_book(*args: str, quiet: bool = False) -> int:
            *args]
     print("$ " + " ".join(cmd), flush=True)
     # The book's tables and figures always go to outputs/ (served as _static), whatever
-    # a caller's environment says.
-    env = {k: v for k, v in os.environ.items() if k != "CBEC_BOOK_OUTPUTS"}
+    # a caller's environment says; the kernels inherit this.
+    env = dict(os.environ, CBEC_BOOK_OUTPUTS=str(BOOK_OUTPUTS))
     return subprocess.call(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL if quiet else None)
 
 
@@ -102,7 +102,7 @@ def build(strict: bool = False, force: bool = False) -> int:
 
     # html_static_path lists outputs/; it must exist before Sphinx starts.
     for sub in ("tables", "figures", "results"):
-        (ROOT / "outputs" / sub).mkdir(parents=True, exist_ok=True)
+        (BOOK_OUTPUTS / sub).mkdir(parents=True, exist_ok=True)
 
     code = _jupyter_book(*(["--all"] if rebuild_all else []),
                          *(["-W", "-n", "--keep-going"] if strict else []))

@@ -27,6 +27,7 @@ import pandas as pd
 
 from lib import outputs_dir
 from lib.book.build import MACHINE_KEY_PREFIX
+from lib.present.provenance import FROM_CHAPTER
 
 
 @dataclass
@@ -49,7 +50,7 @@ def setup(chapter: str, parameters: dict[str, Any] | None = None) -> None:
     """
     import pandas as pd
 
-    from lib.present import figures
+    from lib.present import figures, provenance
 
     if parameters is not None and "__name__" in parameters:   # the notebook's namespace
         from lib.book.run import chapter_parameters
@@ -57,6 +58,7 @@ def setup(chapter: str, parameters: dict[str, Any] | None = None) -> None:
         parameters = {name: parameters[name] for name in chapter_parameters(chapter)}
 
     figures.use_book_style()
+    provenance.declare(None)  # until the chapter's data loader says what the data are
     pd.set_option("display.precision", 4)
     pd.set_option("display.max_columns", 30)
     _STATE.chapter = chapter
@@ -65,20 +67,30 @@ def setup(chapter: str, parameters: dict[str, Any] | None = None) -> None:
     _STATE.data_notes = []
 
 
-def show(fig, name: str) -> None:
+def show(fig, name: str, *, source: Any = FROM_CHAPTER) -> None:
     """Save ``fig`` as ``outputs/figures/<name>.png`` and display it exactly once.
 
-    Closing the figure after displaying it keeps the inline backend from
-    showing it a second time (which would duplicate a MyST figure label).
+    ``source`` is what the plot was computed on (:func:`lib.present.figures.save_figure`): by
+    default the chapter's data; a string for a figure of real facts. Closing the figure after
+    displaying it keeps the inline backend from showing it a second time (which would
+    duplicate a MyST figure label).
     """
     import matplotlib.pyplot as plt
     from IPython.display import display
 
     from lib.present.figures import save_figure
 
-    save_figure(fig, name)
+    save_figure(fig, name, source=source)
     display(fig)
     plt.close(fig)
+
+
+def declare_source(text: str) -> None:
+    """Say what this chapter's tables and figures are computed from, when it loads no panel
+    (e.g. a model solved at chosen parameters): their files carry ``text``."""
+    from lib.present import provenance
+
+    provenance.declare(provenance.DataSource(text=text, note=text[0].upper() + text[1:]))
 
 
 def _plain(value: Any) -> Any:
@@ -200,9 +212,10 @@ def recorded() -> dict[str, dict[str, Any]]:
 
 
 def save_results(path: Path | None = None) -> None:
-    """Write ``{chapter, parameters, estimates, data_notes}`` as JSON (sorted keys, stable);
+    """Write ``{chapter, parameters, estimates, data_notes, data}`` as JSON (sorted keys, stable);
     ``data_notes`` are what the loader did to the panel (dropped rows, adoption years after the
-    window set to never treated, a guessed separator).
+    window set to never treated, a guessed separator), ``data`` what the estimates were computed on
+    (:mod:`lib.present.provenance`).
 
     Returns nothing, so the chapter's last cell shows no output (a path there
     would put the build machine's folder into the executed notebook).
@@ -211,11 +224,17 @@ def save_results(path: Path | None = None) -> None:
         raise RuntimeError("call lib.book.setup(chapter, parameters) at the top of the chapter")
     path = path or outputs_dir() / "results" / f"{_STATE.chapter}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
+    from lib.present import provenance
+
+    described = provenance.current()
     payload = {
         "chapter": _STATE.chapter,
         "parameters": {k: _plain(v) for k, v in _STATE.parameters.items()},
         "estimates": list(_STATE.estimates.values()),
         "data_notes": list(_STATE.data_notes),
+        # what the estimates were computed on; the page marks its numbers with the qualifier
+        "data": None if described is None else {"source": described.text, "synthetic": described.synthetic,
+                                                "qualifier": described.qualifier},
     }
     path.write_text(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
@@ -250,6 +269,15 @@ class ChapterData:
     @property
     def synthetic(self) -> bool:
         return self.truth is not None
+
+    @property
+    def facts_source(self) -> Any:
+        """The ``source=`` of a table or figure of the panel's units and adoption dates only: on
+        the book's panel those are real facts (:data:`lib.data.facts.SOURCE`), on a reader's
+        panel the reader's data."""
+        from lib.data.facts import SOURCE
+
+        return SOURCE if self.synthetic else FROM_CHAPTER
 
     def true_att(self, frame=None) -> float:
         """True ATT on ``frame`` (default: the sample), or nan on real data."""
@@ -326,14 +354,19 @@ def chapter_data(data_path: str = "", columns: str = "", sample: str = "all", *,
     from lib import data as data_mod
     from lib.data import samples, synthetic
 
+    from lib.present import provenance
+
     if data_path:
         panel = data_mod.load_panel(data_path, columns=columns or None)
         truth = None
         source = f"the reader's panel `{Path(data_path).name}`"
+        provenance.declare(provenance.readers(Path(data_path).name))
     elif (seed in (None, synthetic.DEFAULT_SEED)) and timing_rule == "approval_year":
         panel = data_mod.load_panel()
         truth = synthetic.default_truth()
         source = "the book's semi-synthetic default panel"
+        provenance.declare(provenance.semi_synthetic(
+            f"the book's semi-synthetic city panel (seed {synthetic.DEFAULT_SEED})"))
     else:
         from lib.data.facts import sample_frame
 
@@ -341,6 +374,8 @@ def chapter_data(data_path: str = "", columns: str = "", sample: str = "all", *,
         raw, truth = synthetic.simulate_city_panel(sample_frame(rule=timing_rule), seed=seed)
         panel = data_mod.validate_panel(raw, source=f"<semi-synthetic panel, seed {seed}, {timing_rule}>")
         source = f"a semi-synthetic panel drawn with seed {seed} and timing rule '{timing_rule}'"
+        provenance.declare(provenance.semi_synthetic(
+            f"a semi-synthetic city panel (seed {seed}, timing rule {timing_rule})"))
     frame, info = samples.apply_sample(panel.data, sample, spec=panel.spec)
     _STATE.data_notes = list(panel.report.get("notes", []))   # what the loader did, for the record
     return ChapterData(panel=panel, frame=frame, sample=info, truth=truth, source=source)
@@ -413,9 +448,20 @@ def with_comparison_group(data: ChapterData, *, needs: str) -> tuple[ChapterData
 
 
 def corpus_banner(corpus) -> Any:
-    """A short Markdown banner saying what the page's counts are counts of."""
+    """A short Markdown banner saying what the page's counts are counts of; the page's tables
+    and figures say it in their files too (:mod:`lib.present.provenance`)."""
     from IPython.display import Markdown
 
+    from lib.present import provenance
+
+    if corpus.synthetic:
+        provenance.declare(provenance.DataSource(
+            text=(f"{corpus.source}: generated word sequences with known theme shares; not policy "
+                  "documents"),
+            note="Synthetic corpus (generated words, known theme shares): not policy documents",
+            synthetic=True, qualifier="synthetic corpus"))
+    else:
+        provenance.declare(provenance.DataSource(text=corpus.source, note=f"Data: {corpus.source}"))
     if corpus.synthetic:
         text_ = (f"**What these numbers are.** Counts on {corpus.source}: generated word sequences "
                  f"with known theme shares, **not policy documents**. They test the counting method; "

@@ -101,6 +101,18 @@ def plot_pilot_map(frame: pd.DataFrame, all_cities: pd.DataFrame | None = None, 
     return fig
 
 
+def approval_gap(batches: pd.DataFrame, last_batch: int = 5) -> dict[str, str]:
+    """The dates of batch ``last_batch`` (the paper's last) and of the next one, for the sentence
+    on the paper's "105 pilot areas ... by 2021" (``gap_last_date``, ``gap_next_date``)."""
+    dates = batches.groupby("batch")["approval_date"].first().sort_index()
+    later = dates[dates.index > last_batch]
+
+    def day(d) -> str:
+        return f"{d.day} {d:%B %Y}"
+    return {"gap_last_date": day(dates.loc[last_batch]),
+            "gap_next_date": day(later.iloc[0]) if len(later) else "none"}
+
+
 def batch_summary(batches: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
     """One row per State Council batch: date, document, pilot areas, cities in the sample."""
     in_sample = sample.dropna(subset=["batch"]).groupby("batch")["city_id"].nunique()
@@ -135,7 +147,7 @@ def table3_variables(spec) -> dict[str, str]:
 
 def table3_comparison(panel: pd.DataFrame, printed: pd.DataFrame | None,
                       variables: dict[str, str] | None = None) -> pd.DataFrame:
-    """Table 3 on ``panel`` beside the printed Table 3 (N, mean, s.d. of each).
+    """Table 3 on ``panel`` beside the printed Table 3 (N, mean, s.d., min, median, max of each).
 
     ``printed`` is :func:`lib.data.published.published_descriptives` (indexed by
     variable), or None where the paper is not comparable (a reader's panel): then only the
@@ -145,18 +157,47 @@ def table3_comparison(panel: pd.DataFrame, printed: pd.DataFrame | None,
     from lib.present.tables import descriptive_table
 
     variables = variables or TABLE3_VARIABLES
-    book = descriptive_table(panel, list(variables)).data
+    book = descriptive_table(panel, list(variables),
+                             stats=("N", "mean", "sd", "min", "median", "max")).data
     if printed is None:
         return pd.DataFrame({"label": [variables[v] for v in variables], "N (book)": book["N"],
-                             "mean (book)": book["mean"], "s.d. (book)": book["sd"]})
+                             "mean (book)": book["mean"], "s.d. (book)": book["sd"],
+                             "min (book)": book["min"], "median (book)": book["median"],
+                             "max (book)": book["max"]})
     paper = printed.set_index("variable") if "variable" in printed.columns else printed
-    out = pd.DataFrame({
-        "label": [variables[v] for v in variables],
-        "N (book)": book["N"], "N (paper)": paper["n"].reindex(list(variables)),
-        "mean (book)": book["mean"], "mean (paper)": paper["mean"].reindex(list(variables)),
-        "s.d. (book)": book["sd"], "s.d. (paper)": paper["sd"].reindex(list(variables)),
-    })
+    out = pd.DataFrame({"label": [variables[v] for v in variables]}, index=book.index)
+    for stat, book_col, paper_col in (("N", "N", "n"), ("mean", "mean", "mean"), ("s.d.", "sd", "sd"),
+                                      ("min", "min", "min"), ("median", "median", "median"),
+                                      ("max", "max", "max")):
+        out[f"{stat} (book)"] = book[book_col]
+        out[f"{stat} (paper)"] = paper[paper_col].reindex(list(variables))
     return out
+
+
+def table3_extremes_reading(t3: pd.DataFrame, *, tolerance: float = 0.10) -> str:
+    """A sentence on the printed minima, medians and maxima against the panel's (empty on a
+    reader's panel, where :func:`table3_comparison` has no paper columns)."""
+    if "median (paper)" not in t3:
+        return ""
+    have = t3.dropna(subset=["median (paper)", "median (book)"])
+    if have.empty:
+        return ""
+    gap = ((have["median (book)"] - have["median (paper)"]).abs()
+           / have["median (paper)"].abs().where(have["median (paper)"] != 0))
+    close = int((gap <= tolerance).sum())
+    worst = gap.idxmax()
+    outside = [lab for lab, r in t3.iterrows() if pd.notna(r["min (paper)"]) and pd.notna(r["max (paper)"])
+               and (r["min (book)"] < r["min (paper)"] or r["max (book)"] > r["max (paper)"])]
+    text = (f"The printed minima, medians and maxima are in the table's collapsed columns. The book's "
+            f"median is within {tolerance:.0%} of the printed one for {close} of the {len(have)} variables; "
+            f"the largest gap is {have.loc[worst, 'label']}'s ({have.loc[worst, 'median (book)']:.4f} "
+            f"against {have.loc[worst, 'median (paper)']:.4f}). ")
+    if outside:
+        labels = [t3.loc[v, "label"] for v in outside]
+        text += (f"For {len(outside)} of them ({', '.join(labels[:4])}{' ...' if len(labels) > 4 else ''}) the "
+                 "panel's range reaches beyond the printed one: the generator matches means and standard "
+                 "deviations, not extremes.")
+    return text
 
 
 #: The sample rule's steps, matched on ``cities.csv``'s ``exclusion_reason``.

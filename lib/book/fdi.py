@@ -76,6 +76,8 @@ def chapter_data(data_path: str = "", columns: str = "", sample: str = "all", *,
     another ``seed``), with its truth. Otherwise the reader's file, validated
     by :func:`load_provincial_panel`, with no truth.
     """
+    from lib.present import provenance
+
     declared = False
     if data_path:
         from lib.data.provincial import paper_panel_declared
@@ -83,12 +85,16 @@ def chapter_data(data_path: str = "", columns: str = "", sample: str = "all", *,
         frame, truth = load_provincial_panel(data_path, columns=columns or None), None
         source = f"the reader's panel `{Path(data_path).name}`"
         declared = paper_panel_declared(columns or None)
+        provenance.declare(provenance.readers(Path(data_path).name))
     elif seed in (None, DEFAULT_SEED):
         frame, truth = load_provincial_panel(), default_truth()
         source = "the book's semi-synthetic provincial panel"
+        provenance.declare(provenance.semi_synthetic(
+            f"the book's semi-synthetic provincial panel (seed {DEFAULT_SEED})"))
     else:
         frame, truth = simulate_province_panel(seed=int(seed))
         source = f"a semi-synthetic provincial panel drawn with seed {seed}"
+        provenance.declare(provenance.semi_synthetic(f"a semi-synthetic provincial panel (seed {seed})"))
     frame, info = apply_sample(frame, sample)
     return ProvincialData(frame=frame.reset_index(drop=True), sample=info, truth=truth, source=source,
                           paper_declared=declared)

@@ -335,8 +335,8 @@ def table5_comparison(balance: pd.DataFrame, printed: pd.DataFrame,
     """Table 5 as ``pstest`` prints it, this book's numbers beside the paper's.
 
     ``printed`` is :func:`lib.data.published.published_balance`. Returns a frame
-    indexed by (variable label, sample) with the book's means, ``t (p)``,
-    % bias and % reduction, then the paper's % bias and % reduction.
+    indexed by (variable label, sample) with the book's means, ``t`` and ``p``,
+    % bias and % reduction, then the paper's % bias and % reduction; :func:`table5` shows it.
     """
     labels = labels or MATCHING_LABELS  # the paper's labels; a reader's columns keep their names
     pr = printed.set_index(["variable", "sample"])
@@ -346,12 +346,27 @@ def table5_comparison(balance: pd.DataFrame, printed: pd.DataFrame,
         rows.append({
             "variable": labels.get(var, var), "sample": smp,
             "treated": r["treated_mean"], "control": r["control_mean"],
-            "t (p)": f"{r['t']:.2f} ({r['p']:.3f})",
+            "t": r["t"], "p": r["p"],
             "% bias": r["std_bias"], "% reduction": r["bias_reduction_pct"],
             "paper % bias": None if p is None else p["std_bias"],
             "paper % reduction": None if p is None else p["bias_reduction_pct"],
         })
     return pd.DataFrame(rows).set_index(["variable", "sample"])
+
+
+def table5(balance: pd.DataFrame, printed: pd.DataFrame, *, title: str, notes: str = "",
+           labels: dict[str, str] | None = None):
+    """:func:`table5_comparison` as the book shows it: ``t (p)`` in one column, as ``pstest``
+    prints it (the CSV keeps t and p apart)."""
+    from lib.present.tables import frame_table
+
+    numbers = table5_comparison(balance, printed, labels)
+    shown = numbers.drop(columns=["t", "p"])
+    shown.insert(2, "t (p)", [f"{t:.2f} ({p:.3f})" for t, p in zip(numbers["t"], numbers["p"])])
+    return frame_table(shown, title=title, notes=notes, numbers=numbers,
+                       float_format={"treated": "{:.4f}", "control": "{:.4f}", "% bias": "{:.1f}",
+                                     "% reduction": "{:.1f}", "paper % bias": "{:.1f}",
+                                     "paper % reduction": "{:.1f}"})
 
 
 def counts_table(matches: dict[str, Any], paper: dict[str, dict] | None = None) -> pd.DataFrame:

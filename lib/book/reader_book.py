@@ -29,10 +29,10 @@ from lib import ROOT
 __all__ = ["CITY_CHAPTERS", "PROVINCIAL_CHAPTERS", "STATIC_CHAPTERS", "build_reader_book", "main"]
 
 #: The chapters that read the city panel (their ``data_path`` parameter is the reader's file).
-CITY_CHAPTERS = ("data", "baseline_did", "did_event_study", "did_placebo", "psm_did", "did_staggered",
+CITY_CHAPTERS = ("data", "primer", "baseline_did", "did_event_study", "did_placebo", "psm_did", "did_staggered",
                  "heterogeneity", "mechanisms", "groups_mediators")
 #: Pages without code, copied as they are.
-STATIC_CHAPTERS = ("intro", "crosswalk")
+STATIC_CHAPTERS = ("intro", "results", "crosswalk")
 #: The chapters that read the companion paper's provincial panel (run with ``--provincial``).
 PROVINCIAL_CHAPTERS = ("fdi_index", "fdi_empirics")
 #: Why each other chapter is left out of a reader's book.
@@ -67,7 +67,7 @@ def _config(source: Path, data_name: str, provincial_name: str = "") -> None:
     cfg["title"] = f"{cfg['title']}, on {data_name}"
     cfg["execute"]["execute_notebooks"] = "off"
     also = f" (the companion paper's chapters on <code>{provincial_name}</code>)" if provincial_name else ""
-    cfg["html"]["extra_footer"] = (f"<p>Every estimate in this book was computed on the reader's panel "
+    cfg["sphinx"]["config"]["html_theme_options"]["extra_footer"] = (f"<p>Every estimate in this book was computed on the reader's panel "
                                    f"<code>{data_name}</code>{also}. No true effect is known for these data, and "
                                    "the paper's printed numbers appear only where the column file says the "
                                    "panel is the paper's own.</p>")

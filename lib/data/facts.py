@@ -60,6 +60,9 @@ AGGLOMERATIONS = ("JJJ", "YRD", "PRD", "other")
 RULES = ("approval_year", "next_year_if_late")
 #: Units that count as cities for treatment.
 CITY_UNIT_TYPES = ("municipality", "prefecture-level city")
+#: What a table or figure of these facts was made from (its CSV's ``data`` column, its note).
+SOURCE = ("real facts: the 2021 frame of prefecture-level units and the State Council's CBEC pilot "
+          "batches (data/raw/cities.csv, data/raw/cbec_pilot_batches.csv); nothing simulated")
 
 _CITIES = DATA / "raw" / "cities.csv"
 _PILOTS = DATA / "raw" / "cbec_pilot_batches.csv"
@@ -291,6 +294,6 @@ def sample_frame(
 
 
 __all__ = [
-    "REGIONS", "MUNICIPALITIES", "AGGLOMERATIONS", "RULES", "CITY_UNIT_TYPES",
+    "REGIONS", "MUNICIPALITIES", "AGGLOMERATIONS", "RULES", "CITY_UNIT_TYPES", "SOURCE",
     "city_frame", "pilot_batches", "adoption_table", "adoption_years", "sample_frame",
 ]

@@ -27,6 +27,7 @@ __all__ = [
     "POLICY_DIR",
     "SYNTHETIC_DIR",
     "SYNTHETIC_SEED",
+    "FACTS_SOURCE",
     "LANGUAGES",
     "CorpusError",
     "Themes",
@@ -43,6 +44,9 @@ __all__ = [
 POLICY_DIR = DATA / "raw" / "policy"
 #: The shipped synthetic demonstration corpus (``python -m lib.data.policy_corpus`` rewrites it).
 SYNTHETIC_DIR = DATA / "derived" / "policy_corpus_synthetic"
+#: What the table of policy documents (:func:`policy_documents`) was made from.
+FACTS_SOURCE = ("real facts: the State Council's replies approving the CBEC pilot batches "
+                "(data/raw/cbec_pilot_batches.csv) and the four documents the paper prints; nothing simulated")
 #: Seed of the shipped synthetic corpus.
 SYNTHETIC_SEED = 20241123
 #: The languages the dictionaries and the counting rule cover.
@@ -63,9 +67,12 @@ class Themes:
     ----------
     frame : DataFrame
         ``theme, theme_zh, keyword_en, keyword_zh, note`` (``data/raw/policy/themes.csv``).
+    source : str
+        Where the dictionaries come from, in words (a saved table's ``data`` column).
     """
 
     frame: pd.DataFrame
+    source: str = ""
 
     @property
     def names(self) -> list[str]:
@@ -131,7 +138,10 @@ def load_themes(path: str | Path | None = None) -> Themes:
             rows = dup[key[dup.index].isin(clash.index)].index + 2
             raise CorpusError(f"{path}: keywords {list(clash.index)} ({col}) are listed under more "
                               f"than one theme (lines {list(rows)}); a keyword must belong to one theme")
-    return Themes(frame=df[["theme", "theme_zh", "keyword_en", "keyword_zh", "note"]].copy())
+    source = ("the paper's Table 2 keywords with the book's Chinese translations "
+              "(data/raw/policy/themes.csv)" if path == POLICY_DIR / "themes.csv"
+              else f"the reader's theme dictionaries {path.name}")
+    return Themes(frame=df[["theme", "theme_zh", "keyword_en", "keyword_zh", "note"]].copy(), source=source)
 
 
 @lru_cache(maxsize=None)

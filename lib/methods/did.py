@@ -702,21 +702,19 @@ class EventStudyResult:
                                                            o["ci_upper"] - o["estimate"]]),
                         fmt="^", ms=5, color=PALETTE["highlight"], elinewidth=1.1, capsize=0,
                         label=overlay_label, zorder=3.5)
-        if show_test:
+        test = None
+        if show_test:  # as the legend's title: a box of its own would cover the legend
             pt = self.pretrend_test
             q, d2 = pt["df"]
             ptext = "p < 0.001" if pt["p"] < 0.001 else f"p = {pt['p']:.3f}"
-            ax.text(0.02, 0.97, f"pre-trend test: F({q}, {d2:g}) = {pt['statistic']:.2f}, "
-                    f"{ptext}", transform=ax.transAxes, va="top", ha="left",
-                    fontsize=9, bbox=dict(boxstyle="round", fc="white", ec=PALETTE["reference"],
-                                          alpha=0.9))
+            test = f"pre-trend test: F({q}, {d2:g}) = {pt['statistic']:.2f}, {ptext}"
         ax.set_xticks(x)
         lab = {int(v): f"{int(v)}" for v in x}
         if self.spec["bin_endpoints"]:
             lo, hi = int(x.min()), int(x.max())
             lab[lo], lab[hi] = f"≤{lo}", f"≥{hi}"
         ax.set_xticklabels([lab[int(v)] for v in x])
-        _legend(ax)
+        _legend(ax, title=test)
         return fig
 
 

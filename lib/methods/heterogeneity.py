@@ -209,23 +209,28 @@ class GroupEffects:
         from lib.present.tables import format_number, frame_table
 
         tid = self.tidy()
-        cells = {}
+        cells, numbers = {}, {}
         for m, label in self._METHODS.items():
             sub = tid[tid["method"] == m].set_index("level")
             cells[label] = {lev: (f"{format_number(sub.loc[lev, 'estimate'])} "
                                   f"({format_number(sub.loc[lev, 'std_error'])})")
                             if lev in sub.index else "" for lev in self.levels}
+            for col in ("estimate", "std_error"):   # the CSV holds the numbers, each in a column
+                numbers[f"{m}_{col}"] = [sub[col].get(lev, np.nan) for lev in self.levels]
         frame = pd.DataFrame(cells)
+        numbers = pd.DataFrame(numbers, index=frame.index)
         if truth is not None:
             frame["truth"] = [float(pd.Series(truth).get(lev, np.nan)) for lev in self.levels]
+            numbers["truth"] = frame["truth"]
         frame["N (subsample)"] = [self.subsamples[lev].nobs if lev in self.subsamples else np.nan
                                   for lev in self.levels]
-        frame.index.name = self.group
+        numbers["n_subsample"] = frame["N (subsample)"]
+        frame.index.name = numbers.index.name = self.group
         w = self.wald
         note = (f"Estimates with cluster-robust s.e. in parentheses. Wald test of equal effects "
                 f"in the interacted model: F({w['df']}, {w['df_denom']:g}) = "
                 f"{w['statistic']:.2f}, p = {w['p']:.4f}")
-        return frame_table(frame, title=title, notes=[note, *_as_list(notes)])
+        return frame_table(frame, title=title, notes=[note, *_as_list(notes)], numbers=numbers)
 
     def plot(self, truth: Mapping[Any, float] | pd.Series | None = None,
              paper: Mapping[Any, float] | pd.Series | None = None, *,

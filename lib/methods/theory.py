@@ -29,7 +29,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+#: What the chapter's tables and figures are computed from (their CSV's ``data`` column, their note).
+SOURCE = "the growth model of eqs 1-6 solved at the parameter values shown; no data"
+
 __all__ = [
+    "SOURCE",
     "GrowthParams",
     "SymbolicCheck",
     "verify_eq6",

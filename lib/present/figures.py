@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lib.present.provenance import FROM_CHAPTER
+
 __all__ = [
     "STYLE_PATH",
     "PALETTE",
@@ -26,6 +28,7 @@ __all__ = [
     "save_figure",
     "coefficient_plot",
     "band_plot",
+    "dag_plot",
 ]
 
 #: The style sheet shipped with ``lib``.
@@ -62,8 +65,9 @@ def _marker_kw(role: str) -> dict[str, Any]:
 _LEGEND_ORDER = ("book", "truth", "paper")
 
 
-def _legend(ax: Any) -> None:
-    """Legend with the book's entries first, then truth, then paper."""
+def _legend(ax: Any, title: str | None = None) -> None:
+    """Legend with the book's entries first, then truth, then paper; ``title`` (e.g. a test's
+    result) heads the legend, so that it can never cover it."""
     handles, labels = ax.get_legend_handles_labels()
 
     def rank(lab: str) -> int:
@@ -72,7 +76,10 @@ def _legend(ax: Any) -> None:
                 return i
         return len(_LEGEND_ORDER)
     order = sorted(range(len(labels)), key=lambda i: rank(labels[i]))
-    ax.legend([handles[i] for i in order], [labels[i] for i in order], loc="best")
+    legend = ax.legend([handles[i] for i in order], [labels[i] for i in order], loc="best", title=title,
+                       title_fontsize=9)
+    if title:
+        legend._legend_box.align = "left"
 
 
 def use_book_style() -> None:
@@ -95,7 +102,8 @@ def new_axes(ax: Any = None, **kw: Any) -> tuple[Any, Any]:
     return plt.subplots(**kw)
 
 
-def save_figure(fig: Any, name: str, directory: str | Path | None = None) -> Path:
+def save_figure(fig: Any, name: str, directory: str | Path | None = None, *,
+                source: Any = FROM_CHAPTER) -> Path:
     """Write ``<directory>/<name>.png``; return its path.
 
     Parameters
@@ -105,13 +113,33 @@ def save_figure(fig: Any, name: str, directory: str | Path | None = None) -> Pat
         File stem (letters, digits, ``_ - .``), e.g. ``"fig1_event_study"``.
     directory : path, optional
         Default ``lib.outputs_dir() / "figures"`` (created if needed).
+    source : optional
+        What the plotted numbers were computed on (:mod:`lib.present.provenance`): by default
+        what the chapter's data loader declared; a string for real facts; ``None`` for nothing.
+        It is written under the plot (so the PNG says it wherever it travels; the page shows
+        the same figure) and in the PNG's ``Description``.
     """
     from lib import output_folder
+    from lib.present import provenance
 
     path = output_folder(name, "figures", directory,
                          example="save_figure(fig, 'fig1_event_study')") / f"{name}.png"
-    fig.savefig(path, format="png")
+    described = provenance.resolve(source)
+    metadata = {"Software": None}  # no matplotlib version in the file: same bytes on any install
+    if described is not None:
+        _source_note(fig, described.note)
+        metadata["Description"] = described.text
+    fig.savefig(path, format="png", metadata=metadata)
     return path
+
+
+def _source_note(fig: Any, note: str) -> None:
+    """``note`` once, in small grey type at the figure's bottom right, below the axes."""
+    if any(getattr(t, "_book_source_note", False) for t in fig.texts):
+        return
+    text = fig.text(0.995, 0.0, note, ha="right", va="top", fontsize=7.5, color=PALETTE["reference"],
+                    style="italic")
+    text._book_source_note = True
 
 
 def _values(spec: Any, frame: pd.DataFrame, what: str) -> np.ndarray | float | None:
@@ -273,4 +301,44 @@ def band_plot(x: Sequence[float], estimate: Sequence[float], lower: Sequence[flo
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     _legend(ax)
+    return fig
+
+
+def dag_plot(nodes: dict[str, tuple[float, float, str]], edges: Sequence[tuple[str, str]], *,
+             dashed: Sequence[tuple[str, str]] = ()) -> Any:
+    """A causal diagram: ``nodes`` name -> (x, y, label), arrows ``edges``, ``dashed`` arrows for
+    paths the assumptions rule out. Drawn with matplotlib alone (no graphviz needed)."""
+    import matplotlib.pyplot as plt
+
+    xs = [x for x, _, _ in nodes.values()]
+    ys = [y for _, y, _ in nodes.values()]
+    fig = plt.figure(figsize=(7.5, 3.6))
+    fig.set_layout_engine("none")   # a fixed frame: the boxes do not move
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(min(xs) - 0.9, max(xs) + 0.9)
+    ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
+    ax.set_axis_off()
+    boxes = {name: ax.text(x, y, label, ha="center", va="center", fontsize=9.5, zorder=3,
+                           bbox=dict(boxstyle="round,pad=0.4", fc="white", ec=PALETTE["book"], lw=1.2))
+             for name, (x, y, label) in nodes.items()}
+    fig.canvas.draw()   # the boxes have their size only once drawn
+    inverse = ax.transData.inverted()
+    half = {}
+    for name, box in boxes.items():
+        (x0, y0), (x1, y1) = inverse.transform(box.get_bbox_patch().get_window_extent().get_points())
+        half[name] = ((x1 - x0) / 2 + 0.04, (y1 - y0) / 2 + 0.04)
+
+    def edge_point(name: str, towards: tuple[float, float]) -> tuple[float, float]:
+        # where the segment from the box's centre to ``towards`` leaves the box
+        (cx, cy), (hx, hy) = nodes[name][:2], half[name]
+        dx, dy = towards[0] - cx, towards[1] - cy
+        t = min(hx / abs(dx) if dx else np.inf, hy / abs(dy) if dy else np.inf)
+        return cx + t * dx, cy + t * dy
+
+    for style, pairs in (("-", edges), ("--", dashed)):
+        for a, b in pairs:
+            colour = PALETTE["reference"] if style == "--" else "#333333"
+            ax.annotate("", xy=edge_point(b, nodes[a][:2]), xytext=edge_point(a, nodes[b][:2]), zorder=2,
+                        arrowprops=dict(arrowstyle="-|>", color=colour, lw=1.3, linestyle=style,
+                                        shrinkA=0, shrinkB=0, mutation_scale=14))
     return fig

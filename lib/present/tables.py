@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _stats
 
+from lib.present.provenance import FROM_CHAPTER
+
 #: What :func:`regression_table` reads of each model. A ``lib.methods.RegressionResult``
 #: has all of it; the formatter reads results by these attributes and imports no estimator.
 RESULT_FIELDS = ("params", "std_errors", "tstats", "pvalues", "nobs", "r2", "r2_kind", "vcov",
@@ -250,16 +252,39 @@ class Table:
         return pd.concat([self.frame, self.details.set_axis(self.frame.index)], axis=1)
 
     # ------------------------------------------------------------------ files
-    def to_csv(self, path: str | Path) -> Path:
-        """Write the display frame as UTF-8 CSV (index as first column); return the path.
+    def numbers(self) -> pd.DataFrame:
+        """The numbers behind the table, as its CSV holds them: :attr:`data` where the builder
+        kept it (numbers, not display strings; a regression table's long frame), else the
+        displayed cells. The row labels are a column (``label``) when they are not already
+        the frame's first column."""
+        if self.data is None:
+            out = self.full_frame.copy()
+            out.index.name = self.frame.index.name or "label"
+            return out.reset_index()
+        out = self.data.copy()
+        if isinstance(out.index, pd.RangeIndex):
+            return out.reset_index(drop=True)
+        names = [n if n is not None else ("label" if i == 0 else f"label_{i}")
+                 for i, n in enumerate(out.index.names)]
+        out.index.names = names
+        return out.reset_index()
 
-        Read it back with ``pd.read_csv(path, index_col=0, dtype=str,
-        keep_default_na=False)``.
+    def to_csv(self, path: str | Path, source: Any = None) -> Path:
+        """Write :meth:`numbers` as UTF-8 CSV; return the path.
+
+        ``source`` (a :class:`lib.present.provenance.DataSource`, a string, or ``None``) fills a
+        last column ``data`` saying what the book's numbers were computed on, so that a
+        downloaded file says it, too. Read it back with ``pd.read_csv(path)``.
         """
+        from lib.present import provenance
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.full_frame.to_csv(path, index=True, index_label=self.frame.index.name or "",
-                               encoding="utf-8")
+        out = self.numbers()
+        described = provenance.resolve(source)
+        if described is not None:
+            out["data"] = described.text
+        out.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
         return path
 
     def to_latex(self, path: str | Path | None = None) -> str:
@@ -300,20 +325,23 @@ class Table:
             path.write_text(text, encoding="utf-8")
         return text
 
-    def save(self, name: str | None = None, directory: str | Path | None = None) -> "Table":
+    def save(self, name: str | None = None, directory: str | Path | None = None, *,
+             source: Any = FROM_CHAPTER) -> "Table":
         """Write ``<directory>/<name>.csv`` and ``.tex``; remember the name; return ``self``.
 
         ``directory`` defaults to ``lib.outputs_dir() / "tables"`` (created if
-        needed). Returning ``self`` lets a chapter cell end in
-        ``regression_table(...).save("table4")`` and show the table with its
-        download links.
+        needed). ``source`` says in the CSV's ``data`` column what the numbers were computed on:
+        by default what the chapter's data loader declared (:mod:`lib.present.provenance`; on
+        the default panel, that it is semi-synthetic); a string for real facts or printed
+        numbers; ``None`` for nothing. Returning ``self`` lets a chapter cell end in
+        ``regression_table(...).save("table4")`` and show the table with its download links.
         """
         from lib import output_folder
 
         name = name or self.name
         directory = output_folder(name, "tables", directory, example="save('table4_baseline')")
         self.name = name
-        self.paths = {"csv": self.to_csv(directory / f"{name}.csv"),
+        self.paths = {"csv": self.to_csv(directory / f"{name}.csv", source),
                       "tex": directory / f"{name}.tex"}
         self.to_latex(self.paths["tex"])
         return self
@@ -328,12 +356,12 @@ class Table:
         """
         if not self.paths:
             return {}
-        from lib import ROOT
+        from lib import BOOK_OUTPUTS
 
         out = {}
         for kind, path in self.paths.items():
             try:
-                rel = Path(path).resolve().relative_to((ROOT / "outputs").resolve()).as_posix()
+                rel = Path(path).resolve().relative_to(BOOK_OUTPUTS.resolve()).as_posix()
             except ValueError:
                 rel = f"tables/{Path(path).name}"
             out[kind] = STATIC_PREFIX + rel
@@ -494,7 +522,8 @@ def regression_table(
     Returns
     -------
     Table
-        ``.data`` holds the long frame (model, term, estimate, std_error, t, p).
+        ``.data`` holds the long frame (model, term, estimate, std_error, t, p, stars, nobs,
+        r2, r2_kind, vcov), which is what its CSV holds.
 
     Notes
     -----
@@ -544,7 +573,9 @@ def regression_table(
                 continue
             b, se = float(r.params[term]), float(r.std_errors[term])
             t, p = float(r.tstats[term]), float(r.pvalues[term])
-            long.append({"model": m, "term": term, "estimate": b, "std_error": se, "t": t, "p": p})
+            long.append({"model": m, "term": term, "estimate": b, "std_error": se, "t": t, "p": p,
+                         "stars": significance_stars(p, thresholds), "nobs": int(r.nobs),
+                         "r2": float(r.r2), "r2_kind": r.r2_kind, "vcov": r.vcov})
             coef_cells.append(format_number(b, digits, thousands=False)
                               + significance_stars(p, thresholds))
             stat_cells.append(format_stat(t, "t") if stat == "t" else format_stat(se, "se", digits))
@@ -786,9 +817,19 @@ def comparison_table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, *, title:
             legend_stars += "; paper stars as printed" + (
                 f" (paper's convention: {'; '.join(conventions)})" if conventions else "")
     all_notes = [legend] + ([legend_stars] if thresholds else []) + _as_list(notes)
-    data = df.set_index("quantity")[["paper", "book", "book_se", "book_p", "truth",
-                                     "book_minus_truth", "book_minus_paper"]].copy()
+    data = df.set_index("quantity")[["paper", "paper_stars", "paper_stat", "paper_n", "book", "book_se",
+                                     "book_p", "book_n", "truth", "book_minus_truth",
+                                     "book_minus_paper"]].copy()
     data["book_p"] = p.to_numpy()
+    data.insert(data.columns.get_loc("book_p") + 1, "book_stars",
+                [significance_stars(pp, thresholds) if pd.notna(b) else "" for b, pp in zip(df["book"], p)])
+    # what the page does not show (no paper, no truth on a reader's panel) the file does not hold
+    if not has_paper:
+        data = data.drop(columns=["paper", "paper_stars", "paper_stat", "paper_n", "book_minus_paper"])
+    for empty, group in ((df["truth"].isna().all(), ["truth", "book_minus_truth"]),
+                         (df["book_n"].isna().all(), ["book_n"])):
+        if empty:
+            data = data.drop(columns=group)
     # what a reader compares first stays in view; the printed statistic, the Ns and book - paper
     # are one click away, so that the table fits the text column
     main = [c for c in ("Paper", "Book", "Book s.e.", "Truth", f"Book {MINUS} truth") if c in out]
@@ -891,7 +932,8 @@ def header_label(name: Any) -> str:
 def frame_table(df: pd.DataFrame, title: str | None = None, notes: str | Sequence[str] | None = None,
                 float_format: str | Callable[[float], str] | Mapping[str, Any] | None = None, *,
                 digits: int = 4, index: bool = True, name: str | None = None,
-                collapse: Sequence[str] = (), collapse_title: str | None = None) -> Table:
+                collapse: Sequence[str] = (), collapse_title: str | None = None,
+                numbers: pd.DataFrame | None = None) -> Table:
     """Any frame as a book :class:`Table` (balance tables, printed tables ...).
 
     Parameters
@@ -913,6 +955,10 @@ def frame_table(df: pd.DataFrame, title: str | None = None, notes: str | Sequenc
     collapse : sequence of str
         Columns shown in a collapsed second table under the first (``collapse_title`` names
         them), so that the first fits the text column; the files hold all columns.
+    numbers : DataFrame, optional
+        What the CSV holds when ``df`` has cells that are text made of numbers (an
+        "estimate (s.e.)" cell): the same rows with the numbers in columns of their own.
+        Default ``df`` itself.
 
     Headers are :func:`header_label` of the column names (snake_case becomes words that wrap).
     """
@@ -944,6 +990,7 @@ def frame_table(df: pd.DataFrame, title: str | None = None, notes: str | Sequenc
     if missing:
         raise KeyError(f"frame_table: columns to collapse {missing} are not in the table")
     main = [c for c in out.columns if c not in collapse]
-    return Table(frame=out[main], title=title, notes=_as_list(notes), name=name, data=df.copy(),
+    return Table(frame=out[main], title=title, notes=_as_list(notes), name=name,
+                 data=(df if numbers is None else numbers).copy(),
                  kind="frame", details=out[collapse] if collapse else None,
                  details_title=collapse_title or ("More columns: " + ", ".join(collapse)))

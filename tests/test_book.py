@@ -147,6 +147,33 @@ def test_download_links_resolve(built_site):
     assert not broken, f"download links to missing files: {broken}"
 
 
+def test_the_results_page_lists_every_printed_estimate_with_working_links(built_site):
+    """Results at a glance: one row per estimate with a printed number, each linked to its chapter
+    and its results JSON, quantities in words, the table's script served from the site."""
+    import json
+
+    page = built_site / "chapters" / "results.html"
+    text = page.read_text(encoding="utf-8")
+    body = text[text.index('id="results-at-a-glance"'):]
+    body = body[:body.index("</table>")]
+    rows = re.findall(r"<tr>(.*?)</tr>", body, re.S)[1:]
+    printed = sum(e.get("paper") is not None
+                  for p in (built_site / "_static" / "results").glob("*.json")
+                  for e in json.loads(p.read_text())["estimates"])
+    assert printed >= 30 and len(rows) == printed
+    for href in set(re.findall(r'href="([^"#]+)"', body)):
+        assert (page.parent / unquote(href)).resolve().exists(), href
+    assert 'href="../_static/results/baseline_did.json"' in body and "Truth" in text
+    quantities = [re.sub(r"<[^>]+>", "", re.findall(r"<td>(.*?)</td>", r, re.S)[2]) for r in rows]
+    # words, not record keys (a variable's own name may stand in parentheses or after a colon)
+    words = [re.split(r"[(:]", q)[0] for q in quantities]
+    assert not [w for w in words if "_" in w or re.match(r"(?i)table ?\d", w)], quantities
+    assert "Column 2: CBEC" in quantities and "Sobel z" in quantities
+    assert "companion Table 2" in body and "semi-synthetic" in text
+    for asset in re.findall(r'(?:src|href)="(\.\./_static/itables/[^"]+)"', text):
+        assert (page.parent / asset).resolve().exists(), asset
+
+
 def test_pages_hold_no_checkout_path_and_timings_only_in_machine_dependent_elements(built_site):
     from lib.book.build import MACHINE_DEPENDENT_CLASS, page_problems
 

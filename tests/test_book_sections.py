@@ -688,3 +688,39 @@ def test_sensitivity_table_and_sentence_name_the_most_fragile_mediator():
     assert "(for Diginf 0.30, Envir 0.60)" in text
     assert "a large one" in M.sensitivity_values({"Envir": sens(0.6)})["med_sens_text"]
     assert M.sensitivity_values({})["med_sens_text"] == ""
+
+
+from lib.book import results_page as RP  # noqa: E402
+
+
+@pytest.mark.parametrize("name, term, label", [
+    ("table4_col2", "CBEC", "Column 2: CBEC"),
+    ("table11_b_Diginf", "Diginf", "Diginf → outcome (b path)"),
+    ("table12_a_Spec", "CBEC", "Treatment → Spec (a path): CBEC"),
+    ("table11_direct_CBEC", "CBEC", "Direct effect of CBEC (c′)"),
+    ("table13_sobel_z", None, "Sobel z"),
+    ("table7_East_as_printed", "East×CBEC", "East, interaction as printed (East×CBEC)"),
+    ("table9_large_medium_subsample", "CBEC", "Large medium subsample: CBEC"),
+    ("Table 6 kernel ATT", None, "Kernel ATT"),
+    ("fig2_actual_estimate", "CBEC", "Actual estimate: CBEC"),
+    ("mean VIF", None, "Mean VIF"),
+])
+def test_results_page_names_each_quantity_in_words(name, term, label):
+    assert RP.quantity_label(name, term) == label
+
+
+def test_results_page_marks_the_companion_papers_tables():
+    assert RP._paper_item({"name": "table2 high", "chapter": "fdi_empirics"}) == "companion Table 2"
+    assert RP._paper_item({"name": "Table 2 Business environment (%)", "chapter": "policy_text"}) == "Table 2"
+    assert RP._paper_item({"name": "mean VIF", "chapter": "fdi_empirics"}) == ""
+
+
+def test_results_page_titles_come_from_sources_or_notebooks(tmp_path):
+    import json
+
+    (tmp_path / "chapters").mkdir()
+    (tmp_path / "chapters" / "a.md").write_text("---\nx: 1\n---\n\n# Baseline: the paper's Table 4\n")
+    nb = {"cells": [{"cell_type": "code", "source": "# not a title"},
+                    {"cell_type": "markdown", "source": ["# Event study: ", "leads and lags\n"]}]}
+    (tmp_path / "chapters" / "b.ipynb").write_text(json.dumps(nb))
+    assert RP.short_titles(tmp_path, ["a", "b", "c"]) == {"a": "Baseline", "b": "Event study", "c": "C"}

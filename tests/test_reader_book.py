@@ -54,6 +54,10 @@ def test_the_reader_book_builds_every_page_strictly(reader_book):
     assert "<b>semi-synthetic</b> panel" not in raw
     results = _page(out, "results")
     assert "no true effect is known for them" in results and "Table 4" in results and "semi-synthetic</b>" not in results
+    # rows with a truth on a reader's book are the teaching simulations, and say so
+    assert "teaching simulations" in results
+    # chapters are named by their titles (a reader's book holds notebooks, not MyST sources)
+    assert "Baseline_did" not in results and "Baseline" in results
     # the companion paper's chapters ran on the reader's provincial panel, with no printed number
     for name in ("fdi_index", "fdi_empirics"):
         assert "does not read the city panel" not in _page(out, name)

@@ -39,12 +39,18 @@ class ResultsDirective(SphinxDirective):
 
 
 def _title(srcdir: Path, chapter: str) -> str:
-    for path in (srcdir / "chapters" / f"{chapter}.md", srcdir / "chapters" / f"{chapter}.ipynb"):
-        if path.exists():
-            m = re.search(r"^#+ ([^\n\\\"]+)", path.read_text(encoding="utf-8"), re.M)
-            if m:
-                return m.group(1).strip()
-    return chapter
+    """The chapter's first heading, from its MyST source or (in a reader's book) its notebook."""
+    md, nb = srcdir / "chapters" / f"{chapter}.md", srcdir / "chapters" / f"{chapter}.ipynb"
+    if md.exists():
+        text = md.read_text(encoding="utf-8")
+    elif nb.exists():
+        cells = json.loads(nb.read_text(encoding="utf-8")).get("cells", [])
+        text = "\n".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+                         for c in cells if c.get("cell_type") == "markdown")
+    else:
+        return chapter
+    m = re.search(r"^#+ ([^\n]+)", text, re.M)
+    return m.group(1).strip() if m else chapter
 
 
 def short_titles(srcdir: Path, chapters: list[str]) -> dict[str, str]:
@@ -58,20 +64,59 @@ def short_titles(srcdir: Path, chapters: list[str]) -> dict[str, str]:
     return {c: t[:1].upper() + t[1:] for c, t in short.items()}
 
 
+#: Record-name suffixes and what they mean in a reader's words (the record names are the
+#: chapters' keys: ``table4_col2``, ``table11_b_Diginf``, ``table7_East_as_printed``).
+_SUFFIXES = (
+    (r"^col(\d+)$", r"column \1"),
+    (r"^b_(.+)$", r"\1 → outcome (b path)"),
+    (r"^a_(.+)$", r"treatment → \1 (a path)"),
+    (r"^direct_(.+)$", r"direct effect of \1 (c′)"),
+    (r"^sobel_z$", "Sobel z"),
+    (r"^(.+)_as_printed$", r"\1, interaction as printed"),
+    (r"^(.+)_subsample$", r"\1 subsample"),
+    (r"^(.+)_interacted$", r"\1, fully interacted"),
+    (r"^actual_estimate$", "actual estimate"),
+)
+
+
+def quantity_label(name: str, term: str | None = None) -> str:
+    """What a recorded estimate is, in words: the record name without its table or figure
+    (which has its own column), its key spelled out, and the coefficient's term where the
+    words do not already name it."""
+    rest = re.sub(r"(?i)^(table|fig)\s?\d+[\s_]*", "", str(name)).strip()
+    for pattern, words in _SUFFIXES:
+        if re.match(pattern, rest):
+            rest = re.sub(pattern, words, rest)
+            break
+    rest = rest.replace("_", " ").strip() or str(name)
+    bare = str(term).split("×")[0] if term else ""
+    if term and str(term) not in rest and bare.replace("_", " ") not in rest:
+        rest = f"{rest}: {term}"
+    elif term and "×" in str(term) and "interaction" in rest:
+        rest = f"{rest} ({term})"
+    return rest[:1].upper() + rest[1:]
+
+
 def _quantity(entry: dict[str, Any]) -> str:
-    name = str(entry["name"]).replace("_", " ")
-    term = entry.get("term")
-    return f"{name} ({term})" if term and str(term) not in name else name
+    return quantity_label(entry["name"], entry.get("term"))
 
 
 def _paper_item(entry: dict[str, Any]) -> str:
+    """The printed table or figure the estimate belongs to; the companion paper's are marked."""
+    from lib.book.run import PROVINCIAL_CHAPTER_PREFIX
+
     m = re.search(r"(?i)\b(table|fig)\s?(\d+)", str(entry["name"]).replace("_", " "))
-    return f"{'Table' if m.group(1).lower() == 'table' else 'Fig.'} {m.group(2)}" if m else ""
+    if not m:
+        return ""
+    item = f"{'Table' if m.group(1).lower() == 'table' else 'Fig.'} {m.group(2)}"
+    companion = str(entry.get("chapter", "")).startswith(PROVINCIAL_CHAPTER_PREFIX)
+    return f"companion {item}" if companion else item
 
 
 def results_rows(results_dir: Path) -> tuple[list[dict[str, Any]], bool]:
     """One row per recorded estimate that has a printed number (every estimate when none has,
-    as on a reader's panel); and whether any row has a truth."""
+    as on a reader's panel); and whether any row has a truth. Each row carries ``synthetic``,
+    whether its chapter's data were semi-synthetic (the results file's ``data``)."""
     from lib.book.run import toc_chapters
 
     order = {c: i for i, c in enumerate(toc_chapters())}
@@ -79,7 +124,8 @@ def results_rows(results_dir: Path) -> tuple[list[dict[str, Any]], bool]:
     for path in sorted(results_dir.glob("*.json"), key=lambda p: (order.get(p.stem, 99), p.stem)):
         payload = json.loads(path.read_text(encoding="utf-8"))
         for e in payload.get("estimates", []):
-            rows.append({"chapter": payload["chapter"], **e})
+            rows.append({"chapter": payload["chapter"], **e,
+                         "synthetic": bool(payload.get("data", {}).get("synthetic", True))})
     printed = [r for r in rows if r.get("paper") is not None]
     rows = printed or rows
     return rows, any(r.get("truth") is not None for r in rows)
@@ -102,7 +148,7 @@ def results_html(srcdir: Path) -> str:
     head = ["Chapter", "Item", "Quantity", "Paper", "Book", "Book s.e.", "N"]
     if has_truth:
         head += ["Truth", "Book − truth"]
-    if has_truth:
+    if any(r["synthetic"] for r in rows):
         notice = ("On these data the <em>book</em> and <em>truth</em> columns are estimates and effects on "
                   "a <b>semi-synthetic</b> panel: real units and policy dates, simulated outcomes with a "
                   "known true effect. They are not findings about China. The <em>paper</em> column is "
@@ -111,6 +157,9 @@ def results_html(srcdir: Path) -> str:
         notice = ("These estimates are on the reader's own data: no true effect is known for them, and "
                   "the paper's printed numbers appear only where the column file says the panel is the "
                   "paper's own.")
+        if has_truth:
+            notice += (" The rows with a <em>truth</em> are the chapters' teaching simulations, on "
+                       "panels the book generates, not on your data.")
     out = [f'<div class="admonition warning"><p class="admonition-title">What these numbers are</p>'
            f"<p>{notice}</p></div>",
            f'<link rel="stylesheet" href="{ITABLES_URL}/dt_bundle.css">',

@@ -78,3 +78,11 @@ def test_bad_input():
         entropy_index(df, {c: 1 for c in df})
     with pytest.raises(ValueError, match="non-negative"):
         entropy_weights(pd.DataFrame({"a": [-1.0, 1.0]}))
+
+
+def test_the_weights_table_names_indicators_in_words_and_keeps_their_column_names():
+    df = _random(3, n=30)
+    res = entropy_index(df, {c: 1 for c in df}, dimensions={c: "x" for c in df})
+    frame = res.table(labels={"a": "internet domains"}).frame
+    assert list(frame.index[:2]) == ["internet domains", "b"]   # a reader's own names stay
+    assert list(frame["variable"][:2]) == ["a", "b"]

@@ -46,7 +46,7 @@ def test_the_reader_book_builds_every_page_strictly(reader_book):
     # the reader's own grouping (census region) gets its group effects; no mediator: a note
     groups = _page(out, "groups_mediators")
     assert "census_region (F = " in groups and "names no mediator" in groups
-    for name in ("policy_text", "theory"):
+    for name in ("policy_text", "theory", "paper_audit"):
         assert "does not read the city panel" in _page(out, name)
     # the footer and the results page say whose data these are, never "semi-synthetic"
     raw = (out / "source" / "_build" / "html" / "chapters" / "baseline_did.html").read_text()

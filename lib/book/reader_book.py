@@ -39,6 +39,7 @@ PROVINCIAL_CHAPTERS = ("fdi_index", "fdi_empirics")
 OTHER_DATA = {
     "policy_text": "the paper's policy documents (its own `corpus_path` parameter)",
     "theory": "no data: it checks the paper's growth model symbolically",
+    "paper_audit": "the papers' printed tables (its own `estimates_path` parameter audits yours)",
     "fdi_index": "the companion paper's provincial panel (run it with its own `data_path`)",
     "fdi_empirics": "the companion paper's provincial panel (run it with its own `data_path`)",
 }

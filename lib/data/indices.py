@@ -250,13 +250,17 @@ class EntropyIndex:
     two_level: bool
     standardised: pd.DataFrame = field(repr=False)
 
-    def table(self, *, title: str | None = None, notes=None):
-        """The weights as a :func:`lib.present.tables.frame_table`."""
+    def table(self, *, title: str | None = None, notes=None, labels: dict[str, str] | None = None):
+        """The weights as a :func:`lib.present.tables.frame_table`; rows named by ``labels``
+        (indicator -> words; the column name where none is given), the name kept in a column."""
         from lib.present.tables import frame_table
 
         cols = ["dimension", "direction", "entropy", "weight"] + (
             ["weight_within"] if self.two_level else [])
-        return frame_table(self.weights[cols], title=title, notes=notes)
+        df = self.weights[cols].copy()
+        df.insert(0, "variable", df.index.astype(str))
+        df.index = pd.Index([(labels or {}).get(str(k), str(k)) for k in df.index], name="indicator")
+        return frame_table(df, title=title, notes=notes)
 
 
 def _weights_once(std: pd.DataFrame, dims: pd.Series, two_level: bool) -> tuple[pd.Series, pd.Series, pd.Series]:

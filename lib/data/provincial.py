@@ -92,6 +92,16 @@ INDICATORS: dict[str, tuple[str, int, float, float, float]] = {
     "trade_volume": ("development potential", 1, 1.0, 8.0, 0.35),
     "dstri": ("development potential", -1, -0.15, -1.0, 0.05),
 }
+#: What each indicator measures, in the companion paper's words (§3) where it names one.
+INDICATOR_LABELS = {
+    "domains": "internet domains", "broadband_users": "broadband users",
+    "internet_penetration": "internet penetration", "cargo_turnover": "cargo turnover",
+    "express_revenue": "express delivery revenue", "patents": "patents granted",
+    "rd_intensity": "R&D intensity", "ecommerce_volume": "e-commerce transactions",
+    "digital_finance": "digital finance index", "software_income_share": "software income share",
+    "ict_employment_share": "ICT employment share", "gdp_per_capita": "GDP per capita",
+    "trade_volume": "total trade volume", "dstri": "digital services trade restrictiveness",
+}
 DIMENSIONS = {k: v[0] for k, v in INDICATORS.items()}
 DIRECTIONS = {k: v[1] for k, v in INDICATORS.items()}
 CONTROLS = ("Struc", "Urban", "Stud", "Indus", "Tech")

@@ -23,6 +23,7 @@ __all__ = [
     "PAPER_DIR",
     "PRINTED_SOURCE",
     "STAR_CONVENTION",
+    "NOTES_CONVENTION",
     "MATCHING_VARIABLES",
     "GLOBAL_TRADE_LABELS",
     "MATCHING_LABELS",
@@ -30,10 +31,10 @@ __all__ = [
     "published_estimates",
     "published_estimate",
     "published_descriptives",
+    "printed_rows",
     "published_balance",
     "policy_themes",
     "global_digital_trade",
-    "check_printed_descriptives",
     "percentage_reading",
 ]
 
@@ -46,6 +47,15 @@ PRINTED_SOURCE = "the paper's printed numbers, transcribed (data/raw/paper/); no
 STAR_CONVENTION = {
     "cbec": "* p<0.05, ** p<0.01, *** p<0.001",
     "fdi": "p-value bounds as printed in the text",
+}
+
+#: What each paper's table notes state, as the paper-audit appendix reads them: the significance
+#: levels of the stars (None: no levels stated) and what the parentheses hold ("se", "t"; None:
+#: not stated). The main paper's notes: "***, **, and * indicate significant at the 0.1%, 1% and
+#: 5% levels, respectively, with standard errors in parentheses"; the companion's have none.
+NOTES_CONVENTION: dict[str, dict[str, Any]] = {
+    "cbec": {"stars": (0.05, 0.01, 0.001), "parentheses": "se"},
+    "fdi": {"stars": None, "parentheses": None},
 }
 
 #: Table 5's eight matching variables, as the panel names them.
@@ -101,7 +111,8 @@ def published_estimates(paper: str = "cbec", table: int | str | None = None) -> 
     DataFrame
         Columns ``paper, table, column, term`` (strings), ``estimate, stat``
         (float), ``stat_kind`` (``t``, ``se``, ``z`` or ``""``), ``stars``
-        (as printed), ``n`` (Int64), ``r2`` (float), ``note``,
+        (as printed), ``n``, ``n_treated``, ``n_control`` (Int64; the last two where a table
+        prints them), ``r2`` (float), ``note``,
         ``estimate_printed``, ``stat_printed``.
     """
     _check_paper(paper)
@@ -117,6 +128,8 @@ def published_estimates(paper: str = "cbec", table: int | str | None = None) -> 
     df["estimate"] = _num(df["estimate"])
     df["stat"] = _num(df["stat"])
     df["n"] = _int(df["n"])
+    for col in ("n_treated", "n_control"):
+        df[col] = _int(df[col])
     df["r2"] = _num(df["r2"])
     return df.reset_index(drop=True)
 
@@ -145,7 +158,7 @@ def published_estimate(paper: str, table: int | str, column: int | str, term: st
     Returns
     -------
     dict
-        ``estimate, stat, stat_kind, stars, n, r2, note`` (missing -> ``None``
+        ``estimate, stat, stat_kind, stars, n, n_treated, n_control, r2, note`` (missing -> ``None``
         or ``""``), plus ``estimate_printed, stat_printed, star_convention``
         and the key. Feed it to :func:`lib.present.tables.comparison_row` as ``paper=``.
 
@@ -169,10 +182,19 @@ def published_estimate(paper: str, table: int | str, column: int | str, term: st
                        f"term={term!r}; {len(avail)} rows available: {', '.join(avail)}")
     row = hit.iloc[0]
     out = {k: _plain(row[k]) for k in ("paper", "table", "column", "term", "estimate", "stat",
-                                        "stat_kind", "stars", "n", "r2", "note",
-                                        "estimate_printed", "stat_printed")}
+                                        "stat_kind", "stars", "n", "n_treated", "n_control", "r2",
+                                        "note", "estimate_printed", "stat_printed")}
     out["star_convention"] = STAR_CONVENTION[paper]
     return out
+
+
+def printed_rows(name: str, paper: str) -> pd.DataFrame:
+    """One paper's rows of a transcription (``"published_estimates"``,
+    ``"published_descriptives"``), every cell the string as printed: what an audit of the
+    printed numbers reads (``"0.6350"`` keeps its four decimals)."""
+    _check_paper(paper)
+    raw = _read(name)
+    return raw[raw["paper"] == paper].reset_index(drop=True).copy()
 
 
 def published_descriptives(paper: str = "cbec") -> pd.DataFrame:
@@ -226,29 +248,6 @@ def global_digital_trade() -> pd.DataFrame:
     for c in df.columns.drop("year"):
         df[c] = _num(df[c])
     return df.set_index("year")
-
-
-def check_printed_descriptives(paper: str = "cbec") -> pd.DataFrame:
-    """Flag printed s.d.s that no variable with the printed mean, min and max can have.
-
-    Notes
-    -----
-    Bhatia-Davis bound: a variable in ``[a, b]`` with mean ``m`` has
-    variance at most ``(b - m)(m - a)``; for ``[0, 1]`` that is ``m(1 - m)``.
-    The ``n/(n-1)`` factor of the sample s.d. is allowed for.
-
-    Returns
-    -------
-    DataFrame
-        ``mean, sd, min, max, sd_max, consistent`` by variable (rows without
-        min/max are left out).
-    """
-    df = published_descriptives(paper).dropna(subset=["mean", "sd", "min", "max"]).copy()
-    n = df["n"].astype(float).fillna(np.inf)
-    factor = np.where(np.isfinite(n) & (n > 1), n / (n - 1), 1.0)
-    df["sd_max"] = np.sqrt((df["max"] - df["mean"]) * (df["mean"] - df["min"]) * factor)
-    df["consistent"] = df["sd"] <= df["sd_max"] + 5e-5  # printed to 4 decimals
-    return df[["n", "mean", "sd", "min", "max", "sd_max", "consistent"]]
 
 
 def percentage_reading() -> dict[str, Any]:

@@ -85,6 +85,80 @@ def _drop_singletons(frame: pd.DataFrame, idname: str, tname: str) -> tuple[pd.D
     return frame, n0 - len(frame)
 
 
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, int]:
+    c, uniques = pd.factorize(values, sort=True)
+    return c.astype(np.intp, copy=False), len(uniques)
+
+
+def _recode(c: np.ndarray, n_levels: int) -> tuple[np.ndarray, int]:
+    """Codes ``0..L'-1`` again after rows (and perhaps whole levels) were dropped; order kept."""
+    present = np.bincount(c, minlength=n_levels) > 0
+    if present.all():
+        return c, n_levels
+    return (np.cumsum(present) - 1)[c], int(present.sum())
+
+
+def estimation_rows(data: pd.DataFrame, needed: Sequence[str], *, idname: str, tname: str,
+                    fn: str, drop_singletons: bool = True, repeated: bool = False):
+    """The rules of :func:`estimation_frame` without copying ``data``.
+
+    Returns ``(rows, reasons, (unit_codes, E), (time_codes, T))``: the positions of the rows
+    used (``None`` when every row is), why the others were dropped, and the sorted integer
+    codes of ``idname`` and ``tname`` on the rows used.
+    """
+    _check_columns(data, needed, fn)
+    cols = list(dict.fromkeys(needed))
+    # complete cases, each dropped row counted under its first missing column (lib.data.model_frame)
+    keep = np.ones(len(data), dtype=bool)
+    reasons: dict[str, int] = {}
+    for c in cols:
+        miss = data[c].isna().to_numpy()
+        if miss.any():
+            n_c = int((miss & keep).sum())
+            if n_c:
+                reasons[c] = n_c
+            keep &= ~miss
+    if not keep.any():
+        _model_frame(data, needed)  # raises lib.data's error naming the worst column
+    rows = None if keep.all() else np.flatnonzero(keep)
+
+    def take(c):
+        a = data[c].to_numpy()
+        return a if rows is None else a[rows]
+
+    (cu, nu), (ct, nt) = _factorize(take(idname)), _factorize(take(tname))
+    if drop_singletons:  # iteratively, as reghdfe and pyfixest
+        n_single = 0
+        while True:
+            bad = (np.bincount(cu, minlength=nu)[cu] < 2) | (np.bincount(ct, minlength=nt)[ct] < 2)
+            if not bad.any():
+                break
+            n_single += int(bad.sum())
+            good = ~bad
+            rows = (np.arange(len(data)) if rows is None else rows)[good]
+            cu, ct = cu[good], ct[good]
+        if n_single:
+            reasons[f"singleton {idname} or {tname}"] = n_single
+            (cu, nu), (ct, nt) = _recode(cu, nu), _recode(ct, nt)
+    if cu.size == 0:
+        raise ValueError(f"{fn}: no complete rows left; dropped {reasons}")
+    if not repeated:
+        pair = cu * nt + ct
+        if nu * nt <= 4 * pair.size + 1024:
+            has_dup = bool(np.bincount(pair, minlength=nu * nt).max() > 1)
+        else:
+            pair = np.sort(pair)
+            has_dup = bool((pair[1:] == pair[:-1]).any())
+        if has_dup:
+            frame = data if rows is None else data.iloc[rows]
+            dup = frame.duplicated([idname, tname])
+            raise ValueError(f"{fn}: {int(dup.sum())} duplicate ({idname}, {tname}) rows, e.g. rows "
+                             f"{list(frame.index[dup][:5])}; the panel must have one row per unit and "
+                             "period (for repeated cross-sections, several rows per group and period, "
+                             "pass repeated_cross_sections=True).")
+    return rows, reasons, (cu, nu), (ct, nt)
+
+
 def estimation_frame(data: pd.DataFrame, needed: Sequence[str], *, idname: str, tname: str,
                      fn: str, drop_singletons: bool = True,
                      repeated: bool = False) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -95,23 +169,13 @@ def estimation_frame(data: pd.DataFrame, needed: Sequence[str], *, idname: str, 
     periods iteratively (counted), and rejects an empty sample or duplicate
     unit-period rows (unless ``repeated``: repeated cross-sections, several rows per
     group and period), naming ``fn`` in every message. Every FE estimator in
-    ``lib`` builds its sample here, so all of them report drops alike.
+    ``lib`` builds its sample here (or in :func:`estimation_rows`, the same rules on
+    positions), so all of them report drops alike.
     """
-    _check_columns(data, needed, fn)
-    frame, reasons = _model_frame(data, needed)
-    if drop_singletons:
-        frame, n_single = _drop_singletons(frame, idname, tname)
-        if n_single:
-            reasons[f"singleton {idname} or {tname}"] = n_single
-    if frame.empty:
-        raise ValueError(f"{fn}: no complete rows left; dropped {reasons}")
-    dup = frame.duplicated([idname, tname])
-    if dup.any() and not repeated:
-        raise ValueError(f"{fn}: {int(dup.sum())} duplicate ({idname}, {tname}) rows, e.g. rows "
-                         f"{list(frame.index[dup][:5])}; the panel must have one row per unit and period "
-                         "(for repeated cross-sections, several rows per group and period, pass "
-                         "repeated_cross_sections=True).")
-    return frame, reasons
+    rows, reasons, _, _ = estimation_rows(data, needed, idname=idname, tname=tname, fn=fn,
+                                          drop_singletons=drop_singletons, repeated=repeated)
+    frame = data[list(dict.fromkeys(needed))]
+    return (frame if rows is None else frame.iloc[rows]), reasons
 
 
 def _apply_sample(data: pd.DataFrame, sample) -> tuple[pd.DataFrame, int]:
@@ -263,51 +327,72 @@ def twfe(
         raise ValueError("twfe: yname, dname and controls must be distinct columns")
 
     sub, n_excl = _apply_sample(data, sample)
-    frame, drop_reasons = estimation_frame(sub, needed, idname=idname, tname=tname, fn="twfe",
-                                           drop_singletons=drop_singletons,
-                                           repeated=repeated_cross_sections)
+    # Positions and codes, not a copied frame: each column is read once, into Z below.
+    rows, drop_reasons, (cu, nu), (ct, nt) = estimation_rows(
+        sub, needed, idname=idname, tname=tname, fn="twfe", drop_singletons=drop_singletons,
+        repeated=repeated_cross_sections)
+
+    def column(c):
+        a = sub[c].to_numpy()
+        return a if rows is None else a[rows]
+
+    N = cu.shape[0]
     w = None
     if weights:
-        w = frame[weights].to_numpy(dtype=float)
-        if not (np.isfinite(w).all() and (w > 0).all()):
-            bad = list(frame.index[~(np.isfinite(w) & (w > 0))][:5])
-            raise ValueError(f"twfe: weights {weights!r} must be positive and finite; rows {bad} are not")
-    n_dropped = len(sub) - len(frame)
+        w = np.asarray(column(weights), dtype=float)
+        ok = np.isfinite(w) & (w > 0)
+        if not ok.all():
+            index = sub.index if rows is None else sub.index[rows]
+            raise ValueError(f"twfe: weights {weights!r} must be positive and finite; rows "
+                             f"{list(index[~ok][:5])} are not")
+    n_dropped = len(sub) - N
     regressors = [dname, *controls]
-    for c in regressors:
-        if frame[c].nunique() < 2:
+    k = len(regressors)
+    Z = np.empty((N, 1 + k), order="F")  # [y, X], demeaned in place by the engine
+    for j, c in enumerate([yname, *regressors]):
+        Z[:, j] = column(c)
+        if j and (Z[:, j] == Z[0, j]).all():
             raise ValueError(f"twfe: regressor {c!r} is constant in the estimation sample "
-                             f"({len(frame)} rows); drop it or change the sample.")
-
-    y = frame[yname].to_numpy(dtype=float)
-    X = frame[regressors].to_numpy(dtype=float)
-    ids, yrs = frame[idname].to_numpy(), frame[tname].to_numpy()
+                             f"({N} rows); drop it or change the sample.")
+    if kind == "CRV1":
+        cl_codes = cu if ccol == idname else ct if ccol == tname else panel.codes(column(ccol))[0]
     # an effect that is not absorbed is a single level: demeaning by it removes only the mean
     if effects != "twoway":
-        yrs = np.zeros(len(frame), dtype=int)
+        ct, nt = np.zeros(N, dtype=np.intp), 1
     if effects == "none":
-        ids = np.zeros(len(frame), dtype=int)
-    N, k = X.shape
-    E, T = int(pd.unique(ids).size), int(pd.unique(yrs).size)
+        cu, nu = np.zeros(N, dtype=np.intp), 1
+    E, T = nu, nt
+    design = panel._TwoWay(cu, nu, ct, nt, w)
+    buf = design.buffer()
+    wts = np.ones(N) if w is None else w
+    ybar = float(wts @ Z[:, 0] / wts.sum())
+    np.subtract(Z[:, 0], ybar, out=buf)
+    tss = float(wts @ buf**2)
+    raw = []  # centred sums of squares, the scale of the absorbed-regressor check
+    for j in range(1, 1 + k):
+        np.subtract(Z[:, j], Z[:, j].mean(), out=buf)
+        raw.append(float(buf @ buf))
+    if not np.isfinite([tss, *raw]).all():
+        panel._check_finite(Z)  # raises, naming missing or infinite values
+    design.demean_(Z)
     # A regressor without within variation is absorbed by the effects: say which, instead
     # of returning the arbitrary numbers of a singular fit.
-    Xd = panel.demean(X, ids, yrs, weights=w)
-    absorbed = [c for c, ss, raw in zip(regressors, (Xd**2).sum(0), ((X - X.mean(0))**2).sum(0))
-                if ss <= 1e-20 * max(raw, 1.0)]
+    absorbed = [c for j, c in enumerate(regressors)
+                if float(Z[:, 1 + j] @ Z[:, 1 + j]) <= 1e-20 * max(raw[j], 1.0)]
     if absorbed:
         raise ValueError(f"twfe: {absorbed} absorbed by the {idname} and {tname} effects (no within "
                          f"variation in the {N} rows); drop them or change the sample.")
-    cluster_vals = frame[ccol].to_numpy() if kind == "CRV1" else None
+    groups = None
+    if kind == "CRV1":
+        groups = design.u if cl_codes is design.u.c else panel._Groups(cl_codes, cl_codes.max() + 1)
     # Non-clustered covariances count every effect in K (OLS with dummies), unless "none".
     k_rule = k_fixef if kind == "CRV1" else ("none" if k_fixef == "none" else "full")
-    fit = panel.fe_ols(y, X, ids, yrs, cluster_vals, vcov=kind, k_fixef=k_rule, weights=w,
-                       names=regressors)
+    fit = panel._fit_demeaned(Z, 1, design, groups, vcov=kind, k_fixef=k_rule, names=regressors)
     dof_k = int(fit.dof_k)
-    cov = pd.DataFrame(fit.cov, index=regressors, columns=regressors)
-    se = pd.Series(fit.std_errors, index=regressors, name="std_error")
-    wts = np.ones(N) if w is None else w
-    ybar = float(wts @ y / wts.sum())
-    r2_inclusive = 1.0 - float(wts @ fit.resid**2) / float(wts @ (y - ybar)**2)
+    cov = pd.DataFrame(fit.cov[0], index=regressors, columns=regressors)
+    se = pd.Series(fit.std_errors[0], index=regressors, name="std_error")
+    resid = fit.resid[:, 0]
+    r2_inclusive = 1.0 - float(wts @ resid**2) / tss
 
     if kind == "CRV1":
         G = int(fit.n_clusters)
@@ -335,12 +420,12 @@ def twfe(
         "backend": "lib.methods.panel.fe_ols",
     }
     return RegressionResult(
-        params=pd.Series(fit.params, index=regressors, name="estimate"),
+        params=pd.Series(fit.params[0], index=regressors, name="estimate"),
         std_errors=se,
         cov=cov.loc[regressors, regressors],
         nobs=int(N),
         dof_resid=dof_resid,
-        r2=float(fit.r2_within),
+        r2=float(fit.r2_within[0]),
         r2_kind="within",
         fixed_effects=(idname.removesuffix("_id"), tname.removesuffix("_id")),
         controls=bool(controls),

@@ -51,6 +51,11 @@ __all__ = [
     "within_transform",
 ]
 
+# unit-by-period counts C are dense while they hold at most this many cells per row (or
+# this many in all); sparser panels (many units and many periods) keep C sparse
+_DENSE_COUNTS_PER_ROW = 2
+_DENSE_COUNTS_FLOOR = 1 << 20
+
 KFixef = Literal["nonnested", "full", "none"]
 _K_FIXEF = ("nonnested", "full", "none")
 _VCOV_KINDS = ("CRV1", "hetero", "iid")
@@ -88,6 +93,189 @@ def _as_2d(a) -> tuple[np.ndarray, bool]:
     return a, False
 
 
+def _check_finite(A: np.ndarray) -> None:
+    # a NaN or inf makes its column's sum non-finite: one pass, no n x p boolean temporary
+    if not np.isfinite(A.sum(axis=0)).all() and not np.isfinite(A).all():
+        raise ValueError("demean: X has missing or infinite values; select complete cases first.")
+
+
+def _check_weights(weights, n: int) -> np.ndarray | None:
+    if weights is None:
+        return None
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (n,) or np.any(~np.isfinite(w)) or np.any(w <= 0):
+        raise ValueError("weights must be a finite, positive array with one value per row")
+    return w
+
+
+class _Groups:
+    """One factor's codes ``0..L-1`` (every level present) and its weighted level sizes.
+
+    Sums by level use ``np.add.reduceat`` over contiguous runs when the rows are sorted by
+    the factor (a panel sorted by unit), else ``np.bincount``; both avoid building a sparse
+    indicator matrix and keep temporaries at one column.
+    """
+
+    def __init__(self, c: np.ndarray, n_levels: int, weights: np.ndarray | None = None):
+        self.c, self.L = c, int(n_levels)
+        n = c.shape[0]
+        self.sorted = False
+        if n and bool((c[1:] >= c[:-1]).all()):
+            starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
+            if starts.size == self.L:
+                self.sorted, self.starts = True, starts
+                self.counts = np.diff(np.r_[starts, n])
+        self.size = np.bincount(c, weights=weights, minlength=self.L).astype(float)
+
+    def sums(self, v: np.ndarray) -> np.ndarray:
+        """``(L,)`` sums of the ``(n,)`` vector ``v`` by level."""
+        if self.sorted:
+            return np.add.reduceat(v, self.starts)
+        return np.bincount(self.c, weights=v, minlength=self.L)
+
+    def expand(self, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``a[c]``: a level-wise ``(L,)`` vector spread to the rows (into ``out`` if given)."""
+        return np.repeat(a, self.counts) if self.sorted else np.take(a, self.c, out=out)
+
+
+class _TwoWay:
+    """The two effects of one sample, built once: the demeaning, ``K`` and CRV1 scores share it.
+
+    ``balanced``: every (unit, period) pair exactly once; ``grid``: also in unit-major,
+    period-minor row order, so a column reshapes to an ``E x T`` view.
+    """
+
+    def __init__(self, cu, nu, ct, nt, weights: np.ndarray | None = None):
+        self.n = n = cu.shape[0]
+        self.w = weights
+        self.u, self.t = _Groups(cu, nu, weights), _Groups(ct, nt, weights)
+        nu, nt = self.u.L, self.t.L
+        self.balanced = bool(n and n == nu * nt
+                             and np.bincount(cu * nt + ct, minlength=n).max() == 1)
+        self.grid = bool(self.balanced and self.u.sorted and (
+            ct.reshape(nu, nt) == np.arange(nt)).all())
+        self._n_comp = 1 if self.balanced else None
+        self._system = None
+        self._buffer = None
+
+    def buffer(self) -> np.ndarray:
+        """A reusable ``(n,)`` scratch vector: fresh 8 MB temporaries per column cost page faults."""
+        if self._buffer is None:
+            self._buffer = np.empty(self.n)
+        return self._buffer
+
+    def weighted(self, x: np.ndarray) -> np.ndarray:
+        return x if self.w is None else np.multiply(self.w, x, out=self.buffer())
+
+    # -------------------------------------------------------------- components
+    def n_components(self) -> int:
+        """Connected components ``c`` of the unit-period graph."""
+        if self._n_comp is None:
+            u, t = self.u, self.t
+            graph = sparse.coo_matrix((np.ones(self.n), (u.c, t.c)), shape=(u.L, t.L))
+            self._n_comp = int(connected_components(
+                sparse.bmat([[None, graph], [graph.T, None]]), directed=False)[0])
+        return self._n_comp
+
+    # ---------------------------------------------------------------- demeaning
+    def demean_(self, Z: np.ndarray, *, method: str = "auto", tol: float = 1e-12,
+                maxiter: int = 100_000, exact_max_levels: int = 2_000) -> None:
+        """Two-way demean the columns of the float64 array ``Z`` in place (F order is fastest)."""
+        if method == "auto":
+            method = "exact" if min(self.u.L, self.t.L) <= exact_max_levels else "map"
+        cols = [Z[:, j] for j in range(Z.shape[1])]
+        if method == "exact" and self.balanced and self.w is None:
+            self._closed_form(cols)
+        elif method == "exact":
+            self._fwl(cols)
+        else:
+            self._map(cols, tol, maxiter)
+
+    def _closed_form(self, cols) -> None:
+        u, t = self.u, self.t
+        for x in cols:
+            gm = x.mean()
+            if self.grid and x.flags.c_contiguous:
+                v = x.reshape(u.L, t.L)  # a view: the in-place updates reach x
+                # means as matrix-vector products: numpy's axis reductions over short rows are slow
+                um, tm = v @ np.full(t.L, 1.0 / t.L), np.full(u.L, 1.0 / u.L) @ v
+                v -= um[:, None]
+                v -= tm - gm
+            else:
+                um, tm = u.sums(x) / u.size, t.sums(x) / t.size
+                x -= u.expand(um, out=self.buffer())
+                x -= t.expand(tm - gm, out=self.buffer())
+
+    def _fwl_system(self):
+        """Big/small factors, ``C`` (big x small weights), and the grounded Laplacian's factor."""
+        if self._system is None:
+            from scipy import linalg
+
+            big, small = (self.u, self.t) if self.t.L <= self.u.L else (self.t, self.u)
+            nb, L = big.L, small.L
+            if nb * L <= max(_DENSE_COUNTS_PER_ROW * self.n, _DENSE_COUNTS_FLOOR):
+                C = np.bincount(big.c * L + small.c, weights=self.w,
+                                minlength=nb * L).reshape(nb, L)
+                CtDC = C.T @ (C / big.size[:, None])
+                P = (C > 0).astype(float)
+                link = (P.T @ P) > 0
+            else:
+                C = sparse.csr_matrix((np.ones(self.n) if self.w is None else self.w,
+                                       (big.c, small.c)), shape=(nb, L))
+                CtDC = (C.T @ sparse.diags(1.0 / big.size) @ C).toarray()
+                P = C.copy()
+                P.data[:] = 1.0
+                link = (P.T @ P).toarray() > 0
+            M = np.diag(small.size) - CtDC
+            # M 1 = 0 on each component: fix the first level of each at zero (grounded Laplacian)
+            n_comp, labels = connected_components(sparse.csr_matrix(link), directed=False)
+            self._n_comp = int(n_comp)
+            free = np.ones(L, dtype=bool)
+            free[np.unique(labels, return_index=True)[1]] = False
+            Mf = M[np.ix_(free, free)]
+            solve = None
+            if free.any():
+                try:
+                    factor = linalg.cho_factor(Mf)
+                    solve = lambda R: linalg.cho_solve(factor, R)  # noqa: E731
+                except linalg.LinAlgError:  # numerically semi-definite: least squares
+                    solve = lambda R: np.linalg.lstsq(Mf, R, rcond=None)[0]  # noqa: E731
+            self._system = big, small, C, free, solve
+        return self._system
+
+    def _fwl(self, cols) -> None:
+        big, small, C, free, solve = self._fwl_system()
+        R = np.empty((small.L, len(cols)))
+        for j, x in enumerate(cols):
+            x -= big.expand(big.sums(self.weighted(x)) / big.size, out=self.buffer())
+            R[:, j] = small.sums(self.weighted(x))
+        if solve is None:  # one level per component: the big effects absorb the small ones
+            return
+        b = np.zeros_like(R)
+        b[free] = solve(R[free])
+        F = (C @ b) / big.size[:, None]  # big-level means of the fitted small effects
+        for j, x in enumerate(cols):
+            x -= small.expand(b[:, j], out=self.buffer())
+            x += big.expand(F[:, j], out=self.buffer())
+
+    def _map(self, cols, tol: float, maxiter: int) -> None:
+        u, t = self.u, self.t
+        scale = [max(float(np.abs(x).max()), np.finfo(float).tiny) for x in cols]
+        for _ in range(maxiter):
+            done = True
+            for x, s in zip(cols, scale):
+                mu = u.sums(self.weighted(x)) / u.size
+                x -= u.expand(mu, out=self.buffer())
+                mt = t.sums(self.weighted(x)) / t.size
+                x -= t.expand(mt, out=self.buffer())
+                done &= max(np.abs(mu).max(), np.abs(mt).max()) <= tol * s
+            if done:
+                return
+        raise RuntimeError(
+            f"alternating projections did not converge to {tol:g} in {maxiter} sweeps; "
+            "use method='exact' or a larger maxiter.")
+
+
 # ------------------------------------------------------------ within transform
 def demean(
     X,
@@ -115,10 +303,14 @@ def demean(
     weights : array_like, shape (n,), optional
         Positive analytic weights; the projection is weighted least squares.
     method : {"auto", "exact", "map"}
-        ``"exact"`` removes the unit means and then projects on the
-        unit-demeaned dummies of the dimension with fewer levels (Frisch-Waugh-
-        Lovell); it is exact on unbalanced and even disconnected panels.
-        A balanced, unweighted panel uses the closed form
+        ``"exact"`` removes the means of the dimension with more levels (the
+        units) and then projects on the demeaned dummies :math:`\tilde D` of the
+        other one (Frisch-Waugh-Lovell), solving the :math:`L\times L` normal
+        equations :math:`\tilde D'W\tilde D\,b = \tilde D'W\tilde x`; that matrix
+        is :math:`\mathrm{diag}(s_t) - C'\mathrm{diag}(1/s_i)C` (:math:`C` the
+        unit-by-period weight counts), a graph Laplacian, solved with one level per
+        connected component fixed at zero. It is exact on unbalanced and even
+        disconnected panels. A balanced, unweighted panel uses the closed form
         :math:`x_{it}-\bar x_{i\cdot}-\bar x_{\cdot t}+\bar x`.
         ``"map"`` is the method of alternating projections (Gaure 2013), run
         until the largest mean removed in a sweep is below ``tol`` times the
@@ -135,70 +327,18 @@ def demean(
         Same shape as ``X``.
     """
     Xa, was_1d = _as_2d(X)
-    if not np.all(np.isfinite(Xa)):
-        raise ValueError("demean: X has missing or infinite values; select complete cases first.")
+    _check_finite(Xa)
     n = Xa.shape[0]
     cu, nu = codes(unit)
     ct, nt = codes(time)
     if cu.shape[0] != n or ct.shape[0] != n:
         raise ValueError(f"unit ({cu.shape[0]}) and time ({ct.shape[0]}) must have n={n} rows")
-    w = None
-    if weights is not None:
-        w = np.asarray(weights, dtype=float)
-        if w.shape != (n,) or np.any(~np.isfinite(w)) or np.any(w <= 0):
-            raise ValueError("weights must be a finite, positive array with one value per row")
+    w = _check_weights(weights, n)
     if method not in ("auto", "exact", "map"):
         raise ValueError(f"method must be 'auto', 'exact' or 'map', got {method!r}")
-    if method == "auto":
-        method = "exact" if min(nu, nt) <= exact_max_levels else "map"
-
-    Su, St = _indicator(cu, nu), _indicator(ct, nt)
-    wv = np.ones(n) if w is None else w
-    su, st = Su @ wv, St @ wv  # weighted group sizes
-
-    def unit_means(A):
-        return (Su @ (wv[:, None] * A)) / su[:, None]
-
-    def time_means(A):
-        return (St @ (wv[:, None] * A)) / st[:, None]
-
-    if method == "exact":
-        balanced = n == nu * nt and len(np.unique(cu * nt + ct)) == n
-        if balanced and w is None:
-            out = Xa - unit_means(Xa)[cu] - time_means(Xa)[ct] + Xa.mean(axis=0)
-        else:
-            # Dummies of the smaller dimension, partialled on the larger one (FWL).
-            if nt <= nu:
-                big_c, big_S, big_s, small_c, L = cu, Su, su, ct, nt
-            else:
-                big_c, big_S, big_s, small_c, L = ct, St, st, cu, nu
-
-            def big_demean(A):
-                return A - ((big_S @ (wv[:, None] * A)) / big_s[:, None])[big_c]
-
-            Xt = big_demean(Xa)
-            D = np.zeros((n, L))
-            D[np.arange(n), small_c] = 1.0
-            Dt = big_demean(D)
-            rw = np.sqrt(wv)[:, None]
-            beta = np.linalg.lstsq(rw * Dt, rw * Xt, rcond=None)[0]
-            out = Xt - Dt @ beta
-    else:
-        out = Xa.copy()
-        scale = np.maximum(np.abs(Xa).max(axis=0), np.finfo(float).tiny)
-        for _ in range(maxiter):
-            mu = unit_means(out)
-            out -= mu[cu]
-            mt = time_means(out)
-            out -= mt[ct]
-            change = np.maximum(np.abs(mu).max(axis=0), np.abs(mt).max(axis=0))
-            if np.all(change <= tol * scale):
-                break
-        else:
-            raise RuntimeError(
-                f"alternating projections did not converge to {tol:g} in {maxiter} sweeps; "
-                "use method='exact' or a larger maxiter."
-            )
+    out = np.array(Xa, dtype=float, order="F")  # a copy, demeaned column by column in place
+    _TwoWay(cu, nu, ct, nt, w).demean_(out, method=method, tol=tol, maxiter=maxiter,
+                                       exact_max_levels=exact_max_levels)
     return out[:, 0] if was_1d else out
 
 
@@ -291,25 +431,34 @@ def fe_dof_k(
         raise ValueError(f"k_fixef must be one of {_K_FIXEF}, got {k_fixef!r}")
     if k_fixef == "none":
         return int(k)
-    cu, nu = codes(unit)
-    ct, nt = codes(time)
-    graph = sparse.coo_matrix((np.ones(cu.shape[0]), (cu, ct)), shape=(nu, nt))
-    n_comp = connected_components(sparse.bmat([[None, graph], [graph.T, None]]),
-                                  directed=False)[0]
-    k_fe = nu + nt - n_comp
+    design = _TwoWay(*codes(unit), *codes(time))
+    return _dof_k(k, design, None if cluster is None else codes(cluster)[0], k_fixef)
+
+
+def _nested(fe: _Groups, cl: np.ndarray) -> bool:
+    """Every level of ``fe`` lies within one cluster (``cl``: cluster codes per row)."""
+    if cl is fe.c:
+        return True
+    if fe.L < cl.max() + 1:  # nested would put every cluster's rows in its own levels
+        return False
+    rep = np.empty(fe.L, dtype=cl.dtype)
+    rep[fe.c] = cl  # some cluster of each level; nested iff it is every row's cluster
+    return bool(np.array_equal(rep[fe.c], cl))
+
+
+def _dof_k(k: int, design: _TwoWay, cluster: np.ndarray | None, k_fixef: KFixef) -> int:
+    """:func:`fe_dof_k` on a built design; ``cluster`` holds cluster codes per row."""
+    if k_fixef not in _K_FIXEF:
+        raise ValueError(f"k_fixef must be one of {_K_FIXEF}, got {k_fixef!r}")
+    if k_fixef == "none":
+        return int(k)
+    k_fe = design.u.L + design.t.L - design.n_components()
     if k_fixef == "full" or cluster is None:
         return int(k + k_fe)
-    cc, _ = codes(cluster)
-
-    def nested(c_fe):
-        pairs = pd.DataFrame({"fe": c_fe, "cl": cc}).drop_duplicates()
-        return pairs["fe"].is_unique
-
-    drop = 0
-    n_nested = 0
-    for c_fe, levels in ((cu, nu), (ct, nt)):
-        if nested(c_fe):
-            drop += levels
+    drop = n_nested = 0
+    for fe in (design.u, design.t):
+        if _nested(fe, cluster):
+            drop += fe.L
             n_nested += 1
     # keep one parameter (the intercept) when any effect is swept out
     return int(k + k_fe - drop + (1 if n_nested else 0))
@@ -325,9 +474,13 @@ def collinear_columns(X: np.ndarray, *, tol: float = 1e-12) -> list[int]:
     combinations of the others: the pivots a rank-revealing QR of the scaled Gram matrix puts
     last. ``np.linalg.inv`` of a singular ``X'X`` returns numbers, not an error, so the fit
     checks first."""
+    return _collinear_gram(X.T @ X, tol=tol)
+
+
+def _collinear_gram(xtx: np.ndarray, *, tol: float = 1e-12) -> list[int]:
+    """:func:`collinear_columns` from the Gram matrix ``X'X``."""
     from scipy import linalg
 
-    xtx = X.T @ X
     d = np.sqrt(np.clip(np.diag(xtx), 0.0, None))
     zero = [int(j) for j in np.flatnonzero(d == 0)]
     keep = np.flatnonzero(d > 0)
@@ -382,26 +535,35 @@ def cluster_covariance(
     """
     X = np.asarray(X, dtype=float)
     U, was_1d = _as_2d(residuals)
+    out = _crv1(X, U, _Groups(*codes(clusters)), dof_k=dof_k, bread=bread)
+    return out[0] if was_1d else out
+
+
+def _crv1(X: np.ndarray, U: np.ndarray, clusters: _Groups, *, dof_k: int,
+          bread: np.ndarray | None = None) -> np.ndarray:
+    r"""CRV1 for ``(n, m)`` residuals; the scores :math:`\sum_{i\in g} x_{ij}u_i` are summed
+    one regressor at a time (one outcome: an ``n``-vector temporary, no sparse indicator)."""
     n, k = X.shape
-    c, G = codes(clusters)
+    G = clusters.L
     if G < 2:
         raise ValueError("cluster_covariance needs at least 2 clusters")
     if n - dof_k <= 0:
         raise ValueError(f"no residual degrees of freedom: N={n}, K={dof_k}")
     B = _bread(X) if bread is None else bread
-    C = _indicator(c, G)
     factor = G / (G - 1) * (n - 1) / (n - dof_k)
     m = U.shape[1]
-    out = np.empty((m, k, k))
-    step = max(1, int(2e7 // max(n * k, 1)))  # bound memory for many outcomes
-    for s in range(0, m, step):
-        Ub = U[:, s:s + step]
-        scores = C @ (X[:, :, None] * Ub[:, None, :]).reshape(n, -1)  # (G, k*mb)
-        scores = scores.reshape(G, k, -1)
-        meat = np.einsum("gkm,glm->mkl", scores, scores)
-        out[s:s + step] = factor * (B @ meat @ B)
-    out = (out + out.transpose(0, 2, 1)) / 2
-    return out[0] if was_1d else out
+    if m == 1:
+        S = np.empty((1, G, k))
+        buf = np.empty(n)
+        for j in range(k):
+            S[0, :, j] = clusters.sums(np.multiply(X[:, j], U[:, 0], out=buf))
+    else:  # many outcomes: one sparse product per regressor covers all of them
+        ind = _indicator(clusters.c, G)
+        S = np.empty((m, G, k))
+        for j in range(k):
+            S[:, :, j] = (ind @ (X[:, j:j + 1] * U)).T
+    out = factor * (B @ np.einsum("mgk,mgl->mkl", S, S) @ B)
+    return (out + out.transpose(0, 2, 1)) / 2
 
 
 def hetero_covariance(X, residuals, *, dof_k: int, bread=None) -> np.ndarray:
@@ -410,7 +572,10 @@ def hetero_covariance(X, residuals, *, dof_k: int, bread=None) -> np.ndarray:
     U, was_1d = _as_2d(residuals)
     n = X.shape[0]
     B = _bread(X) if bread is None else bread
-    meat = np.einsum("nk,nl,nm->mkl", X, X, U**2)
+    meat = np.empty((U.shape[1], X.shape[1], X.shape[1]))
+    for o in range(U.shape[1]):
+        Xu = X * np.abs(U[:, o])[:, None]  # x_i |u_i|: its cross-product is sum x_i x_i' u_i^2
+        meat[o] = Xu.T @ Xu
     out = n / (n - dof_k) * (B @ meat @ B)
     out = (out + out.transpose(0, 2, 1)) / 2
     return out[0] if was_1d else out
@@ -517,28 +682,62 @@ def fe_ols(
     Y, y1d = _as_2d(y)
     Xa, _ = _as_2d(X)
     n, k = Xa.shape
+    m = Y.shape[1]
     if Y.shape[0] != n:
         raise ValueError(f"y has {Y.shape[0]} rows and X has {n}")
     if vcov == "CRV1" and cluster is None:
         raise ValueError("vcov='CRV1' needs cluster labels")
-    Z = demean(np.column_stack([Y, Xa]), unit, time, weights=weights, method=method, tol=tol)
-    Yd, Xd = Z[:, :Y.shape[1]], Z[:, Y.shape[1]:]
-    rw = np.ones(n) if weights is None else np.sqrt(np.asarray(weights, dtype=float))
-    Yw, Xw = rw[:, None] * Yd, rw[:, None] * Xd
-    bad = collinear_columns(Xw)
+    # one F-ordered copy of [y, X], demeaned and weighted in place: no other n x p temporaries
+    Z = np.empty((n, m + k), order="F")
+    Z[:, :m], Z[:, m:] = Y, Xa
+    _check_finite(Z)
+    cu, nu = codes(unit)
+    ct, nt = codes(time)
+    if cu.shape[0] != n or ct.shape[0] != n:
+        raise ValueError(f"unit ({cu.shape[0]}) and time ({ct.shape[0]}) must have n={n} rows")
+    w = _check_weights(weights, n)
+    if method not in ("auto", "exact", "map"):
+        raise ValueError(f"method must be 'auto', 'exact' or 'map', got {method!r}")
+    design = _TwoWay(cu, nu, ct, nt, w)
+    design.demean_(Z, method=method, tol=tol)
+    groups = _Groups(*codes(cluster)) if vcov == "CRV1" else None
+    fit = _fit_demeaned(Z, m, design, groups, vcov=vcov, k_fixef=k_fixef, names=names)
+    if y1d:
+        return FEOLSFit(fit.params[0], fit.cov[0], fit.resid[:, 0], float(fit.r2_within[0]),
+                        fit.nobs, fit.dof_k, fit.n_clusters, fit.dof_resid, vcov)
+    return fit
+
+
+def _fit_demeaned(Z: np.ndarray, m: int, design: _TwoWay, clusters: _Groups | None, *,
+                  vcov: str, k_fixef: KFixef, names: Sequence[str] | None = None) -> FEOLSFit:
+    """OLS of the first ``m`` columns of the demeaned ``Z = [y, X]`` on the others.
+
+    ``Z`` is overwritten (multiplied by the square roots of the weights for weighted fits). Returns 2-D
+    ``params`` ``(m, k)``, ``cov`` ``(m, k, k)`` and ``resid`` ``(n, m)``.
+    """
+    n, k = Z.shape[0], Z.shape[1] - m
+    rw = None if design.w is None else np.sqrt(design.w)
+    if rw is not None:
+        for j in range(Z.shape[1]):
+            Z[:, j] *= rw
+    Yw, Xw = Z[:, :m], Z[:, m:]
+    gram = Z.T @ Z  # one pass gives X'X, X'y and y'y
+    xtx = gram[m:, m:]
+    bad = _collinear_gram(xtx)
     if bad:
         label = [names[j] for j in bad] if names is not None else bad
         raise ValueError(f"fe_ols: regressor(s) {label} are collinear with the other regressors "
                          "and the fixed effects (e.g. a full set of dummies, or dummies whose sum "
                          "a fixed effect absorbs); drop one of each collinear set.")
-    B = _bread(Xw)
-    params = (B @ (Xw.T @ Yw)).T  # (m, k)
-    Uw = Yw - Xw @ params.T
-    r2 = 1.0 - (Uw**2).sum(axis=0) / (Yw**2).sum(axis=0)
-    dof_k = fe_dof_k(k, unit, time, cluster if vcov == "CRV1" else None, k_fixef=k_fixef)
+    B = np.linalg.inv(xtx)
+    params = (B @ gram[m:, :m]).T  # (m, k)
+    Uw = Xw @ params.T
+    np.subtract(Yw, Uw, out=Uw)
+    r2 = 1.0 - np.einsum("ij,ij->j", Uw, Uw) / np.einsum("ij,ij->j", Yw, Yw)
+    dof_k = _dof_k(k, design, clusters.c if vcov == "CRV1" else None, k_fixef)
     if vcov == "CRV1":
-        cov = cluster_covariance(Xw, Uw, cluster, dof_k=dof_k, bread=B)
-        G = codes(cluster)[1]
+        cov = _crv1(Xw, Uw, clusters, dof_k=dof_k, bread=B)
+        G = clusters.L
         dof_resid = G - 1
     elif vcov == "hetero":
         cov = hetero_covariance(Xw, Uw, dof_k=dof_k, bread=B)
@@ -546,9 +745,7 @@ def fe_ols(
     else:
         cov = iid_covariance(Xw, Uw, dof_k=dof_k, bread=B)
         G, dof_resid = None, n - dof_k
-    U = Uw / rw[:, None]
-    if y1d:
-        return FEOLSFit(params[0], cov[0], U[:, 0], float(r2[0]), n, dof_k, G, dof_resid, vcov)
+    U = Uw if rw is None else Uw / rw[:, None]
     return FEOLSFit(params, cov, U, r2, n, dof_k, G, dof_resid, vcov)
 
 

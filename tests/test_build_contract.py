@@ -55,3 +55,57 @@ def test_content_hash_sees_every_file(tmp_path):
     (tmp_path / "lib" / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"junk")
     assert before != changed
     assert content_hash(("lib",), root=tmp_path) == changed, "byte-code must not invalidate the cache"
+
+
+# ------------------------------------------------------------------ parallel execution
+from lib.book.build import execute_stale, notebook_output_differences, stale_chapters  # noqa: E402
+
+GOOD = chapter_source("import numpy as np\nrng = np.random.default_rng(3)\nprint(rng.normal(size=3))",
+                      "from myst_nb import glue\nglue('x', 1.5)", title="Good")
+OTHER = chapter_source("print(sum(range(10)))", title="Other")
+
+
+def _cached(chapter: Path, cache_dir: Path):
+    import jupytext
+    from jupyter_cache import get_cache
+
+    return get_cache(cache_dir).merge_match_into_notebook(jupytext.read(chapter))[1]
+
+
+def test_parallel_execution_caches_what_jupyter_book_then_only_renders(tmp_path):
+    book = _mini_book(tmp_path, GOOD)
+    chapter = book / "chapters" / "broken.md"
+    cache = book / "_build" / ".jupyter_cache"
+    assert execute_stale(2, chapters=[chapter], cache_dir=cache) == 0
+    assert stale_chapters([chapter], cache) == []
+    proc = subprocess.run([str(Path(sys.executable).with_name("jupyter-book")), "build", str(book)],
+                          capture_output=True, text=True, timeout=600)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    # MyST-NB found the pre-executed notebook under the same key: it executed nothing
+    assert "Using cached notebook" in log and "Executing notebook" not in log
+
+
+def test_a_failing_chapter_stops_the_parallel_execution_with_its_traceback(tmp_path, capfd):
+    good, broken = tmp_path / "good.md", tmp_path / "broken.md"
+    good.write_text(GOOD)
+    broken.write_text(BROKEN_CHAPTER)
+    cache = tmp_path / "cache"
+    assert execute_stale(2, chapters=[good, broken], cache_dir=cache) == 1
+    err = capfd.readouterr().err
+    assert "broken: FAILED" in err and "deliberately broken cell 7d1f" in err
+    assert stale_chapters([good, broken], cache) == [broken]   # the good one is cached, not the broken
+
+
+def test_one_or_two_workers_cache_the_same_outputs(tmp_path):
+    outs = []
+    for jobs in (1, 2):
+        folder = tmp_path / f"jobs{jobs}"
+        folder.mkdir()
+        paths = [folder / "good.md", folder / "other.md"]
+        paths[0].write_text(GOOD)
+        paths[1].write_text(OTHER)
+        assert execute_stale(jobs, chapters=paths, cache_dir=folder / "cache") == 0
+        outs.append([_cached(p, folder / "cache") for p in paths])
+    for one, two, name in zip(*outs, ("good", "other")):
+        assert notebook_output_differences(one, two, name) == []

@@ -118,9 +118,14 @@ def build(strict: bool = False, force: bool = False, jobs: int | None = None) ->
 
     # Jupyter Book executes stale notebooks one after another; execute them first, one per
     # core, into its cache, so that it only renders.
-    code = execute_stale(jobs)
-    if code != 0:
-        return code
+    # Reading a notebook to find its cache key costs seconds (jupytext imports nbformat), so
+    # only sources changed since the last build are candidates; one stale chapter gains nothing
+    # from a pool, and Jupyter Book executes it itself.
+    changed = _changed_sources()
+    if len(changed) > 1:
+        code = execute_stale(jobs, chapters=changed)
+        if code != 0:
+            return code
     code = _jupyter_book(*(["--all"] if rebuild_all else []),
                          *(["-W", "-n", "--keep-going"] if strict else []))
     if code != 0:
@@ -134,6 +139,7 @@ def build(strict: bool = False, force: bool = False, jobs: int | None = None) ->
     INPUTS_STAMP.write_text(inputs + "\n")
     if strict:
         STRICT_STAMP.write_text(inputs + "\n")
+    _record_sources()
     print(f"\nBuilt in {time.perf_counter() - started:.1f} s. Open file://{index}")
     return 0
 
@@ -238,6 +244,35 @@ def execute_stale(jobs: int | None = None, timeout: int = 1800, *, chapters: lis
               file=sys.stderr)
         return 1
     return 0
+
+
+#: Each notebook source's SHA-256 at the last successful build (with the dependencies' hash).
+SOURCES_FILE = BUILD_DIR / ".chapter_sources.json"
+
+
+def _source_hashes() -> dict[str, str]:
+    deps = content_hash(DEPENDENCY_PATHS)
+    return {p.stem: hashlib.sha256((deps + p.read_text(encoding="utf-8")).encode()).hexdigest()
+            for p in book_chapters()}
+
+
+def _changed_sources() -> list[Path]:
+    """The notebook sources edited since the last successful build, or all of them when the
+    cache is gone or ``lib/``, ``data/`` or the pins changed (the hashes include them)."""
+    import json
+
+    try:
+        last = json.loads(SOURCES_FILE.read_text()) if CACHE_DIR.exists() else {}
+    except (OSError, ValueError):
+        last = {}
+    now = _source_hashes()
+    return [ROOT / "chapters" / f"{c}.md" for c, h in now.items() if last.get(c) != h]
+
+
+def _record_sources() -> None:
+    import json
+
+    SOURCES_FILE.write_text(json.dumps(_source_hashes(), indent=1, sort_keys=True) + "\n")
 
 
 #: Each chapter's execution seconds in the last build that executed it (survives a cleared

@@ -184,19 +184,35 @@ def summary_table(audits: PaperAudits):
         name="paper_audit_summary")
 
 
+def _location(row: pd.Series) -> str:
+    """Where a finding is printed, in one short cell: "Table 4 (2)", "descriptives"."""
+    table, column = str(row["table"]), str(row["column"])
+    if table == "descriptives":
+        return "descriptives"
+    where = f"Table {table}" if table and table != "text" else "text"
+    return f"{where} ({column})" if column else where
+
+
 def findings_table(audits: PaperAudits, *, only_inconsistent: bool = True):
-    """Every finding (or every inconsistency) with its evidence."""
+    """Every finding (or every inconsistency) with its evidence; the CSV keeps table and column
+    apart."""
     from lib.present import tables
 
     frames = []
     for name, audit in audits.audits.items():
         f = audit.inconsistencies if only_inconsistent else audit.findings
         frames.append(f.assign(tables_of=name))
-    df = pd.concat(frames, ignore_index=True)
-    df = df[["tables_of", "table", "column", "term", "check", "verdict", "evidence"]]
+    numbers = pd.concat(frames, ignore_index=True)
+    numbers = numbers[["tables_of", "table", "column", "term", "check", "verdict", "evidence"]]
     if only_inconsistent:
-        df = df.drop(columns="verdict")
-    df = df.rename(columns={"tables_of": "paper" if not audits.reader else "file"})
+        numbers = numbers.drop(columns="verdict")
+    who = "paper" if not audits.reader else "file"
+    numbers = numbers.rename(columns={"tables_of": who})
+    shown = numbers.copy()
+    shown.insert(1, "where", [_location(r) for _, r in numbers.iterrows()])
+    shown = shown.drop(columns=["table", "column"])
+    if len(audits.audits) == 1:   # one paper or file: its name is in the title
+        shown = shown.drop(columns=who)
     title = "Every inconsistency, with its evidence" if only_inconsistent else "Every check of every row"
-    return tables.frame_table(df, title=title, index=False,
+    return tables.frame_table(shown, title=title, index=False, numbers=numbers,
                               name="paper_audit_inconsistencies" if only_inconsistent else "paper_audit_findings")

@@ -277,6 +277,19 @@ class _TwoWay:
 
 
 # ------------------------------------------------------------ within transform
+def _design(unit, time, n: int, weights, method: str):
+    """The two-way structure of ``n`` rows (checked labels, weights and method) and the
+    checked weights."""
+    cu, nu = codes(unit)
+    ct, nt = codes(time)
+    if cu.shape[0] != n or ct.shape[0] != n:
+        raise ValueError(f"unit ({cu.shape[0]}) and time ({ct.shape[0]}) must have n={n} rows")
+    w = _check_weights(weights, n)
+    if method not in ("auto", "exact", "map"):
+        raise ValueError(f"method must be 'auto', 'exact' or 'map', got {method!r}")
+    return _TwoWay(cu, nu, ct, nt, w), w
+
+
 def demean(
     X,
     unit,
@@ -329,15 +342,9 @@ def demean(
     Xa, was_1d = _as_2d(X)
     _check_finite(Xa)
     n = Xa.shape[0]
-    cu, nu = codes(unit)
-    ct, nt = codes(time)
-    if cu.shape[0] != n or ct.shape[0] != n:
-        raise ValueError(f"unit ({cu.shape[0]}) and time ({ct.shape[0]}) must have n={n} rows")
-    w = _check_weights(weights, n)
-    if method not in ("auto", "exact", "map"):
-        raise ValueError(f"method must be 'auto', 'exact' or 'map', got {method!r}")
+    design, w = _design(unit, time, n, weights, method)
     out = np.array(Xa, dtype=float, order="F")  # a copy, demeaned column by column in place
-    _TwoWay(cu, nu, ct, nt, w).demean_(out, method=method, tol=tol, maxiter=maxiter,
+    design.demean_(out, method=method, tol=tol, maxiter=maxiter,
                                        exact_max_levels=exact_max_levels)
     return out[:, 0] if was_1d else out
 
@@ -691,14 +698,7 @@ def fe_ols(
     Z = np.empty((n, m + k), order="F")
     Z[:, :m], Z[:, m:] = Y, Xa
     _check_finite(Z)
-    cu, nu = codes(unit)
-    ct, nt = codes(time)
-    if cu.shape[0] != n or ct.shape[0] != n:
-        raise ValueError(f"unit ({cu.shape[0]}) and time ({ct.shape[0]}) must have n={n} rows")
-    w = _check_weights(weights, n)
-    if method not in ("auto", "exact", "map"):
-        raise ValueError(f"method must be 'auto', 'exact' or 'map', got {method!r}")
-    design = _TwoWay(cu, nu, ct, nt, w)
+    design, w = _design(unit, time, n, weights, method)
     design.demean_(Z, method=method, tol=tol)
     groups = _Groups(*codes(cluster)) if vcov == "CRV1" else None
     fit = _fit_demeaned(Z, m, design, groups, vcov=vcov, k_fixef=k_fixef, names=names)

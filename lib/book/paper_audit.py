@@ -208,11 +208,11 @@ def findings_table(audits: PaperAudits, *, only_inconsistent: bool = True):
         numbers = numbers.drop(columns="verdict")
     who = "paper" if not audits.reader else "file"
     numbers = numbers.rename(columns={"tables_of": who})
-    shown = numbers.copy()
-    shown.insert(1, "where", [_location(r) for _, r in numbers.iterrows()])
-    shown = shown.drop(columns=["table", "column"])
+    # "where" labels the rows, so that no column of row numbers takes the width
+    shown = numbers.drop(columns=["table", "column"])
+    shown.index = pd.Index([_location(r) for _, r in numbers.iterrows()], name="where")
     if len(audits.audits) == 1:   # one paper or file: its name is in the title
         shown = shown.drop(columns=who)
     title = "Every inconsistency, with its evidence" if only_inconsistent else "Every check of every row"
-    return tables.frame_table(shown, title=title, index=False, numbers=numbers,
+    return tables.frame_table(shown, title=title, numbers=numbers,
                               name="paper_audit_inconsistencies" if only_inconsistent else "paper_audit_findings")

@@ -19,7 +19,8 @@ def test_one_version_in_pyproject_citation_changelog_and_the_book():
     version = _version_of_pyproject()
     citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
-    newest = re.search(r"^## (\S+)", (ROOT / "CHANGELOG.md").read_text(), re.M).group(1)
+    # the newest released section; changes not yet released sit above it under "Unreleased"
+    newest = re.search(r"^## (?!Unreleased)(\S+)", (ROOT / "CHANGELOG.md").read_text(), re.M).group(1)
     assert citation["version"] == version == config["parse"]["myst_substitutions"]["version"] == newest
     assert "{{ version }}" in (ROOT / "chapters" / "intro.md").read_text()
 

@@ -197,6 +197,14 @@ def test_a_cell_that_is_not_a_number_names_the_file_column_and_line(tmp_path):
         PA.read_printed(path)
 
 
+def test_counts_may_carry_thousands_separators_as_tables_print_them(tmp_path):
+    path = tmp_path / "commas.csv"
+    path.write_text('table,column,term,estimate,n\n4,1,D,0.0194,"3,360"\n4,2,D,0.0157,"12,345,678"\n')
+    rows = PA.read_printed(path)
+    assert list(rows["n"]) == ["3360", "12345678"]
+    assert PA.audit_table(rows, stars=None, n_max=3360).inconsistencies["column"].tolist() == ["2"]
+
+
 def test_a_missing_column_names_what_the_audit_needs(tmp_path):
     path = tmp_path / "short.csv"
     path.write_text("table,coef\n4,0.1\n")

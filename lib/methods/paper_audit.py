@@ -59,6 +59,7 @@ CHECKS = {
 
 _ESTIMATE_COLUMNS = ("table", "column", "term", "estimate")
 _DESCRIPTIVE_COLUMNS = ("variable", "n", "mean", "sd")
+_COUNTS = ("n", "n_treated", "n_control")
 _NUMERIC = ("estimate", "stat", "p", "n", "r2", "n_treated", "n_control", "mean", "sd", "min",
             "median", "max")
 
@@ -121,6 +122,9 @@ def read_printed(path: str | Path, *, kind: str = "estimates") -> pd.DataFrame:
         if col not in df.columns:
             continue
         cleaned = df[col].str.strip()
+        if col in _COUNTS:  # an N as tables print it: "3,360"
+            cleaned = cleaned.str.replace(r"(?<=\d),(?=\d{3}\b)", "", regex=True)
+            df[col] = cleaned
         bad = [i for i, v in cleaned.items() if v and not _is_number(v)]
         if bad:
             rows = ", ".join(str(i + 2) for i in bad[:10])

@@ -34,7 +34,7 @@ endif
 # pass, and it does not (any non-zero exit fails `make test`).
 test: $(STAMP)
 	$(PY) -m lib.book.build --strict
-	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile
+	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile --durations=25
 
 benchmarks: $(STAMP)
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

@@ -22,7 +22,8 @@ CASTLE_COLUMNS = FIXTURES / "castle" / "castle.yml"
 #: Parameters that keep a run short: draw counts only (what they show does not depend on them).
 SMALL = {"did_event_study": {"band_draws": "500"}, "did_placebo": {"n_placebo": "20"},
          "did_staggered": {"n_bootstrap": "19", "reps": "3"}, "psm_did": {"bootstrap_reps": "10"},
-         "mechanisms": {"bootstrap_reps": "10"}, "groups_mediators": {"bootstrap_reps": "19"}}
+         "mechanisms": {"bootstrap_reps": "10"}, "groups_mediators": {"bootstrap_reps": "19"},
+         "spec_curve": {"samples": "all,balanced"}}
 #: The chapters each shape cannot support (the page says why); every other chapter must build.
 UNSUPPORTED = {
     "castle": {"heterogeneity", "mechanisms"},

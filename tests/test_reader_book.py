@@ -20,7 +20,7 @@ def reader_book(tmp_path_factory):
     from lib import DATA
 
     out = tmp_path_factory.mktemp("reader")
-    small = {ch: {k: int(v) for k, v in params.items()} for ch, params in SMALL.items()}
+    small = {ch: {k: int(v) if v.isdigit() else v for k, v in params.items()} for ch, params in SMALL.items()}
     small["fdi_empirics"] = {"bootstrap_reps": 19}
     # a reader's provincial panel for the companion paper's chapters: a cut of the shipped one
     provinces = pd.read_csv(DATA / "derived" / "fdi" / "fdi_province_panel.csv")

@@ -121,7 +121,7 @@ def build(strict: bool = False, force: bool = False, jobs: int | None = None) ->
     # Reading a notebook to find its cache key costs seconds (jupytext imports nbformat), so
     # only sources changed since the last build are candidates; one stale chapter gains nothing
     # from a pool, and Jupyter Book executes it itself.
-    changed = _changed_sources()
+    changed = _changed_sources(deps)
     if len(changed) > 1:
         code = execute_stale(jobs, chapters=changed)
         if code != 0:
@@ -139,7 +139,7 @@ def build(strict: bool = False, force: bool = False, jobs: int | None = None) ->
     INPUTS_STAMP.write_text(inputs + "\n")
     if strict:
         STRICT_STAMP.write_text(inputs + "\n")
-    _record_sources()
+    _record_sources(deps)
     print(f"\nBuilt in {time.perf_counter() - started:.1f} s. Open file://{index}")
     return 0
 
@@ -148,20 +148,23 @@ def build(strict: bool = False, force: bool = False, jobs: int | None = None) ->
 def stale_chapters(chapters: list[Path] | None = None, cache_dir: Path = CACHE_DIR) -> list[Path]:
     """The chapters (MyST sources; default the book's) whose current cells have no execution
     in the cache: exactly those ``jupyter-book`` would execute."""
-    import jupytext
-    from jupyter_cache import get_cache
-
     chapters = chapters if chapters is not None else book_chapters()
     if not Path(cache_dir).exists():
         return list(chapters)
-    cache = get_cache(cache_dir)
-    stale = []
-    for path in chapters:
-        try:
-            cache.match_cache_notebook(jupytext.read(path))
-        except KeyError:
-            stale.append(path)
-    return stale
+    return [path for path in chapters if _cached_execution(path, cache_dir, outputs=False) is None]
+
+
+def _cached_execution(path: Path, cache_dir: Path = CACHE_DIR, *, outputs: bool = True):
+    """The cache's execution of the MyST source ``path``'s current cells, or ``None``: the
+    executed notebook (``outputs``), else only the cache record (no notebook is read)."""
+    import jupytext
+    from jupyter_cache import get_cache
+
+    cache, nb = get_cache(cache_dir), jupytext.read(path)
+    try:
+        return cache.merge_match_into_notebook(nb)[1] if outputs else cache.match_cache_notebook(nb)
+    except KeyError:  # no cached execution of these cells
+        return None
 
 
 def book_chapters() -> list[Path]:
@@ -194,7 +197,15 @@ def _execute_one(path: str, timeout: int) -> tuple[str, str | None, float, str |
     return path, nbformat.writes(nb), result.time, None
 
 
-def execute_stale(jobs: int | None = None, timeout: int = 1800, *, chapters: list[Path] | None = None,
+def execute_timeout() -> int:
+    """``execute.timeout`` of ``_config.yml`` (seconds a cell may run), which MyST-NB applies too."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8")) or {}
+    return int((config.get("execute") or {}).get("timeout", 1800))
+
+
+def execute_stale(jobs: int | None = None, timeout: int | None = None, *, chapters: list[Path] | None = None,
                   cache_dir: Path = CACHE_DIR) -> int:
     """Execute the stale chapters, ``jobs`` at a time (default: one per core), and put each
     into the execution cache, so that ``jupyter-book`` only renders.
@@ -214,6 +225,7 @@ def execute_stale(jobs: int | None = None, timeout: int = 1800, *, chapters: lis
     stale = stale_chapters(chapters, cache_dir)
     if not stale:
         return 0
+    timeout = execute_timeout() if timeout is None else timeout
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(stale)))
     print(f"Executing {len(stale)} chapter(s), {jobs} at a time: "
           + ", ".join(p.stem for p in stale), flush=True)
@@ -250,13 +262,12 @@ def execute_stale(jobs: int | None = None, timeout: int = 1800, *, chapters: lis
 SOURCES_FILE = BUILD_DIR / ".chapter_sources.json"
 
 
-def _source_hashes() -> dict[str, str]:
-    deps = content_hash(DEPENDENCY_PATHS)
+def _source_hashes(deps: str) -> dict[str, str]:
     return {p.stem: hashlib.sha256((deps + p.read_text(encoding="utf-8")).encode()).hexdigest()
             for p in book_chapters()}
 
 
-def _changed_sources() -> list[Path]:
+def _changed_sources(deps: str) -> list[Path]:
     """The notebook sources edited since the last successful build, or all of them when the
     cache is gone or ``lib/``, ``data/`` or the pins changed (the hashes include them)."""
     import json
@@ -265,14 +276,14 @@ def _changed_sources() -> list[Path]:
         last = json.loads(SOURCES_FILE.read_text()) if CACHE_DIR.exists() else {}
     except (OSError, ValueError):
         last = {}
-    now = _source_hashes()
+    now = _source_hashes(deps)
     return [ROOT / "chapters" / f"{c}.md" for c, h in now.items() if last.get(c) != h]
 
 
-def _record_sources() -> None:
+def _record_sources(deps: str) -> None:
     import json
 
-    SOURCES_FILE.write_text(json.dumps(_source_hashes(), indent=1, sort_keys=True) + "\n")
+    SOURCES_FILE.write_text(json.dumps(_source_hashes(deps), indent=1, sort_keys=True) + "\n")
 
 
 #: Each chapter's execution seconds in the last build that executed it (survives a cleared
@@ -433,17 +444,9 @@ def notebook_output_differences(a, b, name: str = "notebook") -> list[str]:
 def cached_notebook(chapter: str):
     """The book build's executed notebook of ``chapter`` from the execution cache, or
     ``None`` when the cache is absent or older than ``lib/``, ``data/`` and the pins."""
-    import jupytext
-    from jupyter_cache import get_cache
-
     if not CACHE_DIR.exists() or _read(DEPS_STAMP) != content_hash(DEPENDENCY_PATHS):
         return None
-    try:
-        _, nb = get_cache(CACHE_DIR).merge_match_into_notebook(
-            jupytext.read(ROOT / "chapters" / f"{chapter}.md"))
-    except KeyError:  # no cached execution of the chapter's current cells
-        return None
-    return nb
+    return _cached_execution(ROOT / "chapters" / f"{chapter}.md")
 
 
 def check_determinism(keep: Path | None = None) -> int:

@@ -30,7 +30,7 @@ __all__ = ["CITY_CHAPTERS", "PROVINCIAL_CHAPTERS", "STATIC_CHAPTERS", "build_rea
 
 #: The chapters that read the city panel (their ``data_path`` parameter is the reader's file).
 CITY_CHAPTERS = ("data", "primer", "baseline_did", "did_event_study", "did_placebo", "psm_did", "did_staggered",
-                 "heterogeneity", "mechanisms", "groups_mediators")
+                 "heterogeneity", "mechanisms", "groups_mediators", "spec_curve")
 #: Pages without code, copied as they are.
 STATIC_CHAPTERS = ("intro", "results", "crosswalk")
 #: The chapters that read the companion paper's provincial panel (run with ``--provincial``).
@@ -40,6 +40,8 @@ OTHER_DATA = {
     "policy_text": "the paper's policy documents (its own `corpus_path` parameter)",
     "theory": "no data: it checks the paper's growth model symbolically",
     "paper_audit": "the papers' printed tables (its own `estimates_path` parameter audits yours)",
+    "estimator_lab": "draws of the book's own generator, whose truth is known (`python -m lib.run lab` "
+                     "runs more)",
     "fdi_index": "the companion paper's provincial panel (run it with its own `data_path`)",
     "fdi_empirics": "the companion paper's provincial panel (run it with its own `data_path`)",
 }

@@ -31,6 +31,7 @@ Examples::
     python -m lib.run baseline_did -p data_path my.dta -p columns my_columns.yml
     python -m lib.run baseline_did -p data_path my.dta -p unit code -p time yr -p outcome patents
     python -m lib.run baseline_did --grid sample=all,east,no_municipalities
+    python -m lib.run lab --scenario homogeneous --scenario dynamic --reps 10000 [--scheduler ADDR]
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from lib import ROOT
+from lib import ROOT, shown_path
 
 CHAPTERS_DIR = ROOT / "chapters"
 
@@ -167,7 +168,7 @@ VALIDATORS: dict[str, Callable[[Any], None]] = {
 #: Kernel start-ups tried before a run gives up (see ``_execute``).
 KERNEL_START_ATTEMPTS = 3
 #: Parameters whose value is a file path: made absolute so the chapter finds them.
-PATH_PARAMETERS = ("data_path", "columns", "corpus_path", "themes_path")
+PATH_PARAMETERS = ("data_path", "columns", "corpus_path", "themes_path", "registry")
 #: Column roles and loader options accepted by every chapter that reads a panel (it has a
 #: ``columns`` parameter): ``-p outcome my_outcome`` or ``-p drop_singletons true`` is folded
 #: into the column file (see lib.data.contract).
@@ -686,7 +687,74 @@ def _report(results: list[RunResult]) -> int:
     return failed
 
 
+def lab_main(argv: list[str]) -> int:
+    """``python -m lib.run lab``: the estimator lab on the command line (see
+    :mod:`lib.book.lab`). Draws only what the registry lacks, prints the summary."""
+    from lib.book import lab
+    from lib.data.synthetic import SCENARIOS
+
+    parser = _Parser(prog="python -m lib.run lab",
+                     description="Run every estimator of the book on draws of the city generator; "
+                                 "store each run in the results registry and print bias, RMSE, "
+                                 "coverage and pre-test rejection with their Monte-Carlo s.e.")
+    parser.add_argument("--scenario", action="append", default=[], choices=list(SCENARIOS),
+                        help="scenario (repeatable; default: all)")
+    parser.add_argument("--reps", type=int, default=200, help="draws per scenario (default 200)")
+    parser.add_argument("--estimator", action="append", default=[], choices=list(lab.ESTIMATORS),
+                        metavar="NAME", help="estimator (repeatable; default: all): "
+                        + ", ".join(lab.ESTIMATORS))
+    parser.add_argument("--jobs", type=int, default=2, help="local worker processes (default 2)")
+    parser.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://HOST:PORT)")
+    parser.add_argument("--registry", default=None,
+                        help=f"registry file (default {lab.DEFAULT_REGISTRY.relative_to(ROOT)}, "
+                             "backed by the one the book ships)")
+    parser.add_argument("--summary", default=None, help="write the summary table to this CSV")
+    args = parser.parse_args(argv)
+    if args.reps < 1:
+        parser.error(f"--reps must be a positive integer, got {args.reps}")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be a positive integer, got {args.jobs}")
+    scenarios = args.scenario or list(SCENARIOS)
+    registry = lab.lab_registry(args.registry)
+    tasks, wanted = lab.lab_tasks(scenarios, args.reps, args.estimator or list(lab.ESTIMATORS), registry)
+    try:
+        client = _dask_client(args.scheduler) if args.scheduler else None
+    except RunError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_REJECTED
+    where = (f"Dask scheduler {args.scheduler}" if client is not None
+             else f"{args.jobs} process{'es' if args.jobs != 1 else ''}")
+    print(f"lab: {len(wanted)} runs requested, {len(wanted) - sum(len(t.estimators) for t in tasks)} "
+          f"already in the registry; drawing {len(tasks)} panels on {where}", flush=True)
+    start = time.perf_counter()
+    try:
+        run = lab.run_lab(scenarios, args.reps, estimators=args.estimator or None, registry=registry,
+                          workers=args.jobs, scheduler=client, progress=True)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the finished draws are stored in {shown_path(registry.path)}; the same "
+              "command goes on from there", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if client is not None:
+            client.close()
+    seconds = time.perf_counter() - start
+    summary = lab.lab_summary(run.rows)
+    failed = int(summary["failed"].sum())
+    print(lab.summary_text(summary))
+    rate = f", {len(tasks) / seconds:.2f} draws/s" if tasks else ""
+    print(f"computed {run.computed} runs in {seconds:.1f} s{rate}; registry: {shown_path(run.registry)}"
+          + (f"; {failed} runs failed (their errors are in the registry's `error` column)" if failed else ""))
+    if args.summary:
+        Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
+        summary.to_csv(args.summary, index=False)
+        print(f"summary: {args.summary}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["lab"]:
+        return lab_main(argv[1:])
     parser = _Parser(prog="python -m lib.run", description=__doc__.splitlines()[0],
                      epilog="See the module docstring for examples and exit codes.")
     parser.add_argument("chapter", nargs="?", help="chapter name (file stem in chapters/)")

@@ -15,7 +15,7 @@ import pandas as pd
 from lib.methods.mediation import three_step
 from lib.methods.staggered import _twfe_balanced, _wide_panel, callaway_santanna, with_true_effects
 
-__all__ = ["simulation_study", "plot_simulation", "seed_paths", "simulation_values", "record_simulation"]
+__all__ = ["simulation_study", "lab_simulation", "plot_simulation", "seed_paths", "simulation_values", "record_simulation"]
 
 
 def simulation_study(reps: int, *, seed: int, frame: pd.DataFrame | None = None, params=None,
@@ -73,6 +73,33 @@ def simulation_study(reps: int, *, seed: int, frame: pd.DataFrame | None = None,
                            f"(first: seed {failed[0][0]}: {failed[0][1]})")
     out = pd.DataFrame(rows, columns=["seed", "truth", "twfe_target", "TWFE", "CS never", "CS not yet"])
     out.attrs["failed"] = failed
+    return out
+
+
+#: The lab's estimators behind :func:`lab_simulation`'s columns.
+LAB_COLUMNS = {"TWFE": "TWFE", "Callaway-Sant'Anna": "CS never",
+               "Callaway-Sant'Anna (not yet treated)": "CS not yet"}
+
+
+def lab_simulation(reps: int, *, registry: Any = None, workers: int = 1) -> pd.DataFrame:
+    """:func:`simulation_study`'s table from the estimator lab's first ``reps`` draws of the
+    ``dynamic`` scenario (the shipped panel's process), read from the results registry where it
+    holds them (:func:`lib.book.lab.run_lab`).
+
+    Columns ``seed``, ``truth``, ``twfe_target``, ``TWFE``, ``CS never``, ``CS not yet``; a draw
+    with any failed run is left out and listed in ``attrs["failed"]`` as ``(seed, error)``.
+    """
+    from lib.book import lab
+
+    rows = lab.run_lab(["dynamic"], reps, estimators=list(LAB_COLUMNS), registry=registry,
+                       workers=workers).rows
+    bad = rows.loc[rows["error"] != ""].groupby("seed")["error"].first()
+    ok = rows[~rows["seed"].isin(bad.index)]
+    wide = ok.pivot(index="seed", columns="estimator", values="estimate").rename(columns=LAB_COLUMNS)
+    tw = ok[ok["estimator"] == "TWFE"].set_index("seed")
+    out = pd.DataFrame({"truth": tw["truth"], "twfe_target": tw["target"]}).join(wide)
+    out = out.reset_index()[["seed", "truth", "twfe_target", "TWFE", "CS never", "CS not yet"]]
+    out.attrs["failed"] = [(int(s), e) for s, e in bad.items()]
     return out
 
 

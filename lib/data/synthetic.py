@@ -46,6 +46,8 @@ __all__ = [
     "PANEL_COLUMNS",
     "SECTORS",
     "SyntheticParams",
+    "Scenario",
+    "SCENARIOS",
     "Truth",
     "simulate_city_panel",
     "default_files",
@@ -179,6 +181,12 @@ class SyntheticParams:
     inno_dispersion : float, default 1.6
         Loading of log innovation capacity on the development factor; sets the
         skew (mean/max ratio) of ``Inno``.
+    mediator_confounding : float, default 0.0
+        omega: adds ``omega * sigma_Diginf * g_i * eps_it`` to Diginf, where
+        eps_it is the city-year shock of ``Inno``; an unobserved confounder of
+        the mediator-outcome path (sequential ignorability fails), so the b
+        path and the indirect effect through Diginf are biased upwards while
+        their truths stay put. Off by default; a teaching switch (try 3).
     """
 
     effect_size: float = 0.012
@@ -192,6 +200,7 @@ class SyntheticParams:
     indirect_shares: tuple[float, float, float] = (0.10, 0.08, 0.07)
     confounding: float = 0.0
     inno_dispersion: float = 1.6
+    mediator_confounding: float = 0.0
 
     def __post_init__(self):
         if self.pretrend < 0:
@@ -206,6 +215,43 @@ class SyntheticParams:
             raise ValueError("mediator_slopes must be positive (same sign as Tables 11-13).")
         object.__setattr__(self, "mediator_slopes", tuple(float(b) for b in self.mediator_slopes))
         object.__setattr__(self, "indirect_shares", tuple(float(s) for s in self.indirect_shares))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named setting of the generator for the estimator lab: what it changes and why.
+
+    ``changes`` overrides :class:`SyntheticParams`; ``breaks`` names the assumption it
+    violates (empty: none, every estimator's assumptions hold).
+    """
+
+    name: str
+    title: str
+    changes: dict
+    breaks: str = ""
+
+    @property
+    def params(self) -> SyntheticParams:
+        return SyntheticParams(**self.changes)
+
+
+_FLAT = dict(heterogeneity=0.0, dynamics=0.0)
+#: The estimator lab's scenarios, each one change away from a constant effect (or, for
+#: "dynamic", the shipped panel's own process).
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("homogeneous", "Homogeneous effect", dict(_FLAT)),
+    Scenario("cohort", "Effects heterogeneous by cohort and city", dict(dynamics=0.0)),
+    Scenario("dynamic", "Heterogeneous effects growing with event time (the shipped panel's process)",
+             {}),
+    Scenario("anticipation", "Anticipation one year ahead", dict(_FLAT, anticipation=1),
+             "no anticipation"),
+    Scenario("pretrend", "Parallel trends violated by a linear pre-trend", dict(_FLAT, pretrend=0.001),
+             "parallel trends"),
+    Scenario("selection", "Selection into treatment on observables (trends differ with development)",
+             dict(_FLAT, confounding=2e-4), "unconditional parallel trends"),
+    Scenario("mediator", "A confounded mediator (Diginf shares Inno's shock)",
+             dict(_FLAT, mediator_confounding=3.0), "sequential ignorability of the mediator"),
+)}
 
 
 # ---------------------------------------------------------------------- truth
@@ -586,7 +632,8 @@ def simulate_city_panel_tables(frame: pd.DataFrame | None = None,
     # with `confounding` (scaled so 2e-4, the teaching value, gives the full trend).
     kappa = p.confounding / 2e-4
     diginf0 = dig_base[ci] + dig_base.mean() * (np.exp(0.09 * t0) - 1) \
-        + kappa * 0.01 * hr * t0 / 11 + sig_nu[0] * g_size * nu["Diginf"]
+        + kappa * 0.01 * hr * t0 / 11 + sig_nu[0] * g_size * nu["Diginf"] \
+        + p.mediator_confounding * sig_nu[0] * g_size * eps_inno
     envir0 = (62 + 6.0 * D + 1.5 * e_med["Envir"])[ci] + 0.6 * t0 + kappa * 0.3 * hr * t0 \
         + sig_nu[2] * g_size * nu["Envir"]
     spec_raw = np.exp(0.22 * D + 0.12 * e_med["Spec"])[ci] * (1 + kappa * 0.004 * hr * t0) \

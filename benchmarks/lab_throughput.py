@@ -6,7 +6,9 @@ Each setting draws DRAWS fresh panels of the ``dynamic`` scenario (the shipped p
 process) into an empty registry and runs every estimator of the lab on each: one process, then
 two loky processes (started and warmed up before the clock, as a long lab run amortises
 them), then a two-worker Dask ``LocalCluster``. The registries must be byte-identical
-(checked). BLAS single-threaded in every worker. Prints draws per second, the projected
+(checked). BLAS and diff-diff's Rust kernels single-threaded in every worker (``lib`` sets
+``RAYON_NUM_THREADS=1``: with pools as wide as the machine in each of two workers the ratio
+was 1.58-1.63, without them 1.95). Prints draws per second, the projected
 time for 10,000 draws of one scenario and of all seven, and, on the LAST line, the headline:
 2 workers' draws per second / 1 worker's (target >= 1.8 on 2 cores).
 """
@@ -63,7 +65,7 @@ def main(draws: int = 40) -> None:
                 == (tmp / "dask.parquet").read_bytes())
     rate = {"1 process": draws / one, "2 loky processes": draws / two, "Dask LocalCluster, 2 workers": draws / dask}
     print(f"estimator lab, scenario {SCENARIO!r}, {len(lab.ESTIMATORS)} estimators per draw, "
-          f"{draws} draws per setting, BLAS single-threaded")
+          f"{draws} draws per setting, BLAS and Rust kernels single-threaded")
     print(f"{'setting':32s} {'seconds':>8s} {'draws/s':>8s} {'10,000 draws':>13s} {'7 x 10,000':>11s}")
     for (name, r), secs in zip(rate.items(), (one, two, dask)):
         print(f"{name:32s} {secs:8.1f} {r:8.2f} {10_000 / r / 60:10.0f} min "

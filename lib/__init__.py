@@ -7,7 +7,21 @@ in ``tests/``.
 
 import os
 import re
+import sys
 from pathlib import Path
+
+# jsonschema, which nbformat, papermill and myst-nb's glue import, imports the optional
+# rfc3987_syntax when it is installed (Jupyter's own packages pull it in), and that module
+# compiles 38 parser grammars at import: 2-3 s in every chapter kernel and every process, for
+# the "iri" string format, which nothing here validates. Marked absent, jsonschema leaves
+# that one format checker out (as it does wherever the package is not installed).
+sys.modules.setdefault("rfc3987_syntax", None)
+# diff-diff's Rust kernels run on a rayon thread pool as wide as the machine unless told
+# otherwise. The book parallelises over chapters and draws, one process per core: pools as
+# wide as the machine in each process fight for the same cores (two lab workers ran 1.6x one
+# worker's draws per second with them, 1.95x without), and a pool's width must not depend on
+# the machine if results are to be. A reader who wants wider pools sets RAYON_NUM_THREADS.
+os.environ.setdefault("RAYON_NUM_THREADS", "1")
 
 #: Repository root (the folder holding ``_config.yml``).
 ROOT = Path(__file__).resolve().parent.parent

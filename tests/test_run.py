@@ -22,6 +22,30 @@ def test_parameters_are_read_from_the_tagged_cell(broken_chapters):
     assert run.chapter_parameters("broken") == {"sample": "all", "n_draws": 10}
 
 
+@pytest.mark.parametrize("chapter", run.toc_chapters())
+def test_the_light_cell_reader_agrees_with_jupytext(chapter):
+    """Chapters read their parameters cell without jupytext (3 s of imports per kernel):
+    the reader must see the same code cells, tags and sources as jupytext does."""
+    import jupytext
+
+    path = run.CHAPTERS_DIR / f"{chapter}.md"
+    expected = [(list(c.metadata.get("tags", [])), c.source)
+                for c in jupytext.read(path).cells if c.cell_type == "code"]
+    assert run.code_cells(path) == expected
+
+
+def test_the_light_cell_reader_takes_yaml_options_and_empty_cells(tmp_path):
+    import jupytext
+
+    path = tmp_path / "x.md"
+    path.write_text(chapter_source(':tags: [parameters]\nsample = "all"', "") +
+                    "\n```{code-cell} ipython3\n---\ntags: [remove-input, hide-output]\n---\nx = 1\n```\n")
+    expected = [(list(c.metadata.get("tags", [])), c.source)
+                for c in jupytext.read(path).cells if c.cell_type == "code"]
+    assert run.code_cells(path) == expected
+    assert ["remove-input", "hide-output"] in [tags for tags, _ in expected]
+
+
 def test_unknown_parameter_is_rejected_with_the_valid_names(broken_chapters):
     with pytest.raises(RunError, match=r"unknown parameter 'n_drawz'.*sample, n_draws"):
         resolve_parameters("broken", [("n_drawz", "5")])

@@ -97,12 +97,45 @@ def read_notebook(path: Path):
     return jupytext.read(path)
 
 
+#: A MyST code cell: its opening fence, its body, its closing fence (jupytext's MyST format).
+_CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
+
+
+def code_cells(path: Path) -> list[tuple[list[str], str]]:
+    """``(tags, source)`` of each code cell of a MyST notebook, read without jupytext.
+
+    Every chapter's setup reads its own ``parameters`` cell; importing jupytext (and the
+    JSON-schema validators nbformat pulls in) costs about 3 s per kernel, more than most
+    chapters' own computations. Options are the ``:key: value`` lines (or a ``---`` YAML
+    block) at the top of the cell, as jupytext writes them; ``tests/test_run.py`` checks
+    this reader against jupytext on every chapter.
+    """
+    import yaml
+
+    cells = []
+    for match in _CODE_CELL.finditer(path.read_text(encoding="utf-8")):
+        lines = match.group(1).split("\n")[:-1]
+        options: dict[str, Any] = {}
+        if lines and lines[0].strip() == "---":
+            end = lines.index("---", 1)
+            options = yaml.safe_load("\n".join(lines[1:end])) or {}
+            lines = lines[end + 1:]
+        else:
+            while lines and re.match(r"^:[\w-]+:", lines[0]):
+                key, _, value = lines.pop(0)[1:].partition(":")
+                options[key] = yaml.safe_load(value) if value.strip() else None
+            if options and lines and not lines[0].strip():
+                lines = lines[1:]
+        tags = options.get("tags") or []
+        cells.append((list(tags) if isinstance(tags, list) else [tags], "\n".join(lines)))
+    return cells
+
+
 def chapter_parameters(chapter: str) -> dict[str, Any]:
     """Defaults of the chapter's ``parameters`` cell (literal assignments only)."""
-    nb = read_notebook(chapter_path(chapter))
-    for cell in nb.cells:
-        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
-            return _literal_assignments(cell.source, chapter)
+    for tags, source in code_cells(chapter_path(chapter)):
+        if "parameters" in tags:
+            return _literal_assignments(source, chapter)
     return {}
 
 
@@ -121,8 +154,7 @@ def runnable_chapters() -> list[str]:
     """Chapters that have code (and so a ``parameters`` cell)."""
     out = []
     for name in toc_chapters():
-        nb = read_notebook(CHAPTERS_DIR / f"{name}.md")
-        if any(c.cell_type == "code" for c in nb.cells):
+        if code_cells(CHAPTERS_DIR / f"{name}.md"):
             out.append(name)
     return out
 

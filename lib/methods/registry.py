@@ -180,8 +180,9 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], *, workers: int = 
     ``fn`` must be importable (a module-level function) and seed itself from its task.
     ``workers=1`` runs in this process; more use joblib's loky processes. ``scheduler``
     (an address such as ``tcp://10.0.0.5:8786`` or a ``distributed.Client``) sends the
-    tasks to a Dask cluster instead. Every task runs with single-threaded BLAS, so the
-    results are the same floats whichever way they ran. ``progress`` shows a bar with ETA;
+    tasks to a Dask cluster instead. Every task runs with single-threaded BLAS (and, as
+    :mod:`lib` sets for every process, single-threaded Rust kernels), so the results are the
+    same floats whichever way they ran. ``progress`` shows a bar with ETA;
     ``on_result(i, value)`` is called as each task finishes (e.g. to store results as they come).
     """
     tasks = list(tasks)

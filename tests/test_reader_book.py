@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from _reader_shapes import CASTLE, CASTLE_COLUMNS, SMALL
+from _reader_shapes import CASTLE, CASTLE_COLUMNS, CITY_CHAPTERS, SMALL, UNSUPPORTED, check_run
 
 pytestmark = [pytest.mark.slow]
 
@@ -64,6 +64,23 @@ def test_the_reader_book_builds_every_page_strictly(reader_book):
         assert "my_provinces.csv" in _page(out, name)
         estimates = json.loads((out / "runs" / name / f"{name}.json").read_text())["estimates"]
         assert not [e["name"] for e in estimates if e.get("paper") is not None]
+
+
+@pytest.mark.parametrize("chapter", CITY_CHAPTERS)
+def test_each_chapter_of_the_reader_book_meets_the_shape_checks(reader_book, chapter):
+    """The castle panel's cell of the shape matrix (``tests/_reader_shapes.py``), on the runs the
+    reader's book made: no error, no truth or paper number, the records the panel must give;
+    a chapter the panel cannot support says so on its page instead."""
+    _, out = reader_book
+    folder = out / "runs" / chapter
+    if chapter in UNSUPPORTED["castle"]:
+        assert not (folder / f"{chapter}.json").exists()
+        assert "cannot run on castle.csv" in _page(out, chapter)
+        return
+    outcome = {"code": 0, "stderr": "",
+               "results": json.loads((folder / f"{chapter}.json").read_text()),
+               "notebook": json.loads((folder / f"{chapter}.ipynb").read_text())}
+    check_run("castle", chapter, outcome)
 
 
 def test_the_reader_books_numbers_are_the_published_ones(reader_book):

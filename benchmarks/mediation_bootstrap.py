@@ -13,7 +13,7 @@ and year effects, N = 3,292):
   its estimates are checked against the vectorised ones on the same draws.
 
 Everything runs single-threaded (OPENBLAS/MKL/OMP threads set to 1 before
-numpy is imported). Run: ``.venv/bin/python benchmarks/mediation_bootstrap.py``.
+numpy is imported). Run: ``.venv/bin/python benchmarks/mediation_bootstrap.py [REPS [LOOP_REPS]]``.
 The last line is the headline ratio (loop time / vectorised time, 1,000 reps).
 """
 
@@ -40,7 +40,7 @@ LOOP_REPS = 20
 MEDIATOR = "Diginf"
 
 
-def main() -> None:
+def main(reps: int = REPS, loop_reps: int = LOOP_REPS) -> None:
     import linearmodels
     from linearmodels import PanelOLS
 
@@ -51,8 +51,9 @@ def main() -> None:
     frame, _ = _drop_singletons(frame, "city_id", "year")
     frame = frame.sort_values(["city_id", "year"]).reset_index(drop=True)
     levels = np.sort(frame["city_id"].unique())
-    draws = mediation.cluster_draws(len(levels), REPS, seed=20241123)
-    kw = dict(yname="Inno", dname="CBEC", mediator=MEDIATOR, controls=controls)
+    draws = mediation.cluster_draws(len(levels), reps, seed=20241123)
+    kw = dict(yname="Inno", dname="CBEC", mediator=MEDIATOR, idname="city_id", tname="year",
+              controls=controls)
 
     times = []
     for _ in range(3):
@@ -64,13 +65,13 @@ def main() -> None:
     t0 = time.perf_counter()
     full = mediation.three_step(panel.data, yname="Inno", dname="CBEC", mediator=MEDIATOR,
                                 controls=controls, vcov={"CRV1": "city_id"},
-                                bootstrap_reps=REPS, seed=20241123, idname="city_id", tname="year")
+                                bootstrap_reps=reps, seed=20241123, idname="city_id", tname="year")
     t_three = time.perf_counter() - t0
 
     groups = dict(tuple(frame.groupby("city_id")))
     loop = []
     t0 = time.perf_counter()
-    for r in range(LOOP_REPS):
+    for r in range(loop_reps):
         parts = []
         for j, c in enumerate(draws[r]):
             g = groups[levels[c]].copy()
@@ -82,10 +83,10 @@ def main() -> None:
         fb = PanelOLS(bs["Inno"], bs[["CBEC", MEDIATOR, *controls]], entity_effects=True,
                       time_effects=True).fit()
         loop.append((fa.params["CBEC"], fb.params[MEDIATOR]))
-    t_loop_per = (time.perf_counter() - t0) / LOOP_REPS
-    t_loop = t_loop_per * REPS
+    t_loop_per = (time.perf_counter() - t0) / loop_reps
+    t_loop = t_loop_per * reps
     loop = np.array(loop)
-    err = float(np.max(np.abs(np.column_stack([vec["a"][:LOOP_REPS], vec["b"][:LOOP_REPS]])
+    err = float(np.max(np.abs(np.column_stack([vec["a"][:loop_reps], vec["b"][:loop_reps]])
                               / loop - 1)))
 
     print(f"mediation bootstrap benchmark: mediator {MEDIATOR}, N = {len(frame):,} city-years, "
@@ -93,18 +94,18 @@ def main() -> None:
     print(f"single-threaded (OPENBLAS/MKL/OMP_NUM_THREADS=1); numpy {np.__version__}, "
           f"linearmodels {linearmodels.__version__}")
     print(f"{'method':<58}{'reps':>6}{'seconds':>12}")
-    print(f"{'lib.methods.mediation.bootstrap_paths (vectorised, median of 3)':<58}{REPS:>6}{t_vec:>12.4f}")
-    print(f"{'lib.methods.mediation.three_step (3 linearmodels fits + bootstrap)':<58}{REPS:>6}"
+    print(f"{'lib.methods.mediation.bootstrap_paths (vectorised, median of 3)':<58}{reps:>6}{t_vec:>12.4f}")
+    print(f"{'lib.methods.mediation.three_step (3 linearmodels fits + bootstrap)':<58}{reps:>6}"
           f"{t_three:>12.4f}")
-    print(f"{'loop of 2 linearmodels PanelOLS fits per rep (measured)':<58}{LOOP_REPS:>6}"
-          f"{t_loop_per * LOOP_REPS:>12.4f}")
-    print(f"{'loop of 2 linearmodels PanelOLS fits per rep (scaled)':<58}{REPS:>6}{t_loop:>12.2f}")
-    print(f"max relative difference of a, b (vectorised vs loop, {LOOP_REPS} reps): {err:.2e}")
+    print(f"{'loop of 2 linearmodels PanelOLS fits per rep (measured)':<58}{loop_reps:>6}"
+          f"{t_loop_per * loop_reps:>12.4f}")
+    print(f"{'loop of 2 linearmodels PanelOLS fits per rep (scaled)':<58}{reps:>6}{t_loop:>12.2f}")
+    print(f"max relative difference of a, b (vectorised vs loop, {loop_reps} reps): {err:.2e}")
     print(f"indirect a·b = {full.indirect:.6f}, bootstrap 95% CI [{full.bootstrap_ci[0]:.6f}, "
           f"{full.bootstrap_ci[1]:.6f}]")
-    print(f"speed-up vs a per-rep loop of two linearmodels PanelOLS regressions (1,000 reps): "
+    print(f"speed-up vs a per-rep loop of two linearmodels PanelOLS regressions ({reps:,} reps): "
           f"{t_loop / t_vec:,.0f}x")
 
 
 if __name__ == "__main__":
-    main()
+    main(*map(int, sys.argv[1:3]))   # [REPS [LOOP_REPS]]: the tests run it small

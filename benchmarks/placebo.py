@@ -40,9 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from lib.data import synthetic
-from lib.methods import did# noqa: E402
-from lib.data import load_panel  # noqa: E402
+from lib.data import load_panel, synthetic  # noqa: E402
+from lib.methods import did  # noqa: E402
 
 CONTROLS = list(synthetic.CONTROLS)
 
@@ -90,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)
     data = load_panel().data
-    kw = dict(yname="Inno", controls=CONTROLS, n_draws=args.draws, seed=args.seed,
-              vcov={"CRV1": "city_id"})
+    kw = dict(yname="Inno", dname="CBEC", idname="city_id", tname="year", gname="adoption_year",
+              controls=CONTROLS, n_draws=args.draws, seed=args.seed, vcov={"CRV1": "city_id"})
 
     import pyfixest  # noqa: F401  (import and numba compilation outside the timings)
     import linearmodels  # noqa: F401

@@ -6,7 +6,7 @@ Each setting draws DRAWS fresh panels of the ``dynamic`` scenario (the shipped p
 process) into an empty registry and runs every estimator of the lab on each: one process, then
 two loky processes (started and warmed up before the clock, as a long lab run amortises
 them), alternating twice and keeping each setting's best time (the machine is shared), then a
-two-worker Dask ``LocalCluster``. The registries must be byte-identical
+two-worker Dask ``LocalCluster`` (without the nanny's ``MALLOC_TRIM_THRESHOLD_``, see below). The registries must be byte-identical
 (checked). BLAS and diff-diff's Rust kernels single-threaded in every worker (``lib`` sets
 ``RAYON_NUM_THREADS=1``: with pools as wide as the machine in each of two workers the ratio
 was 1.58-1.63, without them 1.95). Prints draws per second, the projected
@@ -50,6 +50,7 @@ def timed(path: Path, draws: int, offset: int, **kw) -> float:
 
 
 def main(draws: int = 30) -> None:
+    import dask
     from dask.distributed import Client, LocalCluster
 
     offset = 10_000   # draws the shipped registry does not hold
@@ -63,8 +64,12 @@ def main(draws: int = 30) -> None:
             ones.append(timed(tmp / f"one{i}.parquet", draws, offset, workers=1))
             twos.append(timed(tmp / f"two{i}.parquet", draws, offset, workers=2))
         one, two = min(ones), min(twos)
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+        # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers, which turns off glibc's
+        # adaptive thresholds: the lab's draws ran 25-30 % slower with it (1.02 and 0.86 draws/s
+        # against 1.32 and 1.18 without, two alternating pairs); the README tells readers how
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}), \
+                LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                             dashboard_address=None) as cluster, Client(cluster) as client:
             run_tasks(lab.draw_rows, _tasks(2, 0), scheduler=client)
             dask = timed(tmp / "dask.parquet", draws, offset, scheduler=client)
         same = len({(tmp / f).read_bytes() for f in ("dask.parquet", *(f"{k}{i}.parquet" for k in ("one", "two")

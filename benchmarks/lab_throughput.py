@@ -6,8 +6,8 @@ Each setting draws DRAWS fresh panels of the ``dynamic`` scenario (the shipped p
 process) into an empty registry and runs every estimator of the lab on each: one process, then
 two loky processes (started and warmed up before the clock, as a long lab run amortises
 them), alternating twice and keeping each setting's best time (the machine is shared), then a
-two-worker Dask ``LocalCluster`` (without the nanny's ``MALLOC_TRIM_THRESHOLD_``, see below). The registries must be byte-identical
-(checked). BLAS and diff-diff's Rust kernels single-threaded in every worker (``lib`` sets
+two-worker Dask ``LocalCluster`` (started without the nanny's ``MALLOC_TRIM_THRESHOLD_``, which
+slowed draws by 25-30 %). The registries must be byte-identical (checked). BLAS and diff-diff's Rust kernels single-threaded in every worker (``lib`` sets
 ``RAYON_NUM_THREADS=1``: with pools as wide as the machine in each of two workers the ratio
 was 1.58-1.63, without them 1.95). Prints draws per second, the projected
 time for 10,000 draws of one scenario and of all seven, and, on the LAST line, the headline:
@@ -72,8 +72,9 @@ def main(draws: int = 30) -> None:
                              dashboard_address=None) as cluster, Client(cluster) as client:
             run_tasks(lab.draw_rows, _tasks(2, 0), scheduler=client)
             dask = timed(tmp / "dask.parquet", draws, offset, scheduler=client)
-        same = len({(tmp / f).read_bytes() for f in ("dask.parquet", *(f"{k}{i}.parquet" for k in ("one", "two")
-                                                                     for i in range(REPEATS)))}) == 1
+        registries = [tmp / "dask.parquet", *(tmp / f"{kind}{i}.parquet" for kind in ("one", "two")
+                                              for i in range(REPEATS))]
+        same = len({path.read_bytes() for path in registries}) == 1
     rate = {"1 process": draws / one, "2 loky processes": draws / two, "Dask LocalCluster, 2 workers": draws / dask}
     print(f"estimator lab, scenario {SCENARIO!r}, {len(lab.ESTIMATORS)} estimators per draw, "
           f"{draws} draws per setting, BLAS and Rust kernels single-threaded")

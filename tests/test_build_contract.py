@@ -109,3 +109,51 @@ def test_one_or_two_workers_cache_the_same_outputs(tmp_path):
         outs.append([_cached(p, folder / "cache") for p in paths])
     for one, two, name in zip(*outs, ("good", "other")):
         assert notebook_output_differences(one, two, name) == []
+
+
+# ------------------------------------------------------------------ Jupyter Book starts meanwhile
+from lib.book.build import EXECUTED_FLAG_VARIABLE, _execute_while_jupyter_book_starts, _wait_for_execution  # noqa: E402
+
+
+def test_jupyter_book_starts_while_the_chapters_execute_and_reads_them_from_the_cache(tmp_path, capfd):
+    book = _mini_book(tmp_path, GOOD)
+    chapter = book / "chapters" / "broken.md"
+    assert _execute_while_jupyter_book_starts([chapter], None, [], root=book) == 0
+    log = "".join(capfd.readouterr())
+    assert "waiting for the chapters lib.book.build executes" in log
+    assert "Using cached notebook" in log and "Executing notebook" not in log
+    assert (book / "_build" / "html" / "chapters" / "broken.html").exists()
+    assert not (book / "_build" / ".executed").exists()
+
+
+def test_a_failing_chapter_stops_jupyter_book_started_meanwhile(tmp_path, capfd):
+    book = _mini_book(tmp_path, BROKEN_CHAPTER)
+    chapter = book / "chapters" / "broken.md"
+    assert _execute_while_jupyter_book_starts([chapter], None, [], root=book) == 1
+    err = capfd.readouterr().err
+    assert "broken: FAILED" in err and "deliberately broken cell 7d1f" in err
+    assert not (book / "_build" / "html" / "chapters" / "broken.html").exists()
+
+
+def test_the_wait_ends_when_the_executor_says_it_is_done(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    monkeypatch.delenv(EXECUTED_FLAG_VARIABLE, raising=False)
+    _wait_for_execution(None, None, [])   # not started by the build: nothing to wait for
+    flag = tmp_path / ".executed"
+    monkeypatch.setenv(EXECUTED_FLAG_VARIABLE, str(flag))
+    threading.Timer(0.3, flag.write_text, args=("executed\n",)).start()
+    started = time.monotonic()
+    _wait_for_execution(None, None, [])
+    assert 0.25 <= time.monotonic() - started < 10
+
+
+def test_the_wait_stops_when_the_build_that_started_it_is_gone(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setenv(EXECUTED_FLAG_VARIABLE, str(tmp_path / ".never"))
+    parents = iter([os.getppid(), 1])
+    monkeypatch.setattr(os, "getppid", lambda: next(parents, 1))
+    with pytest.raises(RuntimeError, match="ended before"):
+        _wait_for_execution(None, None, [])

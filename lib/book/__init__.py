@@ -21,15 +21,19 @@ The top floor: it may import :mod:`lib.methods`, :mod:`lib.data` and :mod:`lib.p
 
 # The chapter plumbing is imported on first use (PEP 562), so that `python -m lib.book.build`
 # with nothing to rebuild does not load numpy and pandas.
-_CHAPTER_NAMES = ("MACHINE_KEY_PREFIX", "ChapterData", "ChapterUnsupported", "Cited", "and_list",
+_CHAPTER_NAMES = ("ChapterData", "ChapterUnsupported", "Cited", "and_list",
                   "balanced_frame", "with_comparison_group",
                   "chapter_data", "corpus_banner", "data_banner", "declare_source", "estimate_values", "glue", "glue_all",
                   "glue_estimate", "glue_if_truth", "glue_machine", "median_seconds", "notice", "record",
                   "record_result", "recorded", "result_record", "save_results", "setup", "show")
-__all__ = list(_CHAPTER_NAMES)
+__all__ = ["MACHINE_KEY_PREFIX", *_CHAPTER_NAMES]
 
 
 def __getattr__(name: str):
+    if name == "MACHINE_KEY_PREFIX":
+        from lib.book.build import MACHINE_KEY_PREFIX
+
+        return MACHINE_KEY_PREFIX
     if name in _CHAPTER_NAMES:
         from lib.book import chapter
 

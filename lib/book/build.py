@@ -12,8 +12,10 @@ Why a wrapper around ``jupyter-book build``:
 * **No-change rebuilds cost nothing.** A content hash of all book inputs is
   stored after each successful build; when nothing changed the build is skipped.
 * **Parallel execution.** Jupyter Book 1 executes stale notebooks one after another;
-  :func:`execute_stale` executes them first, one per core (``--jobs``), into its
-  cache, so that Jupyter Book only renders.
+  :func:`execute_stale` executes them instead, one per core (``--jobs``), into its
+  cache, in kernels forked from a process that has imported the libraries once
+  (:mod:`lib.book.kernels`), so that Jupyter Book only renders. Jupyter Book starts
+  meanwhile and waits for them before it reads a page (:func:`setup`).
 * **Strict mode** (``--strict``, used by the tests) rebuilds every page from the
   cache with warnings as errors (``-W -n --keep-going``), so a warning in any page
   fails, not only in pages that happened to be re-read. A strict build of inputs that
@@ -74,16 +76,85 @@ def _read(path: Path) -> str:
     return path.read_text().strip() if path.exists() else ""
 
 
+def _jupyter_book_command(*args: str, root: Path = ROOT) -> list[str]:
+    """``jupyter-book build ROOT --builder html ARGS`` in this environment, through
+    :mod:`lib.book.jupyter_book`."""
+    cmd = [sys.executable, "-m", "lib.book.jupyter_book", "build", str(root), "--builder", "html", *args]
+    print("$ jupyter-book " + " ".join(cmd[3:]), flush=True)
+    return cmd
+
+
 def _jupyter_book(*args: str, quiet: bool = False) -> int:
-    """Run ``jupyter-book build ROOT --builder html ARGS`` from the environment's own bin
-    (``quiet``: without its standard output)."""
-    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(ROOT), "--builder", "html",
-           *args]
-    print("$ " + " ".join(cmd), flush=True)
-    # The book's tables and figures always go to outputs/ (served as _static), whatever
-    # a caller's environment says; the kernels inherit this.
-    env = dict(os.environ, CBEC_BOOK_OUTPUTS=str(BOOK_OUTPUTS))
-    return subprocess.call(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL if quiet else None)
+    """Run ``jupyter-book build ROOT --builder html ARGS`` (``quiet``: without its standard
+    output); return its exit code. The kernels it starts inherit :func:`kernel_environment`."""
+    return subprocess.call(_jupyter_book_command(*args), cwd=ROOT, env=kernel_environment(),
+                           stdout=subprocess.DEVNULL if quiet else None)
+
+
+#: Set in Jupyter Book's environment while the chapters execute: the file whose appearance
+#: says the executor is done (see :func:`setup`).
+EXECUTED_FLAG_VARIABLE = "CBEC_EXECUTED_FLAG"
+
+
+def _execute_while_jupyter_book_starts(stale: list[Path], jobs: int | None, args: list[str], *,
+                                       root: Path = ROOT) -> int:
+    """Execute ``stale`` (:func:`execute_stale`) while Jupyter Book builds the book at ``root``;
+    it reads no page before the executor is done. A failing chapter stops Jupyter Book: exit
+    code 1. Returns Jupyter Book's exit code otherwise."""
+    build_dir = Path(root) / "_build"
+    build_dir.mkdir(exist_ok=True)
+    flag = build_dir / ".executed"
+    flag.unlink(missing_ok=True)
+    env = {**kernel_environment(), EXECUTED_FLAG_VARIABLE: str(flag)}
+    renderer = subprocess.Popen(_jupyter_book_command(*args, root=root), cwd=root, env=env)
+    try:
+        code = execute_stale(jobs, chapters=stale, cache_dir=build_dir / ".jupyter_cache")
+        if code != 0:
+            renderer.kill()
+            renderer.wait()
+            return code
+        flag.write_text("executed\n")
+        return renderer.wait()
+    except BaseException:
+        renderer.kill()
+        renderer.wait()
+        raise
+    finally:
+        flag.unlink(missing_ok=True)
+
+
+def _wait_for_execution(app, env, docnames) -> None:
+    """Sphinx ``env-before-read-docs``: wait for the build's executor, when one runs."""
+    flag = os.environ.get(EXECUTED_FLAG_VARIABLE)
+    if not flag:
+        return
+    parent = os.getppid()
+    print("waiting for the chapters lib.book.build executes ...", flush=True)
+    while not Path(flag).exists():
+        if os.getppid() != parent:   # the build that started this one is gone
+            raise RuntimeError("lib.book.build, which executes the chapters, ended before they did")
+        time.sleep(0.05)
+
+
+def setup(app):
+    """Sphinx extension (listed in ``_config.yml``): Jupyter Book, started by :func:`build`
+    while the chapters still execute, waits for them before it reads a page."""
+    app.connect("env-before-read-docs", _wait_for_execution)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+#: Threads of the BLAS and OpenMP libraries in every chapter kernel, unless the environment
+#: sets them: the book runs one chapter per core, and a BLAS pool as wide as the machine in
+#: each of them oversubscribes the cores (the chapters' matrices are small: one thread is
+#: also the fastest for one chapter alone), and ties a float's last bits to the core count.
+KERNEL_THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def kernel_environment() -> dict[str, str]:
+    """The environment the book's chapter kernels run in: this one, with the book's outputs
+    folder (``CBEC_BOOK_OUTPUTS``: tables and figures always go to ``outputs/``, whatever a
+    caller's environment says) and :data:`KERNEL_THREADS` where not set."""
+    return {**KERNEL_THREADS, **os.environ, "CBEC_BOOK_OUTPUTS": str(BOOK_OUTPUTS)}
 
 
 def build(strict: bool = False, force: bool = False, jobs: int | None = None) -> int:
@@ -116,18 +187,18 @@ def build(strict: bool = False, force: bool = False, jobs: int | None = None) ->
     for sub in ("tables", "figures", "results"):
         (BOOK_OUTPUTS / sub).mkdir(parents=True, exist_ok=True)
 
-    # Jupyter Book executes stale notebooks one after another; execute them first, one per
-    # core, into its cache, so that it only renders.
-    # Reading a notebook to find its cache key costs seconds (jupytext imports nbformat), so
-    # only sources changed since the last build are candidates; one stale chapter gains nothing
-    # from a pool, and Jupyter Book executes it itself.
+    # Jupyter Book executes stale notebooks one after another; they are executed here instead,
+    # one per core, into its cache, so that it only renders. It starts at the same time (its
+    # start-up, a few seconds, overlaps the execution) and waits for the executor before it
+    # reads a page (:func:`setup`). Only sources changed since the last build are candidates:
+    # reading a notebook to find its cache key costs time.
     changed = _changed_sources(deps)
-    if len(changed) > 1:
-        code = execute_stale(jobs, chapters=changed)
-        if code != 0:
-            return code
-    code = _jupyter_book(*(["--all"] if rebuild_all else []),
-                         *(["-W", "-n", "--keep-going"] if strict else []))
+    stale = stale_chapters(changed) if changed else []
+    args = [*(["--all"] if rebuild_all else []), *(["-W", "-n", "--keep-going"] if strict else [])]
+    if stale:
+        code = _execute_while_jupyter_book_starts(stale, jobs, args)
+    else:
+        code = _jupyter_book(*args)
     if code != 0:
         reports = BUILD_DIR / "html" / "reports"
         print(f"\nBook build FAILED (exit {code}). Execution reports, if any: {reports}",
@@ -180,18 +251,21 @@ def _set_environment(env: dict[str, str]) -> None:
     os.environ.update(env)
 
 
-def _execute_one(path: str, timeout: int) -> tuple[str, str | None, float, str | None]:
-    """Execute one chapter as MyST-NB would (its folder as the working directory); return the
-    executed notebook as JSON (None on failure), the seconds and the traceback."""
+def _execute_one(path: str, timeout: int, forked: bool = True) -> tuple[str, str | None, float, str | None]:
+    """Execute one chapter as MyST-NB would (its folder as the working directory), in a kernel
+    forked from this worker's warm process (``forked``; :mod:`lib.book.kernels`) or in a new
+    one; return the executed notebook as JSON (None on failure), the seconds and the traceback."""
     import jupytext
     import nbformat
     from jupyter_cache.executors.utils import single_nb_execution
 
+    from lib.book.kernels import forked_kernel_manager_class
     from lib.book.run import _kernel_manager_class
 
     nb = jupytext.read(path)
+    manager = forked_kernel_manager_class() if forked else _kernel_manager_class()
     result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=False,
-                                 meta_override=True, kernel_manager_class=_kernel_manager_class())
+                                 meta_override=True, kernel_manager_class=manager)
     if result.err is not None:
         return path, None, result.time, result.exc_string
     return path, nbformat.writes(nb), result.time, None
@@ -205,20 +279,44 @@ def execute_timeout() -> int:
     return int((config.get("execute") or {}).get("timeout", 1800))
 
 
+def _executions(chapters: list[Path], jobs: int, timeout: int):
+    """Execute ``chapters`` (:func:`_execute_one`), ``jobs`` at a time, in worker processes with
+    the kernels' environment; yield each result as it comes. One chapter executes from this
+    process, in a kernel of its own: a worker and a warm fork server cost more than they save."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    env = kernel_environment()   # the same environment as under jupyter-book
+    if len(chapters) == 1:
+        saved = dict(os.environ)
+        os.environ.update(env)    # the kernel inherits it; this process's is given back
+        try:
+            yield _execute_one(str(chapters[0]), timeout, forked=False)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        return
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_set_environment,
+                             initargs=(env,)) as pool:
+        # a worker's warm fork server costs more than one new kernel; it pays from the second
+        forked = len(chapters) > jobs
+        futures = [pool.submit(_execute_one, str(p), timeout, forked) for p in chapters]
+        for fut in as_completed(futures):
+            yield fut.result()
+
+
 def execute_stale(jobs: int | None = None, timeout: int | None = None, *, chapters: list[Path] | None = None,
                   cache_dir: Path = CACHE_DIR) -> int:
     """Execute the stale chapters, ``jobs`` at a time (default: one per core), and put each
     into the execution cache, so that ``jupyter-book`` only renders.
 
     Jupyter Book 1 executes its notebooks one after another; this runs them in parallel
-    processes, each with its own kernel, and writes the cache from this process only (SQLite
-    takes one writer). A chapter that fails is not cached: its traceback is printed and the
+    processes, each with its own kernel (forked from a warm process when a worker executes
+    more than one: :mod:`lib.book.kernels`), and writes the cache from this process only
+    (SQLite takes one writer). A chapter that fails is not cached: its traceback is printed and the
     build stops with exit code 1, as ``jupyter-book`` would after executing it.
     """
     import nbformat
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from multiprocessing import get_context
-
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
@@ -233,24 +331,18 @@ def execute_stale(jobs: int | None = None, timeout: int | None = None, *, chapte
     failed = []
     # the longest chapters first, so that no core idles at the end (last build's timings)
     order = sorted(stale, key=lambda p: -_last_seconds().get(p.stem, 0.0))
-    # the book's tables and figures go to outputs/, as under jupyter-book (the kernels inherit it)
-    env = {"CBEC_BOOK_OUTPUTS": str(BOOK_OUTPUTS)}
-    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_set_environment,
-                             initargs=(env,)) as pool:
-        futures = [pool.submit(_execute_one, str(p), timeout) for p in order]
-        for fut in as_completed(futures):
-            path, text, seconds, tb = fut.result()
-            name = Path(path).stem
-            if text is None:
-                failed.append(name)
-                print(f"  {name}: FAILED after {seconds:.1f} s\n{tb}", file=sys.stderr, flush=True)
-                continue
-            cache.cache_notebook_bundle(CacheBundleIn(nbformat.reads(text, as_version=4), path,
-                                                      data={"execution_seconds": seconds}),
-                                        check_validity=False, overwrite=True)
-            if Path(cache_dir) == CACHE_DIR:
-                _record_seconds(name, seconds)
-            print(f"  {name}: executed in {seconds:.1f} s", flush=True)
+    for path, text, seconds, tb in _executions(order, jobs, timeout):
+        name = Path(path).stem
+        if text is None:
+            failed.append(name)
+            print(f"  {name}: FAILED after {seconds:.1f} s\n{tb}", file=sys.stderr, flush=True)
+            continue
+        cache.cache_notebook_bundle(CacheBundleIn(nbformat.reads(text, as_version=4), path,
+                                                  data={"execution_seconds": seconds}),
+                                    check_validity=False, overwrite=True)
+        if Path(cache_dir) == CACHE_DIR:
+            _record_seconds(name, seconds)
+        print(f"  {name}: executed in {seconds:.1f} s", flush=True)
     if failed:
         print(f"\nBook build FAILED: {', '.join(failed)} raised an error (traceback above).",
               file=sys.stderr)

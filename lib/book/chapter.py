@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 
 from lib import outputs_dir
-from lib.book.build import MACHINE_KEY_PREFIX
 from lib.present.provenance import FROM_CHAPTER
 
 
@@ -152,6 +151,8 @@ def median_seconds(fn, repeats: int = 3) -> float:
 
 def glue_machine(key: str, value: Any) -> None:
     """Glue a machine-dependent value (a timing): ``key`` must start with ``machine_``."""
+    from lib.book.build import MACHINE_KEY_PREFIX   # here: the build command is no chapter import
+
     if not key.startswith(MACHINE_KEY_PREFIX):
         raise ValueError(f"glue_machine: key {key!r} must start with {MACHINE_KEY_PREFIX!r}, so the "
                          "determinism checks know to ignore it")

@@ -13,6 +13,9 @@ reads as a finding about real cities. Boxes of the paper's printed numbers (clas
 
 The theme's download menu offers a chapter's executed ``.ipynb`` only when launch buttons
 are configured, which the offline book has none of; the notebook is offered here instead.
+
+pybtex finds each style plugin by scanning every installed package's entry points, 83 scans
+in one build (1.3 s of a 5-s render); :func:`scan_entry_points_once` has it read them once.
 """
 
 from __future__ import annotations
@@ -118,7 +121,29 @@ def qualify_computed_numbers(app, doctree, docname) -> None:
         para += nodes.inline("", "", nodes.Text(" ("), link, nodes.Text(")"), classes=["data-qualifier"])
 
 
+def scan_entry_points_once() -> None:
+    """Have pybtex look its plugins up in one reading of the installed entry points.
+
+    ``pybtex.plugin`` calls ``importlib_metadata.entry_points(group=..., name=...)`` for every
+    plugin it loads, and each call reads the metadata of every installed distribution.
+    Nothing installs a package during a build, so one reading answers all of them; the
+    answers are the same :class:`EntryPoints` selections.
+    """
+    import pybtex.plugin
+
+    if getattr(pybtex.plugin.entry_points, "_read_once", False):
+        return
+    every = pybtex.plugin.entry_points()   # with no selection: all groups, read once
+
+    def entry_points(**selection):
+        return every.select(**selection) if selection else every
+
+    entry_points._read_once = True
+    pybtex.plugin.entry_points = entry_points
+
+
 def setup(app):
+    scan_entry_points_once()
     # early: html-page-context stops at the first handler that returns a template name
     app.connect("html-page-context", drop_duplicate_scripts, priority=100)
     # before the theme's download menu (priority 501) reads ipynb_source

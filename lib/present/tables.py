@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _stats
 
+from lib.present.numbers import _is_missing, format_number
 from lib.present.provenance import FROM_CHAPTER
 
 #: What :func:`regression_table` reads of each model. A ``lib.methods.RegressionResult``
@@ -77,67 +78,12 @@ MINUS = "\u2212"  # used in column headers ("Book − truth")
 
 
 # --------------------------------------------------------------------------- formatting
-def _is_missing(x: Any) -> bool:
-    if x is None or x is pd.NA or x is pd.NaT:
-        return True
-    try:
-        return bool(isinstance(x, (float, np.floating)) and math.isnan(x))
-    except TypeError:  # pragma: no cover - exotic scalars
-        return False
-
-
 _NUMERIC_CELL = re.compile(r"^[\s(\[+\-\u2212]*[0-9.,]+(e[+\-]?[0-9]+)?[)\]*%]*\s*$|^$")
 
 
 def _is_text(value: Any) -> bool:
     """True for a cell that is words, not a (formatted) number: it is left-aligned."""
     return not _NUMERIC_CELL.match(str(value))
-
-
-def format_number(x: Any, digits: int = 4, *, sign: bool = False, thousands: bool = True) -> str:
-    """Format one number for display.
-
-    Parameters
-    ----------
-    x : int, float, str, bool or None
-        Integers get thousands separators (``3316 -> "3,316"``); floats get
-        ``digits`` decimals (with separators above 1,000); strings pass
-        through; ``None``/NaN/NA render as ``""``; booleans as ``Yes``/``No``.
-    digits : int
-        Decimals for floats.
-    sign : bool
-        Show ``+`` on positive numbers (used for differences).
-    thousands : bool
-        Use ``,`` as thousands separator.
-
-    Returns
-    -------
-    str
-        Negative zero after rounding renders as zero (``-0.00001 -> "0.0000"``).
-    """
-    if _is_missing(x):
-        return ""
-    if isinstance(x, str):
-        return x
-    if isinstance(x, (bool, np.bool_)):
-        return "Yes" if x else "No"
-    plus = "+" if sign else ""
-    comma = "," if thousands else ""
-    if isinstance(x, (int, np.integer)):
-        v = int(x)
-        return f"{v:{plus}{comma}d}" if v != 0 else "0"
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    if math.isnan(v):
-        return ""
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    s = f"{v:{plus}{comma}.{digits}f}"
-    if float(s.replace(",", "")) == 0:  # -0.0000 or +0.0000 -> 0.0000
-        s = f"{0:.{digits}f}"
-    return s
 
 
 _STAT_DIGITS = {"t": 2, "z": 2, "p": 3}

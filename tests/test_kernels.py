@@ -1,0 +1,122 @@
+"""Kernels forked from a warm process (``lib.book.kernels``) behave as kernels that
+``jupyter_client`` starts: same outputs (streams, rich displays, inline figures, glue, errors),
+same working folder and environment, and they end with their notebook, or at a timeout.
+
+(``tests/test_chapters.py::test_second_execution_matches_the_book_build`` compares every
+chapter of the book, executed by the build in forked kernels, with a papermill run in a
+kernel of its own.)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_cache.executors.utils import single_nb_execution
+
+from lib.book.build import notebook_output_differences
+from lib.book.kernels import _is_ipykernel, forked_kernel_manager_class
+from lib.book.run import _kernel_manager_class
+
+CELLS = [
+    "import os, sys\nprint(os.path.basename(os.getcwd()))",
+    "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0]);",   # shown by the inline backend
+    "import pandas as pd\npd.DataFrame({'a': [1, 2]})",
+    "print(os.environ.get('CBEC_KERNEL_TEST'), 'JPY_PARENT_PID' in os.environ, os.environ['MPLBACKEND'])",
+    "from myst_nb import glue\nglue('x', 1.5)",
+    "print(__name__, type(get_ipython()).__name__)",
+    "import sys\nprint('warning text', file=sys.stderr)",
+    "raise ValueError('deliberate error 5c2e')",
+]
+
+
+def _notebook(cells=CELLS):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def _execute(nb, manager, cwd: Path, *, timeout: int = 120, allow_errors: bool = True):
+    return single_nb_execution(nb, cwd=str(cwd), timeout=timeout, allow_errors=allow_errors,
+                               meta_override=True, kernel_manager_class=manager)
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("CBEC_KERNEL_TEST", "seen")
+    cwd = tmp_path / "chapter_folder"
+    cwd.mkdir()
+    return cwd
+
+
+def test_a_forked_kernel_gives_the_outputs_of_a_kernel_of_its_own(folder):
+    forked, fresh = _notebook(), _notebook()
+    assert _execute(forked, forked_kernel_manager_class(), folder).err is None
+    assert _execute(fresh, _kernel_manager_class(), folder).err is None
+    assert notebook_output_differences(fresh, forked, "probe") == []
+    out = [c.outputs for c in forked.cells]
+    assert out[0][0]["text"].strip() == "chapter_folder"                 # its working folder
+    assert any("image/png" in o.get("data", {}) for o in out[1])          # the figure was shown
+    assert "text/html" in out[2][0]["data"]
+    assert out[3][0]["text"].split() == ["seen", "True", "module://matplotlib_inline.backend_inline"]
+    assert out[5][0]["text"].split() == ["__main__", "ZMQInteractiveShell"]
+    assert out[6][0]["name"] == "stderr"
+    assert out[7][0]["ename"] == "ValueError" and out[7][0]["evalue"] == "deliberate error 5c2e"
+
+
+def _gone(pid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_forked_kernel_ends_with_its_notebook(folder):
+    nb = _notebook(["import os\nprint(os.getpid(), os.getpgid(0))"])
+    assert _execute(nb, forked_kernel_manager_class(), folder).err is None
+    pid, group = map(int, nb.cells[0].outputs[0]["text"].split())
+    assert pid != os.getpid() and group == pid   # a process group of its own, as launched kernels have
+    assert _gone(pid), f"kernel process {pid} still runs after its notebook finished"
+
+
+def test_a_forked_kernel_is_stopped_at_the_cell_timeout(folder):
+    nb = _notebook(["import os\nprint(os.getpid(), flush=True)", "import time\ntime.sleep(120)"])
+    started = time.monotonic()
+    result = _execute(nb, forked_kernel_manager_class(), folder, timeout=3, allow_errors=False)
+    assert result.err is not None and "timed out" in str(result.err).lower()
+    assert time.monotonic() - started < 60
+    assert _gone(int(nb.cells[0].outputs[0]["text"]))
+
+
+def test_only_ipykernel_commands_are_forked():
+    assert _is_ipykernel(["/usr/bin/python3", "-m", "ipykernel_launcher", "-f", "c.json"])
+    assert not _is_ipykernel(["/usr/bin/R", "--slave", "-e", "IRkernel::main()", "c.json"])
+    assert not _is_ipykernel(["python"])
+
+
+def test_a_kernel_whose_import_time_environment_differs_starts_afresh(folder, monkeypatch):
+    """BLAS threads, matplotlib's backend, Python's own variables are read when the libraries
+    are imported: a kernel that sets them otherwise than the fork server cannot be its fork."""
+    from lib.book import kernels
+
+    probe = ["import os, sys\nprint(os.getppid(), os.environ.get('OPENBLAS_NUM_THREADS'))"]
+    first, second = _notebook(probe), _notebook(probe)
+    assert _execute(first, forked_kernel_manager_class(), folder).err is None   # the server runs now
+    server_parent = int(first.cells[0].outputs[0]["text"].split()[0])
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3" if os.environ.get("OPENBLAS_NUM_THREADS") != "3" else "2")
+    assert not kernels._forkable(dict(os.environ))
+    assert _execute(second, forked_kernel_manager_class(), folder).err is None
+    parent, threads = second.cells[0].outputs[0]["text"].split()
+    assert int(parent) != server_parent and int(parent) == os.getpid()   # launched by this process
+    assert threads == os.environ["OPENBLAS_NUM_THREADS"]
+    # ipykernel's own default backend is no difference
+    assert kernels._import_time_environment({}) == kernels._import_time_environment(
+        {"MPLBACKEND": kernels.INLINE_BACKEND})

@@ -30,3 +30,16 @@ def install_chapter(tmp_path, monkeypatch, name: str, source: str):
     (chapters / f"{name}.md").write_text(source)
     monkeypatch.setattr(run, "CHAPTERS_DIR", chapters)
     return chapters
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _warm_kernels():
+    """A test process runs many chapters: from its second kernel on, they are forks of one warm
+    process (``lib.book.kernels``), as in the book's build; ``tests/test_kernels.py`` compares
+    such kernels with kernels of their own."""
+    from lib.book.kernels import start_server
+
+    start_server(first_afresh=True)

@@ -22,7 +22,7 @@ from lib.book.kernels import _is_ipykernel, forked_kernel_manager_class
 from lib.book.run import _kernel_manager_class
 
 CELLS = [
-    "import os, sys\nprint(os.path.basename(os.getcwd()))",
+    "import os, sys\nprint(os.getppid(), os.path.basename(os.getcwd()))",
     "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0]);",   # shown by the inline backend
     "import pandas as pd\npd.DataFrame({'a': [1, 2]})",
     "print(os.environ.get('CBEC_KERNEL_TEST'), 'JPY_PARENT_PID' in os.environ, os.environ['MPLBACKEND'])",
@@ -53,10 +53,27 @@ def folder(tmp_path, monkeypatch):
     return cwd
 
 
-def test_a_forked_kernel_gives_the_outputs_of_a_kernel_of_its_own(folder):
+@pytest.fixture
+def warm():
+    """This process's fork server, started (a process's first kernel would start it)."""
+    from lib.book import kernels
+
+    assert kernels.start_server()
+    kernels._AFRESH = 0   # the next kernel is a fork, whatever ran before in this process
+    return kernels
+
+
+def _parent(nb, cell: int = 0) -> int:
+    return int(nb.cells[cell].outputs[0]["text"].split()[0])
+
+
+def test_a_forked_kernel_gives_the_outputs_of_a_kernel_of_its_own(folder, warm):
     forked, fresh = _notebook(), _notebook()
     assert _execute(forked, forked_kernel_manager_class(), folder).err is None
     assert _execute(fresh, _kernel_manager_class(), folder).err is None
+    assert _parent(forked) != os.getpid() and _parent(fresh) == os.getpid()   # a fork, and not
+    for nb in (forked, fresh):   # the parents differ, of course: the rest must not
+        nb.cells[0].outputs[0]["text"] = nb.cells[0].outputs[0]["text"].split(maxsplit=1)[1]
     assert notebook_output_differences(fresh, forked, "probe") == []
     out = [c.outputs for c in forked.cells]
     assert out[0][0]["text"].strip() == "chapter_folder"                 # its working folder
@@ -79,15 +96,61 @@ def _gone(pid: int, within: float = 10.0) -> bool:
     return False
 
 
-def test_a_forked_kernel_ends_with_its_notebook(folder):
-    nb = _notebook(["import os\nprint(os.getpid(), os.getpgid(0))"])
+def test_a_chapter_gives_the_same_outputs_in_a_forked_kernel(warm, tmp_path, monkeypatch):
+    import jupytext
+
+    from lib import ROOT
+
+    monkeypatch.setenv("CBEC_BOOK_OUTPUTS", str(tmp_path / "outputs"))
+    chapter = ROOT / "chapters" / "baseline_did.md"
+    forked, fresh = jupytext.read(chapter), jupytext.read(chapter)
+    assert _execute(forked, forked_kernel_manager_class(), chapter.parent, allow_errors=False).err is None
+    assert _execute(fresh, _kernel_manager_class(), chapter.parent, allow_errors=False).err is None
+    assert notebook_output_differences(fresh, forked, "baseline_did") == []
+
+
+def test_a_process_forks_its_kernels_once_it_has_started_a_server(folder):
+    import subprocess
+    import sys
+
+    script = (
+        "import os, nbformat\n"
+        "from jupyter_cache.executors.utils import single_nb_execution\n"
+        "from lib.book import kernels\n"
+        "def parent():\n"
+        "    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('import os; print(os.getppid())')])\n"
+        "    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}\n"
+        "    assert single_nb_execution(nb, cwd='.', timeout=120, allow_errors=False, meta_override=True,\n"
+        "        kernel_manager_class=kernels.forked_kernel_manager_class()).err is None\n"
+        "    return int(nb.cells[0].outputs[0]['text'])\n"
+        "if __name__ == '__main__':\n"
+        "    alone = parent()\n"
+        "    kernels.start_server(first_afresh=True)\n"
+        "    first, second = parent(), parent()\n"
+        "    print(alone == os.getpid(), first == os.getpid(), second != os.getpid())\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=folder, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # no server: a kernel of its own; then the first afresh while the server warms, the next a fork
+    assert proc.stdout.split()[-3:] == ["True", "True", "True"]
+
+
+def test_a_process_forked_from_one_with_a_server_starts_its_kernels_afresh(warm):
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply(warm.start_server) is False
+
+
+def test_a_forked_kernel_ends_with_its_notebook(folder, warm):
+    nb = _notebook(["import os\nprint(os.getppid(), os.getpid(), os.getpgid(0))"])
     assert _execute(nb, forked_kernel_manager_class(), folder).err is None
-    pid, group = map(int, nb.cells[0].outputs[0]["text"].split())
-    assert pid != os.getpid() and group == pid   # a process group of its own, as launched kernels have
+    parent, pid, group = map(int, nb.cells[0].outputs[0]["text"].split())
+    assert parent != os.getpid() and group == pid   # a fork, in a group of its own as launched kernels
     assert _gone(pid), f"kernel process {pid} still runs after its notebook finished"
 
 
-def test_a_forked_kernel_is_stopped_at_the_cell_timeout(folder):
+def test_a_forked_kernel_is_stopped_at_the_cell_timeout(folder, warm):
     nb = _notebook(["import os\nprint(os.getpid(), flush=True)", "import time\ntime.sleep(120)"])
     started = time.monotonic()
     result = _execute(nb, forked_kernel_manager_class(), folder, timeout=3, allow_errors=False)
@@ -102,15 +165,15 @@ def test_only_ipykernel_commands_are_forked():
     assert not _is_ipykernel(["python"])
 
 
-def test_a_kernel_whose_import_time_environment_differs_starts_afresh(folder, monkeypatch):
+def test_a_kernel_whose_import_time_environment_differs_starts_afresh(folder, warm, monkeypatch):
     """BLAS threads, matplotlib's backend, Python's own variables are read when the libraries
     are imported: a kernel that sets them otherwise than the fork server cannot be its fork."""
-    from lib.book import kernels
-
+    kernels = warm
     probe = ["import os, sys\nprint(os.getppid(), os.environ.get('OPENBLAS_NUM_THREADS'))"]
     first, second = _notebook(probe), _notebook(probe)
-    assert _execute(first, forked_kernel_manager_class(), folder).err is None   # the server runs now
-    server_parent = int(first.cells[0].outputs[0]["text"].split()[0])
+    assert _execute(first, forked_kernel_manager_class(), folder).err is None
+    server_parent = _parent(first)
+    assert server_parent != os.getpid()
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3" if os.environ.get("OPENBLAS_NUM_THREADS") != "3" else "2")
     assert not kernels._forkable(dict(os.environ))
     assert _execute(second, forked_kernel_manager_class(), folder).err is None

@@ -259,11 +259,13 @@ def _execute_one(path: str, timeout: int, forked: bool = True) -> tuple[str, str
     import nbformat
     from jupyter_cache.executors.utils import single_nb_execution
 
-    from lib.book.kernels import forked_kernel_manager_class
+    from lib.book import kernels
     from lib.book.run import _kernel_manager_class
 
     nb = jupytext.read(path)
-    manager = forked_kernel_manager_class() if forked else _kernel_manager_class()
+    if forked:   # this worker executes several: the first afresh while the server warms up
+        kernels.start_server(first_afresh=True)
+    manager = kernels.forked_kernel_manager_class() if forked else _kernel_manager_class()
     result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=False,
                                  meta_override=True, kernel_manager_class=manager)
     if result.err is not None:

@@ -1,17 +1,20 @@
 """Chapter kernels forked from a warm process, so that no chapter pays for its imports.
 
-A fresh IPython kernel spends about 2.5 s before a chapter's first result: starting Python and
+A new IPython kernel spends 1.5-2.5 s before a chapter's first result: starting Python and
 ipykernel, then importing NumPy, pandas, SciPy, statsmodels, linearmodels, diff-diff and
-``lib``. Nineteen chapters paid that 19 times, half of a cold build's CPU time. Here each
-worker process keeps one *fork server* (:mod:`multiprocessing`'s ``forkserver``) that has
-imported those modules once (:data:`PRELOAD`); every kernel is a fork of it, and starts with
-them in memory.
+``lib``. The book's nineteen notebooks paid that nineteen times in every cold build, a third of
+its CPU time, and the tests and a reader's grids once per run. Here each process that starts
+several kernels (a worker of the book's build, a grid of the run command, a test process)
+starts one *fork server* (:mod:`multiprocessing`'s ``forkserver``: :func:`start_server`) that
+imports those modules once (:data:`PRELOAD`), in the background while the process's first
+kernel starts afresh; every later kernel is a fork of it and starts with them in memory.
 
 The kernel itself is ipykernel's own, started with the command line and environment
 ``jupyter_client`` would have run it with (:func:`_kernel_main`); only the process it runs
 in is made differently, by :class:`ForkedKernelProvisioner`. So the messages, the outputs
 and the notebook are the same as from a kernel started by ``jupyter_client``:
-``tests/test_kernels.py`` executes chapters both ways and compares every output.
+``tests/test_kernels.py`` executes a probe notebook and a chapter both ways and compares every
+output.
 
 What must *not* be preloaded: ``matplotlib.pyplot`` and its inline backend. Imported with no
 IPython shell running, the backend does not hook itself into the shell that starts later,
@@ -39,6 +42,19 @@ PRELOAD = (
 )
 
 
+def preload() -> None:
+    """Import :func:`_preload` (what the fork server does, from :mod:`lib.book._warm`); a module
+    that fails to import is left out (a chapter that needs it fails in its own cell, as in a
+    kernel of its own)."""
+    import importlib
+
+    for name in _preload():
+        try:
+            importlib.import_module(name)
+        except Exception:   # noqa: BLE001 - the server must start whatever one module does
+            pass
+
+
 def _preload() -> list[str]:
     """:data:`PRELOAD` and every module of ``lib.data``, ``lib.methods``, ``lib.present``
     and ``lib.book`` (a chapter imports some of each)."""
@@ -55,14 +71,16 @@ def _preload() -> list[str]:
     # not the build and run commands themselves, nor this module (nothing in a chapter
     # imports them)
     return [m for m in modules if m not in {"lib.book.build", "lib.book.run", "lib.book.kernels",
-                                            "lib.book.jupyter_book", "lib.book.reader_book"}]
+                                            "lib.book.jupyter_book", "lib.book.reader_book",
+                                            "lib.book._warm"}]
 
 
 #: The matplotlib backend ipykernel sets in a kernel's environment when none is set.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 _CONTEXT = None
-#: The environment the fork server imported :data:`PRELOAD` in (set when it starts).
-_SERVER_ENV: dict[str, str] | None = None
+#: The process that started the fork server, and the environment it started with.
+_SERVER_PID: int | None = None
+_SERVER_ENV: dict[str, str] = {}
 #: Variables the preloaded libraries read when they are imported (BLAS and OpenMP threads and
 #: kernels, matplotlib's backend and folders, Python's own, diff-diff's thread pool): a kernel
 #: whose environment sets any of them differently from the fork server's starts afresh, so
@@ -81,8 +99,35 @@ def _context():
         # imports matplotlib, so it must see the same value (a reader's MPLBACKEND wins)
         os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
         _CONTEXT = multiprocessing.get_context("forkserver")
-        _CONTEXT.set_forkserver_preload(_preload())
+        # one module, which imports the rest: the server's command line stays short (and names
+        # no "ipykernel", which is how tools and tests tell kernel processes)
+        _CONTEXT.set_forkserver_preload(["lib.book._warm"])
     return _CONTEXT
+
+
+#: Kernels still to start afresh before they are forks (see :func:`start_server`).
+_AFRESH = 0
+
+
+def start_server(*, first_afresh: bool = False) -> bool:
+    """Start this process's fork server, for a process that will start several kernels; it
+    imports :func:`_preload` in the background and this returns at once. ``first_afresh``:
+    the next kernel starts afresh meanwhile, instead of waiting for those imports.
+
+    Returns whether the server is this process's now: a process forked from one that has a
+    server cannot have one (multiprocessing's server belongs to the process that started it),
+    and its kernels start afresh."""
+    global _SERVER_PID, _SERVER_ENV, _AFRESH
+    from multiprocessing import forkserver
+
+    if _SERVER_PID == os.getpid():
+        return True
+    if _SERVER_PID is not None or os.name == "nt" or sys.platform == "darwin":
+        return False
+    _context()
+    _SERVER_PID, _SERVER_ENV, _AFRESH = os.getpid(), dict(os.environ), int(first_afresh)
+    forkserver.ensure_running()
+    return True
 
 
 def _import_time_environment(env) -> dict[str, str]:
@@ -92,11 +137,11 @@ def _import_time_environment(env) -> dict[str, str]:
 
 
 def _forkable(env: dict[str, str]) -> bool:
-    """Whether a kernel with environment ``env`` may be a fork of this process's fork server:
-    the server has the same :data:`IMPORT_TIME_PREFIXES` variables (or is not started yet,
-    and starts with this process's)."""
-    server = _SERVER_ENV if _SERVER_ENV is not None else dict(os.environ)
-    return _import_time_environment(env) == _import_time_environment(server)
+    """Whether a kernel with environment ``env`` may be a fork of the fork server: the server
+    is this process's own (a forked child inherits its parent's, which it cannot use) and has
+    the same :data:`IMPORT_TIME_PREFIXES` variables."""
+    return (_SERVER_PID == os.getpid()
+            and _import_time_environment(env) == _import_time_environment(_SERVER_ENV))
 
 
 def _kernel_main(cmd: list[str], env: dict[str, str], cwd: str | None) -> None:
@@ -163,8 +208,12 @@ class _ForkedProcess:
 
 def forked_kernel_manager_class(base=None):
     """A kernel manager class (``base``: default :func:`lib.book.run._kernel_manager_class`)
-    whose ipykernel kernels are forks of this process's warm fork server. Kernels of another
-    language, and platforms without ``fork``, start as ``base`` starts them."""
+    whose ipykernel kernels are forks of this process's warm fork server, once
+    :func:`start_server` has started it.
+
+    Kernels start as ``base`` starts them while no server runs, for a language other than
+    Python, with an environment that differs where the libraries read it at import
+    (:func:`_forkable`), and on platforms without a safe ``fork``."""
     from jupyter_client.provisioning import LocalProvisioner
 
     from lib.book.run import _kernel_manager_class
@@ -175,17 +224,15 @@ def forked_kernel_manager_class(base=None):
 
     class ForkedKernelProvisioner(LocalProvisioner):
         async def launch_kernel(self, cmd, **kwargs):
-            global _SERVER_ENV
+            global _AFRESH
 
             env = dict(kwargs.get("env") or os.environ)
-            if not _is_ipykernel(cmd) or not _forkable(env):
+            if not _is_ipykernel(cmd) or not _forkable(env) or _AFRESH:
+                _AFRESH = max(0, _AFRESH - 1) if _is_ipykernel(cmd) else _AFRESH
                 return await super().launch_kernel(cmd, **kwargs)
             if not kwargs.get("independent"):
                 env["JPY_PARENT_PID"] = str(os.getpid())   # as jupyter_client's launcher does
-            context = _context()
-            if _SERVER_ENV is None:   # the first kernel starts the server, with this environment
-                _SERVER_ENV = dict(os.environ)
-            process = context.Process(target=_kernel_main, args=(list(cmd), env, kwargs.get("cwd")),
+            process = _context().Process(target=_kernel_main, args=(list(cmd), env, kwargs.get("cwd")),
                                       name=f"kernel-{self.kernel_id}")
             process.start()
             self.process = _ForkedProcess(process)

@@ -485,6 +485,8 @@ def _execute(chapter: str, parameters: dict[str, Any], out_dir: Path) -> tuple[f
     import nbformat
     import papermill
 
+    from lib.book.kernels import forked_kernel_manager_class
+
     started = time.perf_counter()
     nb = read_notebook(chapter_path(chapter))
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -498,7 +500,8 @@ def _execute(chapter: str, parameters: dict[str, Any], out_dir: Path) -> tuple[f
                 papermill.execute_notebook(
                     str(source), str(output), parameters=parameters, cwd=str(CHAPTERS_DIR),
                     kernel_name="python3", progress_bar=False, log_output=False,
-                    kernel_manager_class=_kernel_manager_class(),
+                    # a fork of a warm process where one was started (lib.book.kernels)
+                    kernel_manager_class=forked_kernel_manager_class(),
                 )
                 break
             except papermill.PapermillExecutionError as err:
@@ -551,6 +554,16 @@ def run_labels(runs: list[dict[str, Any]], grid_names: list[str]) -> list[str]:
             key = json.dumps({n: params[n] for n in grid_names}, sort_keys=True, default=str)
             labels[i] += "-" + hashlib.sha256(key.encode()).hexdigest()[:8]
     return labels
+
+
+def _warm_kernels(several: bool) -> None:
+    """Where this process will run several chapters, start its kernels' fork server
+    (:func:`lib.book.kernels.start_server`): the first run starts afresh meanwhile, the next
+    ones start with the libraries imported."""
+    if several:
+        from lib.book.kernels import start_server
+
+        start_server(first_afresh=True)
 
 
 def _worker(args: tuple[str, dict[str, Any], str]) -> RunResult:
@@ -645,9 +658,12 @@ def run_grid(chapter: str, grid: dict[str, list[str]], base: dict[str, Any], out
             with client:
                 results = client.gather(client.map(_worker, tasks, pure=False))
         elif jobs > 1 and len(tasks) > 1:
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
+            # a worker with several runs starts its kernels from a warm process
+            with ProcessPoolExecutor(max_workers=jobs, initializer=_warm_kernels,
+                                     initargs=(len(tasks) > jobs,)) as pool:
                 results = list(pool.map(_worker, tasks))
         else:
+            _warm_kernels(len(tasks) > 1)
             results = [_worker(t) for t in tasks]
     except KeyboardInterrupt:
         _stop_descendants()  # the workers must be gone before their folder moves

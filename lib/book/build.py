@@ -96,11 +96,12 @@ def _jupyter_book(*args: str, quiet: bool = False) -> int:
 EXECUTED_FLAG_VARIABLE = "CBEC_EXECUTED_FLAG"
 
 
-def _execute_while_jupyter_book_starts(stale: list[Path], jobs: int | None, args: list[str], *,
+def _execute_while_jupyter_book_starts(chapters: list[Path], jobs: int | None, args: list[str], *,
                                        root: Path = ROOT) -> int:
-    """Execute ``stale`` (:func:`execute_stale`) while Jupyter Book builds the book at ``root``;
-    it reads no page before the executor is done. A failing chapter stops Jupyter Book: exit
-    code 1. Returns Jupyter Book's exit code otherwise."""
+    """Execute those of ``chapters`` that are stale (:func:`execute_stale`; finding them reads
+    the cache) while Jupyter Book builds the book at ``root``; it reads no page before the
+    executor is done. A failing chapter stops Jupyter Book: exit code 1. Returns Jupyter
+    Book's exit code otherwise."""
     build_dir = Path(root) / "_build"
     build_dir.mkdir(exist_ok=True)
     flag = build_dir / ".executed"
@@ -108,7 +109,7 @@ def _execute_while_jupyter_book_starts(stale: list[Path], jobs: int | None, args
     env = {**kernel_environment(), EXECUTED_FLAG_VARIABLE: str(flag)}
     renderer = subprocess.Popen(_jupyter_book_command(*args, root=root), cwd=root, env=env)
     try:
-        code = execute_stale(jobs, chapters=stale, cache_dir=build_dir / ".jupyter_cache")
+        code = execute_stale(jobs, chapters=chapters, cache_dir=build_dir / ".jupyter_cache")
         if code != 0:
             renderer.kill()
             renderer.wait()
@@ -193,10 +194,9 @@ def build(strict: bool = False, force: bool = False, jobs: int | None = None) ->
     # reads a page (:func:`setup`). Only sources changed since the last build are candidates:
     # reading a notebook to find its cache key costs time.
     changed = _changed_sources(deps)
-    stale = stale_chapters(changed) if changed else []
     args = [*(["--all"] if rebuild_all else []), *(["-W", "-n", "--keep-going"] if strict else [])]
-    if stale:
-        code = _execute_while_jupyter_book_starts(stale, jobs, args)
+    if changed:
+        code = _execute_while_jupyter_book_starts(changed, jobs, args)
     else:
         code = _jupyter_book(*args)
     if code != 0:
@@ -247,8 +247,16 @@ def book_chapters() -> list[Path]:
     return [p for p in paths if p.exists() and "kernelspec:" in p.read_text(encoding="utf-8")]
 
 
-def _set_environment(env: dict[str, str]) -> None:
+def _start_worker(env: dict[str, str], forked: bool) -> None:
+    """A build worker's start: the kernels' environment and, where it executes several
+    chapters, their fork server, which imports the libraries while the worker starts. (Its
+    first kernel waits for them: with every core busy, a kernel of its own meanwhile would
+    only import them twice.)"""
     os.environ.update(env)
+    if forked:
+        from lib.book.kernels import start_server
+
+        start_server()
 
 
 def _execute_one(path: str, timeout: int, forked: bool = True) -> tuple[str, str | None, float, str | None]:
@@ -263,8 +271,6 @@ def _execute_one(path: str, timeout: int, forked: bool = True) -> tuple[str, str
     from lib.book.run import _kernel_manager_class
 
     nb = jupytext.read(path)
-    if forked:   # this worker executes several: the first afresh while the server warms up
-        kernels.start_server(first_afresh=True)
     manager = kernels.forked_kernel_manager_class() if forked else _kernel_manager_class()
     result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=False,
                                  meta_override=True, kernel_manager_class=manager)
@@ -298,10 +304,10 @@ def _executions(chapters: list[Path], jobs: int, timeout: int):
             os.environ.clear()
             os.environ.update(saved)
         return
-    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_set_environment,
-                             initargs=(env,)) as pool:
-        # a worker's warm fork server costs more than one new kernel; it pays from the second
-        forked = len(chapters) > jobs
+    # a worker's warm fork server costs more than one new kernel; it pays from the second
+    forked = len(chapters) > jobs
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_start_worker,
+                             initargs=(env, forked)) as pool:
         futures = [pool.submit(_execute_one, str(p), timeout, forked) for p in chapters]
         for fut in as_completed(futures):
             yield fut.result()

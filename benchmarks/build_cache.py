@@ -35,17 +35,21 @@ from lib.book.build import book_chapters  # noqa: E402
 from lib.book.run import runnable_chapters  # noqa: E402
 
 
-def build(*args: str) -> tuple[float, int, str]:
+def timed(cmd: list[str], **kwargs) -> tuple[float, int, str]:
+    """Run ``cmd`` from the checkout; return its seconds, the notebooks it executed (the
+    parallel executor's lines and MyST-NB's) and its log. A failure stops the benchmark."""
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "lib.book.build", *args], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, **kwargs)
     seconds = time.perf_counter() - started
     log = proc.stdout + proc.stderr
     if proc.returncode != 0:
         print(log[-4000:])
-        raise SystemExit(f"build failed (exit {proc.returncode})")
-    executed = len(re.findall(r": executed in [\d.]+ s|Executed notebook in", log))
-    return seconds, executed, log
+        raise SystemExit(f"{' '.join(cmd[:4])} failed (exit {proc.returncode})")
+    return seconds, len(re.findall(r": executed in [\d.]+ s|Executed notebook in", log)), log
+
+
+def build(*args: str) -> tuple[float, int, str]:
+    return timed([sys.executable, "-m", "lib.book.build", *args])
 
 
 def jupyter_book_cold() -> tuple[float, int, str]:
@@ -54,15 +58,7 @@ def jupyter_book_cold() -> tuple[float, int, str]:
     from lib.book.build import _jupyter_book_command, kernel_environment
 
     shutil.rmtree(ROOT / "_build", ignore_errors=True)
-    started = time.perf_counter()
-    proc = subprocess.run(_jupyter_book_command("--all"), cwd=ROOT, env=kernel_environment(),
-                          capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    log = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        print(log[-4000:])
-        raise SystemExit(f"jupyter-book failed (exit {proc.returncode})")
-    return seconds, len(re.findall(r"Executed notebook in", log)), log
+    return timed(_jupyter_book_command("--all"), env=kernel_environment())
 
 
 def chapter_seconds(log: str) -> dict[str, float]:

@@ -157,3 +157,12 @@ def test_the_wait_stops_when_the_build_that_started_it_is_gone(tmp_path, monkeyp
     monkeypatch.setattr(os, "getppid", lambda: next(parents, 1))
     with pytest.raises(RuntimeError, match="ended before"):
         _wait_for_execution(None, None, [])
+
+
+def test_an_untimed_chapter_is_guessed_by_its_code_cells(tmp_path):
+    from lib.book.build import _guessed_seconds
+
+    few, many = tmp_path / "few.md", tmp_path / "many.md"
+    few.write_text(OTHER)
+    many.write_text(chapter_source(*(f"x{i} = {i}" for i in range(8)), title="Many"))
+    assert _guessed_seconds(few) == 0.25 and _guessed_seconds(many) == 2.0

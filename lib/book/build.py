@@ -146,8 +146,7 @@ def setup(app):
 
 #: Threads of the BLAS and OpenMP libraries in every chapter kernel, unless the environment
 #: sets them: the book runs one chapter per core, and a BLAS pool as wide as the machine in
-#: each of them oversubscribes the cores (the chapters' matrices are small: one thread is
-#: also the fastest for one chapter alone), and ties a float's last bits to the core count.
+#: each of them oversubscribes the cores, and ties a float's last bits to the core count.
 KERNEL_THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 

@@ -71,8 +71,7 @@ def _preload() -> list[str]:
     # not the build and run commands themselves, nor this module (nothing in a chapter
     # imports them)
     return [m for m in modules if m not in {"lib.book.build", "lib.book.run", "lib.book.kernels",
-                                            "lib.book.jupyter_book", "lib.book.reader_book",
-                                            "lib.book._warm"}]
+                                            "lib.book.jupyter_book", "lib.book.reader_book"}]
 
 
 #: The matplotlib backend ipykernel sets in a kernel's environment when none is set.

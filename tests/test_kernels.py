@@ -59,7 +59,7 @@ def warm():
     from lib.book import kernels
 
     assert kernels.start_server()
-    kernels._AFRESH = 0   # the next kernel is a fork, whatever ran before in this process
+    kernels._NEXT_AFRESH = False   # the next kernel is a fork, whatever ran before in this process
     return kernels
 
 

@@ -258,21 +258,20 @@ def _start_worker(env: dict[str, str], forked: bool) -> None:
         start_server()
 
 
-def _execute_one(path: str, timeout: int, forked: bool = True) -> tuple[str, str | None, float, str | None]:
+def _execute_one(path: str, timeout: int) -> tuple[str, str | None, float, str | None]:
     """Execute one chapter as MyST-NB would (its folder as the working directory), in a kernel
-    forked from this worker's warm process (``forked``; :mod:`lib.book.kernels`) or in a new
-    one; return the executed notebook as JSON (None on failure), the seconds and the traceback."""
+    forked from this process's warm process where :func:`_start_worker` started one
+    (:mod:`lib.book.kernels`), else in a new one; return the executed notebook as JSON (None
+    on failure), the seconds and the traceback."""
     import jupytext
     import nbformat
     from jupyter_cache.executors.utils import single_nb_execution
 
-    from lib.book import kernels
-    from lib.book.run import _kernel_manager_class
+    from lib.book.kernels import forked_kernel_manager_class
 
     nb = jupytext.read(path)
-    manager = kernels.forked_kernel_manager_class() if forked else _kernel_manager_class()
     result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=False,
-                                 meta_override=True, kernel_manager_class=manager)
+                                 meta_override=True, kernel_manager_class=forked_kernel_manager_class())
     if result.err is not None:
         return path, None, result.time, result.exc_string
     return path, nbformat.writes(nb), result.time, None
@@ -298,7 +297,7 @@ def _executions(chapters: list[Path], jobs: int, timeout: int):
         saved = dict(os.environ)
         os.environ.update(env)    # the kernel inherits it; this process's is given back
         try:
-            yield _execute_one(str(chapters[0]), timeout, forked=False)
+            yield _execute_one(str(chapters[0]), timeout)
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -307,7 +306,7 @@ def _executions(chapters: list[Path], jobs: int, timeout: int):
     forked = len(chapters) > jobs
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_start_worker,
                              initargs=(env, forked)) as pool:
-        futures = [pool.submit(_execute_one, str(p), timeout, forked) for p in chapters]
+        futures = [pool.submit(_execute_one, str(p), timeout) for p in chapters]
         for fut in as_completed(futures):
             yield fut.result()
 

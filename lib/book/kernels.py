@@ -104,8 +104,10 @@ def _context():
     return _CONTEXT
 
 
-#: Kernels still to start afresh before they are forks (see :func:`start_server`).
-_AFRESH = 0
+#: Whether the next kernel starts afresh although a server runs (see :func:`start_server`).
+_NEXT_AFRESH = False
+#: Platforms where a process may be forked safely (macOS and Windows: no).
+_CAN_FORK = os.name != "nt" and sys.platform != "darwin"
 
 
 def start_server(*, first_afresh: bool = False) -> bool:
@@ -116,15 +118,15 @@ def start_server(*, first_afresh: bool = False) -> bool:
     Returns whether the server is this process's now: a process forked from one that has a
     server cannot have one (multiprocessing's server belongs to the process that started it),
     and its kernels start afresh."""
-    global _SERVER_PID, _SERVER_ENV, _AFRESH
+    global _SERVER_PID, _SERVER_ENV, _NEXT_AFRESH
     from multiprocessing import forkserver
 
     if _SERVER_PID == os.getpid():
         return True
-    if _SERVER_PID is not None or os.name == "nt" or sys.platform == "darwin":
+    if _SERVER_PID is not None or not _CAN_FORK:
         return False
     _context()
-    _SERVER_PID, _SERVER_ENV, _AFRESH = os.getpid(), dict(os.environ), int(first_afresh)
+    _SERVER_PID, _SERVER_ENV, _NEXT_AFRESH = os.getpid(), dict(os.environ), first_afresh
     forkserver.ensure_running()
     return True
 
@@ -218,16 +220,18 @@ def forked_kernel_manager_class(base=None):
     from lib.book.run import _kernel_manager_class
 
     base = base or _kernel_manager_class()
-    if os.name == "nt" or sys.platform == "darwin":  # no safe fork there
+    if not _CAN_FORK:
         return base
 
     class ForkedKernelProvisioner(LocalProvisioner):
         async def launch_kernel(self, cmd, **kwargs):
-            global _AFRESH
+            global _NEXT_AFRESH
 
             env = dict(kwargs.get("env") or os.environ)
-            if not _is_ipykernel(cmd) or not _forkable(env) or _AFRESH:
-                _AFRESH = max(0, _AFRESH - 1) if _is_ipykernel(cmd) else _AFRESH
+            if not _is_ipykernel(cmd):
+                return await super().launch_kernel(cmd, **kwargs)
+            if _NEXT_AFRESH or not _forkable(env):
+                _NEXT_AFRESH = False
                 return await super().launch_kernel(cmd, **kwargs)
             if not kwargs.get("independent"):
                 env["JPY_PARENT_PID"] = str(os.getpid())   # as jupyter_client's launcher does

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+
 def _is_missing(x: Any) -> bool:
     if x is None:
         return True

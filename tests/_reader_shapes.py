@@ -39,6 +39,8 @@ CHAPTERS = {"own_names": ("heterogeneity", "mechanisms", "groups_mediators")}
 RECORDS = {("own_names", "groups_mediators"): ("groups_zone_wald_equal", "mediator_broadband_indirect",
                                                "mediator_services_indirect"),
            ("castle", "groups_mediators"): ("groups_census_region_wald_equal",)}
+#: Sentences a run's page must hold: what the chapter says of the panel's shape.
+SAYS = {("unbalanced", "did_staggered"): ("This panel is unbalanced:", "balanced sub-panel")}
 
 
 def write_shape(name: str, folder: Path) -> tuple[Path, Path]:
@@ -103,7 +105,9 @@ def errors_and_text(nb: dict) -> tuple[list[str], str]:
             if o.get("output_type") == "error":
                 errors.append(o.get("ename", "?"))
             data = o.get("data", {})
-            text += [str(v) for k, v in data.items() if k in ("text/plain", "text/html", "text/markdown")]
+            # what the page shows: outputs, and the values glued into its prose
+            text += [str(v) for k, v in data.items()
+                     if k.removeprefix("application/papermill.record/") in ("text/plain", "text/html", "text/markdown")]
             text.append("".join(o.get("text", "")) if isinstance(o.get("text"), list) else str(o.get("text", "")))
     return errors, "\n".join(text)
 
@@ -126,6 +130,8 @@ def check_run(shape: str, chapter: str, outcome: dict) -> None:
     assert "Book − paper" not in text and "Book − truth" not in text
     names = {e["name"] for e in outcome["results"]["estimates"]}
     assert set(RECORDS.get((shape, chapter), ())) <= names, sorted(names)
+    for sentence in SAYS.get((shape, chapter), ()):
+        assert sentence in text, f"{chapter} on {shape} does not say {sentence!r}"
 
 
 def matrix(shape_names: tuple[str, ...]):

@@ -17,6 +17,7 @@ import nbformat
 import pytest
 from jupyter_cache.executors.utils import single_nb_execution
 
+from lib import ROOT
 from lib.book.build import notebook_output_differences
 from lib.book.kernels import _is_ipykernel, forked_kernel_manager_class
 from lib.book.run import _kernel_manager_class
@@ -113,8 +114,10 @@ def test_a_process_forks_its_kernels_once_it_has_started_a_server(folder):
     import subprocess
     import sys
 
+    # a script without a main guard: multiprocessing's children would run it again, a kernel not
     script = (
         "import os, nbformat\n"
+        "with open('imported_by.txt', 'a') as f: f.write(f'{os.getpid()}\\n')\n"
         "from jupyter_cache.executors.utils import single_nb_execution\n"
         "from lib.book import kernels\n"
         "def parent():\n"
@@ -123,16 +126,18 @@ def test_a_process_forks_its_kernels_once_it_has_started_a_server(folder):
         "    assert single_nb_execution(nb, cwd='.', timeout=120, allow_errors=False, meta_override=True,\n"
         "        kernel_manager_class=kernels.forked_kernel_manager_class()).err is None\n"
         "    return int(nb.cells[0].outputs[0]['text'])\n"
-        "if __name__ == '__main__':\n"
-        "    alone = parent()\n"
-        "    kernels.start_server(first_afresh=True)\n"
-        "    first, second = parent(), parent()\n"
-        "    print(alone == os.getpid(), first == os.getpid(), second != os.getpid())\n")
-    proc = subprocess.run([sys.executable, "-c", script], cwd=folder, capture_output=True, text=True,
-                          timeout=300)
+        "alone = parent()\n"
+        "kernels.start_server(first_afresh=True)\n"
+        "first, second = parent(), parent()\n"
+        "print(alone == os.getpid(), first == os.getpid(), second != os.getpid())\n")
+    (folder / "no_guard.py").write_text(script)
+    proc = subprocess.run([sys.executable, "no_guard.py"], cwd=folder, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    # no server: a kernel of its own; then the first afresh while the server warms, the next a fork
-    assert proc.stdout.split()[-3:] == ["True", "True", "True"]
+    # no server: a kernel of its own; then the first afresh while the server warms, the next a
+    # fork, which did not import the script as its main module (only the script's process did)
+    assert proc.stdout.split()[-3:] == ["True", "True", "True"], proc.stdout[-2000:]
+    assert len((folder / "imported_by.txt").read_text().split()) == 1
 
 
 def test_a_process_forked_from_one_with_a_server_starts_its_kernels_afresh(warm):

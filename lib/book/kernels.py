@@ -27,6 +27,7 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+import threading
 import uuid
 
 #: Modules every chapter kernel starts with: the heavy libraries the chapters use and
@@ -108,6 +109,44 @@ def _context():
 _NEXT_AFRESH = False
 #: Platforms where a process may be forked safely (macOS and Windows: no).
 _CAN_FORK = os.name != "nt" and sys.platform != "darwin"
+
+#: What multiprocessing sends a child so that it re-imports its parent's main module.
+_MAIN_MODULE_KEYS = ("init_main_from_name", "init_main_from_path")
+_LAUNCH_LOCK = threading.Lock()
+
+
+if _CAN_FORK:   # the fork server's modules exist where fork does
+    import multiprocessing.context
+    from multiprocessing import popen_forkserver, spawn
+
+    class _KernelPopen(popen_forkserver.Popen):
+        def _launch(self, process_obj):
+            prepare = spawn.get_preparation_data
+
+            def without_main(name):
+                data = prepare(name)
+                for key in _MAIN_MODULE_KEYS:
+                    data.pop(key, None)
+                return data
+
+            # multiprocessing has no option for it: the function it calls is swapped for the
+            # launch only (under a lock, as the swap is visible to every thread)
+            with _LAUNCH_LOCK:
+                spawn.get_preparation_data = without_main
+                try:
+                    super()._launch(process_obj)
+                finally:
+                    spawn.get_preparation_data = prepare
+
+    class _KernelProcess(multiprocessing.context.ForkServerProcess):
+        """A fork-server process that does not import the main module of the process starting it,
+        as multiprocessing's children do: a kernel is ipykernel's, as a launched one is, and a
+        reader's script without an ``if __name__ == "__main__"`` guard must not run again inside
+        each of its kernels."""
+
+        @staticmethod
+        def _Popen(process_obj):
+            return _KernelPopen(process_obj)
 
 
 def start_server(*, first_afresh: bool = False) -> bool:
@@ -198,7 +237,11 @@ class _ForkedProcess:
         return self._process.exitcode
 
     def send_signal(self, signum: int) -> None:
-        os.kill(self.pid, signum)
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, signum)
+            except ProcessLookupError:   # it ended meanwhile, which Popen.send_signal allows too
+                pass
 
     def kill(self) -> None:
         self._process.kill()
@@ -235,7 +278,8 @@ def forked_kernel_manager_class(base=None):
                 return await super().launch_kernel(cmd, **kwargs)
             if not kwargs.get("independent"):
                 env["JPY_PARENT_PID"] = str(os.getpid())   # as jupyter_client's launcher does
-            process = _context().Process(target=_kernel_main, args=(list(cmd), env, kwargs.get("cwd")),
+            _context()
+            process = _KernelProcess(target=_kernel_main, args=(list(cmd), env, kwargs.get("cwd")),
                                       name=f"kernel-{self.kernel_id}")
             process.start()
             self.process = _ForkedProcess(process)

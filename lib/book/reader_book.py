@@ -166,7 +166,8 @@ def build_reader_book(data_path: str, columns: str = "", *, out: Path | None = N
                              f"notebook is `{res.notebook}`.\n\n```text\n{res.error}\n```"), encoding="utf-8")
             status = "FAILED"
         print(f"  {res.chapter:<16} {status} ({res.seconds:.1f} s)", flush=True)
-    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source), "--builder", "html",
+    # Jupyter Book's command line as the default book's build runs it (lib.book.jupyter_book)
+    cmd = [sys.executable, "-m", "lib.book.jupyter_book", "build", str(source), "--builder", "html",
            *(["-W", "-n", "--keep-going"] if strict else [])]
     code = subprocess.call(cmd, cwd=source, stdout=subprocess.DEVNULL)
     index = source / "_build" / "html" / "index.html"

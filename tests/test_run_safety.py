@@ -119,8 +119,14 @@ def _start(tiny: Path, out: Path, *args: str) -> subprocess.Popen:
 
 
 def _kernels(proc: subprocess.Popen) -> list[psutil.Process]:
-    return [p for p in psutil.Process(proc.pid).children(recursive=True)
-            if "ipykernel" in " ".join(p.cmdline())]
+    found = []
+    for p in psutil.Process(proc.pid).children(recursive=True):
+        try:
+            if "ipykernel" in " ".join(p.cmdline()):
+                found.append(p)
+        except psutil.NoSuchProcess:   # it ended between the listing and the look (a pool's helper)
+            pass
+    return found
 
 
 def _interrupt_when_kernels_run(proc: subprocess.Popen, n: int) -> list[psutil.Process]:

@@ -488,15 +488,16 @@ SHUTDOWN_POLL_SECONDS = 0.01
 
 
 def _prompt_kernel_manager_class():
-    """jupyter_client's ``AsyncKernelManager`` without two fixed waits of every kernel, 0.3-0.4
-    s of a chapter run that takes about a second with a forked kernel (measured with
-    jupyter_client 8.10):
+    """jupyter_client's ``AsyncKernelManager`` without two fixed waits of every kernel (measured
+    with jupyter_client 8.10 and a forked kernel, whose whole run of a short chapter takes
+    about a second):
 
-    - a new kernel's client flushed its IOPub channel until it had been quiet for 0.2 s; here
-      for :data:`IOPUB_QUIET_SECONDS` (what a kernel publishes at start-up is a welcome and
-      two status messages, sent at once; nbclient matches every later message to its cell's
-      request, so one that came late would be ignored either way);
-    - a kernel asked to shut down was checked every 0.1 s, and ends about 60 ms after the
+    - a new kernel's client flushed its IOPub channel until it had been quiet for 0.2 s, half
+      of the 0.38 s from start to first cell; here for :data:`IOPUB_QUIET_SECONDS` (what a
+      kernel publishes at start-up is a welcome and two status messages, sent at once; nbclient
+      matches every later message to its cell's request, so one that came late would be
+      ignored either way);
+    - a kernel asked to shut down was checked every 0.1 s, and ends 0.06-0.25 s after the
       request; here every :data:`SHUTDOWN_POLL_SECONDS`.
     """
     import time

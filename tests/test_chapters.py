@@ -60,10 +60,10 @@ def test_the_build_executed_the_chapter_and_recorded_its_results(chapter):
     built = _built(chapter)
     errors = [o.get("ename") for c in built.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, f"{chapter}'s build execution shows errors: {errors}"
-    assert chapter_parameters(chapter), f"{chapter} has code but no cell tagged `parameters`"
+    defaults = chapter_parameters(chapter)
+    assert defaults, f"{chapter} has code but no cell tagged `parameters`"
     payload = json.loads((ROOT / "outputs" / "results" / f"{chapter}.json").read_text())
     _check_results(chapter, payload)
-    defaults = chapter_parameters(chapter)
     changed = {k: v for k, v in payload["parameters"].items() if k in defaults and v != defaults[k]}
     assert not changed, f"{chapter}'s build recorded parameters other than its defaults: {changed}"
 

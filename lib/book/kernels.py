@@ -278,9 +278,8 @@ def forked_kernel_manager_class(base=None):
                 return await super().launch_kernel(cmd, **kwargs)
             if not kwargs.get("independent"):
                 env["JPY_PARENT_PID"] = str(os.getpid())   # as jupyter_client's launcher does
-            _context()
             process = _KernelProcess(target=_kernel_main, args=(list(cmd), env, kwargs.get("cwd")),
-                                      name=f"kernel-{self.kernel_id}")
+                                     name=f"kernel-{self.kernel_id}")
             process.start()
             self.process = _ForkedProcess(process)
             self.pid = self.pgid = process.pid   # the kernel's setsid makes its group its pid

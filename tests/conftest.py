@@ -15,6 +15,32 @@ kernelspec:
 """
 
 
+def local_cluster():
+    """A two-worker Dask ``LocalCluster`` whose settings for its workers come back out of this
+    process's environment when it closes: distributed writes them into ``os.environ``
+    (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
+    ``MALLOC_TRIM_THRESHOLD_``, a ``PYTHONHASHSEED``) and leaves them there, so every later kernel
+    of the test process would inherit them and, its import-time environment differing from the
+    fork server's, start afresh (``tests/test_kernels.py`` then fails, depending on file order)."""
+    import contextlib
+    import os
+
+    from dask.distributed import LocalCluster
+
+    @contextlib.contextmanager
+    def cluster():
+        saved = dict(os.environ)
+        try:
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                              dashboard_address=None) as started:
+                yield started
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    return cluster()
+
+
 def chapter_source(*cells: str, title: str = "Broken") -> str:
     """A jupytext MyST chapter with the given code cells (``:tags:`` lines allowed)."""
     body = "".join(f"\n```{{code-cell}} ipython3\n{cell.strip()}\n```\n" for cell in cells)

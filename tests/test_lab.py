@@ -131,13 +131,14 @@ def test_lab_computes_only_the_runs_the_registry_lacks(tmp_path):
 
 
 def test_one_two_and_dask_workers_give_byte_identical_registries(tmp_path):
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
+
+    from conftest import local_cluster
 
     paths = {w: tmp_path / f"w{w}.parquet" for w in ("one", "two", "dask")}
     lab.run_lab(["homogeneous", "pretrend"], 2, registry=Registry(paths["one"]), workers=1, **SMALL)
     lab.run_lab(["homogeneous", "pretrend"], 2, registry=Registry(paths["two"]), workers=2, **SMALL)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with local_cluster() as cluster, Client(cluster) as client:
         lab.run_lab(["homogeneous", "pretrend"], 2, registry=Registry(paths["dask"]),
                     scheduler=client, **SMALL)
     one = paths["one"].read_bytes()

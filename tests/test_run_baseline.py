@@ -84,9 +84,9 @@ def test_bad_parameter_is_rejected_before_running(tmp_path, capsys):
 
 
 def test_grid_runs_on_a_dask_cluster(tmp_path):
-    from dask.distributed import LocalCluster
+    from conftest import local_cluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with local_cluster() as cluster:
         code = main(["baseline_did", "--grid", "sample=all,east", "--scheduler", cluster.scheduler_address,
                      "--out", str(tmp_path)])
     assert code == 0

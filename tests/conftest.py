@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 FRONT_MATTER = """---
 jupytext:
   text_representation:
@@ -15,6 +18,7 @@ kernelspec:
 """
 
 
+@contextlib.contextmanager
 def local_cluster():
     """A two-worker Dask ``LocalCluster`` whose settings for its workers come back out of this
     process's environment when it closes: distributed writes them into ``os.environ``
@@ -22,23 +26,15 @@ def local_cluster():
     ``MALLOC_TRIM_THRESHOLD_``, a ``PYTHONHASHSEED``) and leaves them there, so every later kernel
     of the test process would inherit them and, its import-time environment differing from the
     fork server's, start afresh (``tests/test_kernels.py`` then fails, depending on file order)."""
-    import contextlib
-    import os
-
     from dask.distributed import LocalCluster
 
-    @contextlib.contextmanager
-    def cluster():
-        saved = dict(os.environ)
-        try:
-            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as started:
-                yield started
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-
-    return cluster()
+    saved = dict(os.environ)
+    try:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+            yield cluster
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def chapter_source(*cells: str, title: str = "Broken") -> str:

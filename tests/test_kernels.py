@@ -148,10 +148,12 @@ def test_a_process_forked_from_one_with_a_server_starts_its_kernels_afresh(warm)
 
 
 def test_a_forked_kernel_ends_with_its_notebook(folder, warm):
-    nb = _notebook(["import os\nprint(os.getppid(), os.getpid(), os.getpgid(0))"])
+    nb = _notebook(["import gc, os\nprint(os.getppid(), os.getpid(), os.getpgid(0), gc.get_freeze_count())"])
     assert _execute(nb, forked_kernel_manager_class(), folder).err is None
-    parent, pid, group = map(int, nb.cells[0].outputs[0]["text"].split())
+    parent, pid, group, frozen = map(int, nb.cells[0].outputs[0]["text"].split())
     assert parent != os.getpid() and group == pid   # a fork, in a group of its own as launched kernels
+    # the server's preloaded objects are frozen: the kernel's garbage collector skips them
+    assert frozen > 50_000, frozen
     assert _gone(pid), f"kernel process {pid} still runs after its notebook finished"
 
 

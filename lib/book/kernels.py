@@ -7,7 +7,10 @@ its CPU time, and the tests and a reader's grids once per run. Here each process
 several kernels (a worker of the book's build, a grid of the run command, a test process)
 starts one *fork server* (:mod:`multiprocessing`'s ``forkserver``: :func:`start_server`) that
 imports those modules once (:data:`PRELOAD`), in the background while the process's first
-kernel starts afresh; every later kernel is a fork of it and starts with them in memory.
+kernel starts afresh; every later kernel is a fork of it and starts with them in memory. The
+server then freezes them (:func:`gc.freeze`, ``lib.book._warm``): a kernel's garbage collector,
+and IPython's full collection when the kernel exits, no longer walk the preloaded modules
+(0.12-0.14 s a full collection before; a one-cell notebook's whole run went from 0.7 s to 0.3 s).
 
 The kernel itself is ipykernel's own, started with the command line and environment
 ``jupyter_client`` would have run it with (:func:`_kernel_main`); only the process it runs

@@ -163,6 +163,10 @@ def test_ctrl_c_leaves_no_kernel_and_no_half_written_results(tiny, tmp_path, gri
     assert _estimate(earlier) == 7.0, "the earlier run is untouched"
     assert (out / f"{name}.interrupted").is_dir()
     assert _hidden(out) == []
+    if not grid:   # the notebook is written when the run ends, not only every few seconds
+        cells = json.loads((out / "tiny.interrupted" / "tiny.ipynb").read_text())["cells"]
+        injected = next(c for c in cells if "injected-parameters" in c["metadata"].get("tags", []))
+        assert "sleep = 60" in "".join(injected["source"]) and injected["execution_count"] is not None
 
 
 # ------------------------------------------------------------------ Dask

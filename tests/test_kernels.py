@@ -157,6 +157,39 @@ def test_a_forked_kernel_ends_with_its_notebook(folder, warm):
     assert _gone(pid), f"kernel process {pid} still runs after its notebook finished"
 
 
+def test_a_forked_kernel_runs_its_exit_handlers_after_its_control_thread_has_ended(folder, warm):
+    """ipykernel publishes the control thread's "idle" after a shutdown request while the main
+    thread runs the exit handlers that close IOPub; where the close came first the kernel hung
+    until jupyter_client sent SIGTERM (one kernel in 25). The publish is delayed here: the exit
+    handlers must still start only once the control thread has ended, and the kernel end on
+    the shutdown request alone."""
+    from jupyter_client.manager import _ShutdownStatus
+    from nbclient import NotebookClient
+
+    late = (
+        "import atexit, time\nfrom ipykernel.kernelapp import IPKernelApp\n"
+        "k = get_ipython().kernel\npublish = k._publish_status_and_flush\n"
+        "def after_shutdown(status, channel, *args, **kwargs):\n"
+        "    if status == 'idle' and channel == 'control' and k._shutdown_message is not None:\n"
+        "        time.sleep(0.3)\n"
+        "    return publish(status, channel, *args, **kwargs)\n"
+        "k._publish_status_and_flush = after_shutdown\n"
+        "control = IPKernelApp.instance().control_thread\n"
+        "atexit.register(lambda: open('control_at_exit.txt', 'w').write(str(control.is_alive())))")
+    managers = []
+
+    class Recorded(forked_kernel_manager_class()):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            managers.append(self)
+
+    NotebookClient(_notebook([late]), kernel_manager_class=Recorded, timeout=60,
+                   resources={"metadata": {"path": str(folder)}}).execute()
+    assert (folder / "control_at_exit.txt").read_text() == "False", "exit handlers ran beside the control thread"
+    (km,) = managers
+    assert km._shutdown_status == _ShutdownStatus.ShutdownRequest, f"the kernel needed {km._shutdown_status}"
+
+
 def test_a_forked_kernel_is_stopped_at_the_cell_timeout(folder, warm):
     nb = _notebook(["import os\nprint(os.getpid(), flush=True)", "import time\ntime.sleep(120)"])
     started = time.monotonic()

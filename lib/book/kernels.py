@@ -211,11 +211,31 @@ def _kernel_main(cmd: list[str], env: dict[str, str], cwd: str | None) -> None:
 
     try:
         kernelapp.launch_new_instance(argv=argv)
+        _wait_for_control_thread(kernelapp.IPKernelApp.instance())
     finally:
         # what leaving the interpreter would run (multiprocessing ends a child with os._exit)
         atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
+
+
+#: How long an ending kernel waits for its control thread (see :func:`_wait_for_control_thread`).
+CONTROL_SETTLE_SECONDS = 1.0
+
+
+def _wait_for_control_thread(app) -> None:
+    """Let the control thread finish the shutdown request before the sockets close.
+
+    ipykernel (7.x) answers a shutdown request on its control thread, stops that thread's loop
+    and then publishes its "idle" status through the IOPub thread, while the main thread, its
+    loop stopped too, already runs the exit handlers that close IOPub: when the close comes
+    first, the publish blocks on a socket with no reader, the close waits for the control
+    thread, and the kernel hangs until jupyter_client sends SIGTERM 2.5 s later (about one
+    kernel in 25 here; posit-dev/positron#7142 reports the same hang). Joined first, the
+    control thread ends once it has published."""
+    thread = getattr(app, "control_thread", None)
+    if thread is not None and thread.is_alive():
+        thread.join(CONTROL_SETTLE_SECONDS)
 
 
 def _is_ipykernel(cmd: list[str]) -> bool:

@@ -220,7 +220,7 @@ def _kernel_main(cmd: list[str], env: dict[str, str], cwd: str | None) -> None:
 
 
 #: How long an ending kernel waits for its control thread (see :func:`_wait_for_control_thread`).
-CONTROL_SETTLE_SECONDS = 1.0
+CONTROL_JOIN_SECONDS = 1.0
 
 
 def _wait_for_control_thread(app) -> None:
@@ -235,7 +235,7 @@ def _wait_for_control_thread(app) -> None:
     control thread ends once it has published."""
     thread = getattr(app, "control_thread", None)
     if thread is not None and thread.is_alive():
-        thread.join(CONTROL_SETTLE_SECONDS)
+        thread.join(CONTROL_JOIN_SECONDS)
 
 
 def _is_ipykernel(cmd: list[str]) -> bool:

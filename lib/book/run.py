@@ -567,15 +567,11 @@ def _papermill_engine() -> str:
     from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 
     class ProgressManager(NotebookExecutionManager):
-        ended = False
-
         def save(self, **kwargs):
-            if self.ended or (self.now() - self.last_save_time).total_seconds() >= PROGRESS_SAVE_SECONDS:
+            # papermill sets end_time when the run ends, before its last save
+            ended = self.end_time is not None
+            if ended or (self.now() - self.last_save_time).total_seconds() >= PROGRESS_SAVE_SECONDS:
                 super().save(**kwargs)
-
-        def notebook_complete(self, **kwargs):
-            self.ended = True
-            super().notebook_complete(**kwargs)
 
     class ProgressEngine(NBClientEngine):
         @classmethod

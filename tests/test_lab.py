@@ -195,6 +195,18 @@ def _within(row, k=3.0) -> bool:
     return abs(row["bias"]) <= k * row["bias_mcse"]
 
 
+def _assert_shipped(rows: pd.DataFrame) -> None:
+    """Freshly computed lab rows are the shipped registry's: no error, the same numbers (1e-6
+    relative) and N."""
+    fresh = rows.set_index("key")
+    stored = Registry(lab.SHIPPED_REGISTRY).get(fresh.index).set_index("key").loc[fresh.index]
+    assert (stored["error"] == "").all() and (fresh["error"] == "").all()
+    for col in ("estimate", "std_error", "ci_low", "ci_high", "truth", "target", "pretest_p"):
+        np.testing.assert_allclose(fresh[col].to_numpy(float), stored[col].to_numpy(float),
+                                   rtol=1e-6, atol=1e-12, err_msg=col)
+    assert (fresh["nobs"].to_numpy() == stored["nobs"].to_numpy()).all()
+
+
 def test_known_answers_in_a_fresh_smaller_run(tmp_path):
     """TWFE alone, 80 fresh draws per scenario on two processes: every row is the shipped
     registry's (the same seeds), and the known answers hold on the fresh rows: unbiased under a
@@ -204,11 +216,7 @@ def test_known_answers_in_a_fresh_smaller_run(tmp_path):
     run = lab.run_lab(["homogeneous", "dynamic"], reps, estimators=["TWFE"],
                       registry=Registry(tmp_path / "r.parquet"), workers=2)
     assert run.computed == 2 * reps
-    fresh = run.rows.set_index("key")
-    stored = Registry(lab.SHIPPED_REGISTRY).get(fresh.index).set_index("key").loc[fresh.index]
-    for col in ("estimate", "std_error", "ci_low", "ci_high", "truth", "target", "pretest_p"):
-        np.testing.assert_allclose(fresh[col].to_numpy(float), stored[col].to_numpy(float),
-                                   rtol=1e-6, atol=1e-12, err_msg=col)
+    _assert_shipped(run.rows)
     s = lab.lab_summary(run.rows).set_index("scenario")
     assert (s["draws"] == reps).all()
     assert _within(s.loc["homogeneous"]), s.loc["homogeneous"]
@@ -257,13 +265,7 @@ def test_shipped_registry_reproduces_from_the_code(scenario):
     """Recompute one stored draw of each scenario, every estimator, and compare (1e-6 relative):
     a shipped registry that the code no longer produces fails here, on any machine."""
     rep = 0 if scenario == "homogeneous" else 137
-    fresh = pd.DataFrame(lab.draw_rows(lab.LabTask(scenario, rep, tuple(lab.ESTIMATORS)))).set_index("key")
-    stored = Registry(lab.SHIPPED_REGISTRY).get(fresh.index).set_index("key").loc[fresh.index]
-    assert (stored["error"] == "").all() and (fresh["error"] == "").all()
-    for col in ("estimate", "std_error", "ci_low", "ci_high", "truth", "target", "pretest_p"):
-        np.testing.assert_allclose(fresh[col].to_numpy(float), stored[col].to_numpy(float),
-                                   rtol=1e-6, atol=1e-12, err_msg=col)
-    assert (fresh["nobs"].to_numpy() == stored["nobs"].to_numpy()).all()
+    _assert_shipped(pd.DataFrame(lab.draw_rows(lab.LabTask(scenario, rep, tuple(lab.ESTIMATORS)))))
 
 
 # ------------------------------------------------------------------- command and page

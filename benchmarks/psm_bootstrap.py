@@ -5,8 +5,8 @@ Run: ``.venv/bin/python benchmarks/psm_bootstrap.py``
 Compares, on the book's default panel (3,316 city-years, 280 cities):
 
 * ``lib.methods.psm.bootstrap_att(..., reestimate_score=False)`` -- the book's default:
-  score held at its full-sample estimate; all replications in two matrix
-  products (``lib.methods.psm.kernel_att_city``);
+  score held at its full-sample estimate; all replications in one matrix
+  product over the pairs within the bandwidth (``lib.methods.psm.kernel_att_city``);
 * the reference: a per-rep NumPy loop doing the same thing (draw cities,
   dense (n_T x n_C) Epanechnikov kernel with multiplicity weights, ATT);
 * the same pair with the score re-estimated in each replication: batched

@@ -252,6 +252,40 @@ def test_bootstrap_seeded_and_vectorised_paths_agree():
         assert re.draws[r] == pytest.approx(dense, abs=1e-10)
 
 
+def _dense_kernel_att_city(pt, yt, ct, pc, yc, cc, M, bandwidth, common):
+    """The oracle: every replication's dense kernel over all (treated, control) pairs."""
+    out = np.full(len(M), np.nan)
+    for b, m in enumerate(M):
+        mt, mc = m[ct], m[cc]
+        K = np.maximum(0.75 * (1 - ((pc[None, :] - pt[:, None]) / bandwidth) ** 2), 0) * mc[None, :]
+        den = K.sum(axis=1)
+        on = (mt > 0) & (den > 1e-12)
+        if common:
+            on &= (pt >= pc[mc > 0].min()) & (pt <= pc[mc > 0].max())
+        if on.any():
+            out[b] = np.average(yt[on] - K[on] @ yc / den[on], weights=mt[on])
+    return out
+
+
+@pytest.mark.parametrize("common", [True, False])
+def test_kernel_att_city_equals_the_dense_kernel_of_every_replication(common):
+    """Only the pairs within the bandwidth enter the fixed-score bootstrap's kernel sums; the
+    dense kernel gives the same ATTs, with tied scores, pairs at exactly |u| = 1, clusters
+    without controls and a treated row no control reaches."""
+    rng = np.random.default_rng(3)
+    h = 0.125                                     # a power of 2: u = +-1 exactly on the grid below
+    pc = np.r_[rng.choice(np.arange(0, 64) / 64, 150), [0.5, 0.5]]   # ties among the controls
+    pt = np.r_[rng.uniform(0.1, 0.9, 40), [0.5 + h, 0.5 - h, 1.5]]   # boundary pairs; one unreached
+    yt, yc = rng.normal(size=pt.size), rng.normal(size=pc.size)
+    G = 30
+    ct, cc = rng.integers(0, G, pt.size), rng.integers(0, G - 3, pc.size)  # 3 treated-only cities
+    M = psm.cluster_multiplicities(np.arange(G), 25, 4)
+    got = psm.kernel_att_city(pt, yt, ct, pc, yc, cc, M, bandwidth=h, common=common)
+    want = _dense_kernel_att_city(pt, yt, ct, pc, yc, cc, M, h, common)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    assert np.isfinite(got).all()
+
+
 # ------------------------------------------------------------- bad input
 def test_bad_input_messages():
     df = _simulated(n=200, seed=2)

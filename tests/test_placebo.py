@@ -125,6 +125,48 @@ def test_other_covariances_equal_fe_ols_treatments(frame, vcov):
     np.testing.assert_allclose(res.std_errors, ref.std_error, rtol=1e-8)
 
 
+@pytest.mark.parametrize("vcov", [{"CRV1": "city_id"}, "hetero", "iid"])
+def test_blocks_of_draws_give_the_draws_of_one_block(frame, placebo, monkeypatch, vcov):
+    """placebo_fwl computes its draws in blocks that fit in cache; one draw a block and
+    blocks of 7 (the last one short) give what one block of all 40 gives, and a draw the
+    effects absorb is named by its own index whichever block holds it."""
+    kw = dict(yname="Inno", controls=CONTROLS, vcov=vcov, dname="CBEC", idname="city_id",
+              tname="year", gname="adoption_year")
+    A = placebo.assignments
+    monkeypatch.setattr(did, "PLACEBO_BLOCK_CELLS", 10**12)
+    whole = did.placebo_test(frame, assignments=A, **kw)
+    n = whole.nobs
+    for cells in (1, 7 * n):
+        monkeypatch.setattr(did, "PLACEBO_BLOCK_CELLS", cells)
+        blocked = did.placebo_test(frame, assignments=A, **kw)
+        np.testing.assert_allclose(blocked.coefficients, whole.coefficients, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(blocked.std_errors, whole.std_errors, rtol=1e-12)
+    never = A.copy()
+    never[23] = np.nan                       # draw 23: no unit treated, nothing varies
+    with pytest.raises(ValueError, match=r"draws \[23\] are absorbed"):
+        did.placebo_test(frame, assignments=never, **kw)
+
+
+def test_adoption_dates_between_before_and_after_the_panels_periods(frame, placebo):
+    """A reader's assignments may fall between observed periods, before the first or after
+    the last: the pseudo-treatment is 1{t >= g} all the same (checked against the generic
+    FWL engine on the indicator matrix built directly), on rows with gaps (missing controls)."""
+    d = frame.dropna(subset=CONTROLS).sort_values(["city_id", "year"])
+    A = placebo.assignments[:6].copy()
+    treated = np.flatnonzero(np.isfinite(A[0]))
+    A[0, treated[:5]] = 2015.5
+    A[1, treated[:5]] = 1990.0
+    A[2, treated[:5]] = 2100.0
+    res = did.placebo_test(d, yname="Inno", controls=CONTROLS, assignments=A, vcov="hetero",
+                           dname="CBEC", idname="city_id", tname="year", gname="adoption_year")
+    ucode = np.searchsorted(res.units, d["city_id"].to_numpy())
+    D = (d["year"].to_numpy()[:, None] >= res.assignments.T[ucode]).astype(float)
+    ref = panel.fe_ols_treatments(d["Inno"].to_numpy(), D, d[CONTROLS].to_numpy(),
+                                  d["city_id"].to_numpy(), d["year"].to_numpy(), vcov="hetero")
+    np.testing.assert_allclose(res.coefficients, ref.coef, atol=1e-10)
+    np.testing.assert_allclose(res.std_errors, ref.std_error, rtol=1e-8)
+
+
 def test_ri_pvalue_counts_the_observed_assignment():
     # (1 + k) / (B + 1): never zero, 1 when every draw is as large (Young 2019)
     assert did.ri_pvalue(np.array([0.1, -0.2, 0.3]), 5.0) == 0.25

@@ -1225,6 +1225,10 @@ def _orth_basis(Z: np.ndarray) -> np.ndarray:
     return U[:, keep]
 
 
+# Cells (rows x draws) of one block of placebo_fwl's pseudo-treatments: 2 MB of doubles.
+PLACEBO_BLOCK_CELLS = 1 << 18
+
+
 def placebo_fwl(y, assignments, controls, unit_codes, time, cluster=None, *,
                 vcov: Literal["CRV1", "hetero", "iid"] = "CRV1", dof_k: int | None = None):
     r"""All placebo regressions of :func:`placebo_test` in one Frisch-Waugh-Lovell pass.
@@ -1300,47 +1304,66 @@ def placebo_fwl(y, assignments, controls, unit_codes, time, cluster=None, *,
     Q = np.column_stack([QT, QW])
     yt = yw[:, 0] - QW @ (QW.T @ yw[:, 0])
     # Pseudo-treatments, unit-demeaned in one pass: unit u's mean of 1{t >= g} is the share
-    # of its observed periods at or after g, found by binary search on the sorted
-    # (unit, period) keys instead of a reduction over the n x B matrix.
+    # of its observed periods at or after g, read from a (unit, period level) table of those
+    # counts at the first level >= g (NaN, never treated, sorts past the last level: 0)
+    # instead of a reduction over the n x B matrix.
     AT = np.ascontiguousarray(A.T)
     if uc.min() < 0 or uc.max() >= AT.shape[0]:
         raise ValueError(f"placebo_fwl: unit codes must lie in 0..{AT.shape[0] - 1} (one "
                          f"column of assignments per unit); got {uc.min()}..{uc.max()}")
-    span = np.abs(tv).max() * 2 + 2
-    key = uc * span + tv  # sorted: rows are ordered by (unit, period)
-    g_units = uc[starts]
-    pos = np.searchsorted(key, g_units[:, None] * span + np.nan_to_num(AT[g_units], nan=np.inf))
-    share = np.clip((starts + counts)[:, None] - pos, 0, counts[:, None]) / counts[:, None]
-    # NaN >= t is False, so untreated units get zeros
-    D = np.subtract(tv[:, None] >= AT[uc], np.repeat(share, counts, axis=0))
-    D -= Q @ (Q.T @ D)
-    dd = np.einsum("ij,ij->j", D, D)
-    if np.any(dd <= 1e-12 * n):
-        bad = np.flatnonzero(dd <= 1e-12 * n)
-        raise ValueError(f"placebo_fwl: the pseudo-treatments of draws {bad[:10].tolist()} are "
-                         "absorbed by the fixed effects and controls (no within variation)")
-    beta = (yt @ D) / dd
+    levels = np.unique(tv)
+    unit_row = np.repeat(np.arange(starts.size), counts)
+    at_or_after = np.zeros((starts.size, levels.size + 1))
+    np.add.at(at_or_after, (unit_row, np.searchsorted(levels, tv)), 1.0)
+    at_or_after = np.cumsum(at_or_after[:, ::-1], axis=1)[:, ::-1]
+    first = np.searchsorted(levels, AT[uc[starts]])          # (units, B)
+    share = np.take_along_axis(at_or_after, first, axis=1) / counts[:, None]
     if dof_k is None:
         dof_k = panel.fe_dof_k(1 + p, uc, tv, None if cluster is None or vcov != "CRV1"
                                else np.asarray(cluster)[order])
-    # scores d_i * u_i with u = yt - beta * d
-    DU = D * yt[:, None]
-    D *= D
-    DU -= D * beta[None, :]
     if vcov == "CRV1":
         cc, G = panel.codes(np.asarray(cluster)[order])
         # a sparse indicator product beats np.add.reduceat on a wide matrix by ~10x
         C = sparse.csr_matrix((np.ones(n), (cc, np.arange(n))), shape=(G, n))
-        S = np.asarray(C @ DU)
-        var = G / (G - 1) * (n - 1) / (n - dof_k) * np.einsum("gj,gj->j", S, S) / dd**2
         dof_resid = G - 1
-    elif vcov == "hetero":
-        var = n / (n - dof_k) * np.einsum("ij,ij->j", DU, DU) / dd**2
+    else:
         G, dof_resid = None, n - dof_k
+    B = AT.shape[1]
+    beta, dd, var = np.empty(B), np.empty(B), np.empty(B)
+    # The draws in blocks of about PLACEBO_BLOCK_CELLS cells: every pass below is memory-bound,
+    # and a block stays in cache where the whole n x B matrix (26 MB for the book's 1,000 draws)
+    # does not (45 -> 35 ms for those draws).
+    step = max(1, min(B, PLACEBO_BLOCK_CELLS // max(n, 1)))
+    for j0 in range(0, B, step):
+        j = slice(j0, min(j0 + step, B))
+        # NaN >= t is False, so untreated units get zeros
+        D = np.subtract(tv[:, None] >= AT[uc, j], np.repeat(share[:, j], counts, axis=0))
+        D -= Q @ (Q.T @ D)
+        dd[j] = np.einsum("ij,ij->j", D, D)
+        if np.any(dd[j] <= 1e-12 * n):
+            bad = j0 + np.flatnonzero(dd[j] <= 1e-12 * n)
+            raise ValueError(f"placebo_fwl: the pseudo-treatments of draws {bad[:10].tolist()} are "
+                             "absorbed by the fixed effects and controls (no within variation)")
+        beta[j] = (yt @ D) / dd[j]
+        if vcov == "iid":
+            continue
+        # scores d_i * u_i with u = yt - beta * d
+        DU = D * yt[:, None]
+        D *= D
+        D *= beta[None, j]
+        DU -= D
+        if vcov == "CRV1":
+            S = np.asarray(C @ DU)
+            var[j] = np.einsum("gj,gj->j", S, S)
+        else:
+            var[j] = np.einsum("ij,ij->j", DU, DU)
+    if vcov == "CRV1":
+        var *= G / (G - 1) * (n - 1) / (n - dof_k) / dd**2
+    elif vcov == "hetero":
+        var *= n / (n - dof_k) / dd**2
     else:
         ssr = (yt @ yt) - beta**2 * dd
         var = ssr / (n - dof_k) / dd
-        G, dof_resid = None, n - dof_k
     return panel.TreatmentsFit(beta, np.sqrt(var), n, int(dof_k), G, dof_resid)
 
 

@@ -166,3 +166,21 @@ def test_an_untimed_chapter_is_guessed_by_its_code_cells(tmp_path):
     few.write_text(OTHER)
     many.write_text(chapter_source(*(f"x{i} = {i}" for i in range(8)), title="Many"))
     assert _guessed_seconds(few) == 0.25 and _guessed_seconds(many) == 2.0
+
+
+def test_the_determinism_check_builds_with_the_books_executor_and_with_jupyter_books(tmp_path, capfd):
+    """``--check-determinism``: build a executes the chapters with the book's executor, build b
+    with Jupyter Book's own; a seeded chapter gives the same page both ways, and a page that
+    differed would be named."""
+    from lib.book.build import check_determinism, page_differences
+
+    book = _mini_book(tmp_path, GOOD)
+    runs = tmp_path / "runs"
+    assert check_determinism(keep=runs, root=book) == 0
+    out = "".join(capfd.readouterr())
+    assert "broken: executed in" in out and "pages compared" in out and ": identical" in out
+    sites = [runs / run / "_build" / "html" for run in ("a", "b")]
+    page = sites[1] / "chapters" / "broken.html"
+    assert page.exists() and (sites[0] / "chapters" / "broken.html").exists()
+    page.write_text(page.read_text().replace("Good", "Changed", 1))
+    assert [d.split(":")[0] for d in page_differences(*sites)] == ["chapters/broken.html"]

@@ -24,7 +24,8 @@ Why a wrapper around ``jupyter-book build``:
   value that depends on the machine (a timing) is glued under a ``machine_`` key
   and shown only inside an element of class ``machine-dependent``;
   :func:`page_problems` and :func:`notebook_output_differences` hold the pages
-  to that, and ``--check-determinism`` builds twice from scratch and compares.
+  to that, and ``--check-determinism`` builds twice from scratch (the book's executor,
+  then Jupyter Book's) and compares.
 """
 
 from __future__ import annotations
@@ -84,10 +85,10 @@ def _jupyter_book_command(*args: str, root: Path = ROOT) -> list[str]:
     return cmd
 
 
-def _jupyter_book(*args: str, quiet: bool = False) -> int:
+def _jupyter_book(*args: str, quiet: bool = False, root: Path = ROOT) -> int:
     """Run ``jupyter-book build ROOT --builder html ARGS`` (``quiet``: without its standard
     output); return its exit code. The kernels it starts inherit :func:`kernel_environment`."""
-    return subprocess.call(_jupyter_book_command(*args), cwd=ROOT, env=kernel_environment(),
+    return subprocess.call(_jupyter_book_command(*args, root=root), cwd=root, env=kernel_environment(),
                            stdout=subprocess.DEVNULL if quiet else None)
 
 
@@ -97,13 +98,14 @@ EXECUTED_FLAG_VARIABLE = "CBEC_EXECUTED_FLAG"
 
 
 def _execute_while_jupyter_book_starts(chapters: list[Path], jobs: int | None, args: list[str], *,
-                                       root: Path = ROOT) -> int:
+                                       root: Path = ROOT, build_dir: Path | None = None) -> int:
     """Execute those of ``chapters`` that are stale (:func:`execute_stale`; finding them reads
-    the cache) while Jupyter Book builds the book at ``root``; it reads no page before the
-    executor is done. A failing chapter stops Jupyter Book: exit code 1. Returns Jupyter
-    Book's exit code otherwise."""
-    build_dir = Path(root) / "_build"
-    build_dir.mkdir(exist_ok=True)
+    the cache) while Jupyter Book builds the book at ``root`` into ``build_dir`` (default
+    ``root/_build``; with ``--path-output X`` in ``args``, ``X/_build``); it reads no page
+    before the executor is done. A failing chapter stops Jupyter Book: exit code 1. Returns
+    Jupyter Book's exit code otherwise."""
+    build_dir = Path(build_dir) if build_dir is not None else Path(root) / "_build"
+    build_dir.mkdir(parents=True, exist_ok=True)
     flag = build_dir / ".executed"
     flag.unlink(missing_ok=True)
     env = {**kernel_environment(), EXECUTED_FLAG_VARIABLE: str(flag)}
@@ -554,19 +556,31 @@ def cached_notebook(chapter: str):
     return _cached_execution(ROOT / "chapters" / f"{chapter}.md")
 
 
-def check_determinism(keep: Path | None = None) -> int:
-    """Build the book twice, each time from an empty execution cache, and compare pages."""
+def check_determinism(keep: Path | None = None, *, root: Path = ROOT) -> int:
+    """Build the book at ``root`` twice, each time from an empty execution cache, and compare
+    pages: once as ``make book`` does (the chapters executed in parallel, in kernels forked from
+    a warm process) and once by Jupyter Book's own executor (one after another, each in a new
+    kernel). Equal pages say the book depends neither on the run nor on the executor."""
     import tempfile
 
     top = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="book-determinism-"))
+    chapters = book_chapters() if Path(root) == ROOT else [
+        path for path in sorted(Path(root).glob("chapters/*.md"))
+        if "kernelspec:" in path.read_text(encoding="utf-8")]
     sites = []
     for run in ("a", "b"):
         out = top / run
-        if _jupyter_book("--all", "--path-output", str(out), quiet=True) != 0:
+        args = ["--all", "--path-output", str(out)]
+        if run == "a":
+            code = _execute_while_jupyter_book_starts(chapters, None, args, root=root,
+                                                      build_dir=out / "_build")
+        else:
+            code = _jupyter_book(*args, quiet=True, root=root)
+        if code != 0:
             print(f"build {run} FAILED; its output is in {out}", file=sys.stderr)
             return 1
         sites.append(out / "_build" / "html")
-    problems = page_differences(*sites) + [f"build a: {p}" for p in page_problems(sites[0])]
+    problems = page_differences(*sites) + [f"build a: {p}" for p in page_problems(sites[0], root)]
     for p in problems:
         print(p, file=sys.stderr)
     n = len(site_pages(sites[0]))
@@ -576,7 +590,8 @@ def check_determinism(keep: Path | None = None) -> int:
         return 1
     if keep is None:
         shutil.rmtree(top, ignore_errors=True)
-    print(f"{n} pages compared outside .{MACHINE_DEPENDENT_CLASS} elements: identical")
+    print(f"{n} pages compared outside .{MACHINE_DEPENDENT_CLASS} elements (the book's executor "
+          f"against Jupyter Book's): identical")
     return 0
 
 
@@ -589,8 +604,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=None,
                         help="chapters executed at once (default: one per core; 1: one after another)")
     parser.add_argument("--check-determinism", action="store_true",
-                        help="build twice from an empty execution cache (in a temporary folder) "
-                             "and compare every page's text outside machine-dependent elements")
+                        help="build twice from an empty execution cache (in a temporary folder; the "
+                             "book's parallel executor, then Jupyter Book's own) and compare every "
+                             "page's text outside machine-dependent elements")
     args = parser.parse_args(argv)
     if args.check_determinism:
         return check_determinism()

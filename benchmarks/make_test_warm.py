@@ -2,7 +2,8 @@
 
 Measures, in one run: ``make test``'s two steps (``python -m lib.book.build --strict``, skipped
 when these inputs already passed one, then ``OPENBLAS_NUM_THREADS=1 pytest -n 2 --dist
-loadfile``) on this checkout and on ``--base`` checked out in a temporary git worktree, run
+loadfile``, quiet and without pytest's cache, so that neither tree's run writes the other's)
+on this checkout and on ``--base`` checked out in a temporary git worktree, run
 alternately ``--rounds`` times (head, base, head, base, ...) so that the machine's drift falls
 on both alike. Both use this interpreter's environment, with ``PYTHONPATH`` on their own tree
 (the editable install would otherwise import this checkout's ``lib`` in the base's tests), and
@@ -34,8 +35,9 @@ TARGET = 0.7
 
 def run(cmd: list[str], tree: Path, env: dict[str, str] | None = None) -> str:
     """Run ``cmd`` in ``tree`` with ``PYTHONPATH`` on it; a failure stops the benchmark."""
+    path = os.pathsep.join(p for p in (str(tree), os.environ.get("PYTHONPATH", "")) if p)
     proc = subprocess.run(cmd, cwd=tree, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(tree), **(env or {})})
+                          env={**os.environ, "PYTHONPATH": path, **(env or {})})
     if proc.returncode != 0:
         print((proc.stdout + proc.stderr)[-4000:])
         raise SystemExit(f"{' '.join(cmd[2:5])} failed in {tree} (exit {proc.returncode})")
@@ -58,8 +60,15 @@ def main() -> None:
     parser.add_argument("--base", default=BASE, help=f"the commit to compare with (default {BASE})")
     parser.add_argument("--rounds", type=int, default=2, help="head/base alternations (default 2)")
     args = parser.parse_args()
-    rev = subprocess.run(["git", "rev-parse", "--short", args.base], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout.strip()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    found = subprocess.run(["git", "rev-parse", "--short", "--verify", "--quiet", f"{args.base}^{{commit}}"],
+                           cwd=ROOT, capture_output=True, text=True)
+    if found.returncode != 0:   # a shallow clone, or a checkout without git: nothing to compare with
+        print(f"skipped: the base commit {args.base} is not in this checkout's git history "
+              f"(fetch it, or pass --base REV)")
+        return
+    rev = found.stdout.strip()
     base = Path(tempfile.mkdtemp(prefix="bench-make-test-")) / "base"
     subprocess.run(["git", "worktree", "add", "--detach", str(base), rev], cwd=ROOT, check=True,
                    capture_output=True)

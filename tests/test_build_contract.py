@@ -179,6 +179,8 @@ def test_the_determinism_check_builds_with_the_books_executor_and_with_jupyter_b
     assert check_determinism(keep=runs, root=book) == 0
     out = "".join(capfd.readouterr())
     assert "broken: executed in" in out and "pages compared" in out and ": identical" in out
+    # the executor filled the cache build a's Jupyter Book read (its --path-output's)
+    assert stale_chapters([book / "chapters" / "broken.md"], runs / "a" / "_build" / ".jupyter_cache") == []
     sites = [runs / run / "_build" / "html" for run in ("a", "b")]
     page = sites[1] / "chapters" / "broken.html"
     assert page.exists() and (sites[0] / "chapters" / "broken.html").exists()

@@ -128,8 +128,8 @@ def test_other_covariances_equal_fe_ols_treatments(frame, vcov):
 @pytest.mark.parametrize("vcov", [{"CRV1": "city_id"}, "hetero", "iid"])
 def test_blocks_of_draws_give_the_draws_of_one_block(frame, placebo, monkeypatch, vcov):
     """placebo_fwl computes its draws in blocks that fit in cache; one draw a block and
-    blocks of 7 (the last one short) give what one block of all 40 gives, and a draw the
-    effects absorb is named by its own index whichever block holds it."""
+    blocks of 7 (the last one short) give what one block of all 40 gives, and the draws the
+    effects absorb are named together, by their own indices, whichever blocks hold them."""
     kw = dict(yname="Inno", controls=CONTROLS, vcov=vcov, dname="CBEC", idname="city_id",
               tname="year", gname="adoption_year")
     A = placebo.assignments
@@ -142,8 +142,8 @@ def test_blocks_of_draws_give_the_draws_of_one_block(frame, placebo, monkeypatch
         np.testing.assert_allclose(blocked.coefficients, whole.coefficients, rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(blocked.std_errors, whole.std_errors, rtol=1e-12)
     never = A.copy()
-    never[23] = np.nan                       # draw 23: no unit treated, nothing varies
-    with pytest.raises(ValueError, match=r"draws \[23\] are absorbed"):
+    never[[3, 23, 24]] = np.nan              # no unit treated, nothing varies: in two blocks of 7
+    with pytest.raises(ValueError, match=r"draws \[3, 23, 24\] are absorbed"):
         did.placebo_test(frame, assignments=never, **kw)
 
 

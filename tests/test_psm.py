@@ -270,8 +270,9 @@ def _dense_kernel_att_city(pt, yt, ct, pc, yc, cc, M, bandwidth, common):
 @pytest.mark.parametrize("common", [True, False])
 def test_kernel_att_city_equals_the_dense_kernel_of_every_replication(common):
     """Only the pairs within the bandwidth enter the fixed-score bootstrap's kernel sums; the
-    dense kernel gives the same ATTs, with tied scores, pairs at exactly |u| = 1, clusters
-    without controls and a treated row no control reaches."""
+    dense kernel gives the same ATTs, with tied scores, pairs at exactly |u| = 1 (a kernel of
+    0), clusters without controls and a treated row no control reaches. A score that is not
+    finite is refused, not dropped from the sums."""
     rng = np.random.default_rng(3)
     h = 0.125                                     # a power of 2: u = +-1 exactly on the grid below
     pc = np.r_[rng.choice(np.arange(0, 64) / 64, 150), [0.5, 0.5]]   # ties among the controls
@@ -284,6 +285,9 @@ def test_kernel_att_city_equals_the_dense_kernel_of_every_replication(common):
     want = _dense_kernel_att_city(pt, yt, ct, pc, yc, cc, M, h, common)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
     assert np.isfinite(got).all()
+    with pytest.raises(psm.PSMError, match=r"must be finite; not finite at control positions \[4\]"):
+        psm.kernel_att_city(pt, yt, ct, np.where(np.arange(pc.size) == 4, np.nan, pc), yc, cc, M,
+                            bandwidth=h, common=common)
 
 
 # ------------------------------------------------------------- bad input

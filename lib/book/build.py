@@ -98,18 +98,22 @@ EXECUTED_FLAG_VARIABLE = "CBEC_EXECUTED_FLAG"
 
 
 def _execute_while_jupyter_book_starts(chapters: list[Path], jobs: int | None, args: list[str], *,
-                                       root: Path = ROOT, build_dir: Path | None = None) -> int:
+                                       root: Path = ROOT, path_output: Path | None = None,
+                                       quiet: bool = False) -> int:
     """Execute those of ``chapters`` that are stale (:func:`execute_stale`; finding them reads
-    the cache) while Jupyter Book builds the book at ``root`` into ``build_dir`` (default
-    ``root/_build``; with ``--path-output X`` in ``args``, ``X/_build``); it reads no page
-    before the executor is done. A failing chapter stops Jupyter Book: exit code 1. Returns
-    Jupyter Book's exit code otherwise."""
-    build_dir = Path(build_dir) if build_dir is not None else Path(root) / "_build"
+    the cache) while Jupyter Book builds the book at ``root`` (into ``path_output/_build``
+    when given: its ``--path-output``); it reads no page before the executor is done
+    (``quiet``: without its standard output). A failing chapter stops Jupyter Book: exit
+    code 1. Returns Jupyter Book's exit code otherwise."""
+    if path_output is not None:
+        args = [*args, "--path-output", str(path_output)]
+    build_dir = Path(path_output if path_output is not None else root) / "_build"
     build_dir.mkdir(parents=True, exist_ok=True)
     flag = build_dir / ".executed"
     flag.unlink(missing_ok=True)
     env = {**kernel_environment(), EXECUTED_FLAG_VARIABLE: str(flag)}
-    renderer = subprocess.Popen(_jupyter_book_command(*args, root=root), cwd=root, env=env)
+    renderer = subprocess.Popen(_jupyter_book_command(*args, root=root), cwd=root, env=env,
+                                stdout=subprocess.DEVNULL if quiet else None)
     try:
         code = execute_stale(jobs, chapters=chapters, cache_dir=build_dir / ".jupyter_cache")
         if code != 0:
@@ -239,11 +243,12 @@ def _cached_execution(path: Path, cache_dir: Path = CACHE_DIR, *, outputs: bool 
         return None
 
 
-def book_chapters() -> list[Path]:
-    """The MyST notebooks of the table of contents (the pages MyST-NB executes), in its order."""
+def book_chapters(root: Path = ROOT) -> list[Path]:
+    """The MyST notebooks of the table of contents (the pages MyST-NB executes), in its order
+    (the book's, or the book at ``root``)."""
     from lib.book.run import toc_chapters
 
-    paths = [ROOT / "chapters" / f"{c}.md" for c in toc_chapters()]
+    paths = [Path(root) / "chapters" / f"{c}.md" for c in toc_chapters(root)]
     # a MyST notebook (kernelspec in its front matter) executes even without a code cell
     return [p for p in paths if p.exists() and "kernelspec:" in p.read_text(encoding="utf-8")]
 
@@ -564,18 +569,15 @@ def check_determinism(keep: Path | None = None, *, root: Path = ROOT) -> int:
     import tempfile
 
     top = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="book-determinism-"))
-    chapters = book_chapters() if Path(root) == ROOT else [
-        path for path in sorted(Path(root).glob("chapters/*.md"))
-        if "kernelspec:" in path.read_text(encoding="utf-8")]
+    chapters = book_chapters(root)
     sites = []
     for run in ("a", "b"):
         out = top / run
-        args = ["--all", "--path-output", str(out)]
         if run == "a":
-            code = _execute_while_jupyter_book_starts(chapters, None, args, root=root,
-                                                      build_dir=out / "_build")
+            code = _execute_while_jupyter_book_starts(chapters, None, ["--all"], root=root,
+                                                      path_output=out, quiet=True)
         else:
-            code = _jupyter_book(*args, quiet=True, root=root)
+            code = _jupyter_book("--all", "--path-output", str(out), quiet=True, root=root)
         if code != 0:
             print(f"build {run} FAILED; its output is in {out}", file=sys.stderr)
             return 1
@@ -586,7 +588,8 @@ def check_determinism(keep: Path | None = None, *, root: Path = ROOT) -> int:
     n = len(site_pages(sites[0]))
     if problems:
         print(f"{n} pages compared outside .{MACHINE_DEPENDENT_CLASS} elements: {len(problems)} "
-              f"problems; the two builds are kept in {top}")
+              f"problems (a difference is the run's or the executor's: build a is the book's "
+              f"executor, b Jupyter Book's); the two builds are kept in {top}")
         return 1
     if keep is None:
         shutil.rmtree(top, ignore_errors=True)

@@ -64,11 +64,11 @@ class RunError(ValueError):
 
 
 # --------------------------------------------------------------------------- chapters
-def toc_chapters() -> list[str]:
-    """Chapter names (file stems) in ``_toc.yml`` order."""
+def toc_chapters(root: Path = ROOT) -> list[str]:
+    """Chapter names (file stems) in the order of ``_toc.yml`` (the book's, or the book at ``root``)."""
     import yaml
 
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    toc = yaml.safe_load((Path(root) / "_toc.yml").read_text())
     files = [toc["root"]]
 
     def walk(node):

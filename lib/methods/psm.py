@@ -1229,10 +1229,15 @@ def kernel_att_city(pt, yt, ct, pc, yc, cc, M, *, bandwidth: float = 0.06,
     ct, cc = np.asarray(ct, int), np.asarray(cc, int)
     M = np.atleast_2d(np.asarray(M, float))
     G = M.shape[1]
+    bad = {side: np.flatnonzero(~np.isfinite(a))[:5].tolist() for side, a in (("treated", pt), ("control", pc))}
+    if bad["treated"] or bad["control"]:
+        # a NaN score would sort past every control and drop out of the sums without a word
+        raise PSMError("kernel_att_city: the propensity scores must be finite; not finite at "
+                       + "; ".join(f"{side} positions {pos}" for side, pos in bad.items() if pos))
     n_t = pt.size
     # Each treated row's controls within the bandwidth: a run of the score-sorted controls.
-    # The run is widened by a relative 1e-9, so that rounding at |u| = 1 cannot drop a pair
-    # whose kernel is positive; the pairs it adds have a kernel of 0.
+    # The run is widened by a relative 1e-9, defensively: so that rounding in pt -/+ bandwidth
+    # cannot drop a pair whose kernel is positive; the pairs it adds have a kernel of 0.
     order = np.argsort(pc, kind="stable")
     ps = pc[order]
     reach = bandwidth * (1 + 1e-9)
